@@ -1,0 +1,268 @@
+"""The ``hmmrec`` command. Parsing and printing only; the work is done by the package.
+
+Exit status: 0 on success, 2 for usage errors, 1 for everything else, each with a
+single ``hmmrec: error: ...`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import HmmrecError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _states(text: str):
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def _speeds(text: str) -> tuple:
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated factors like 0.9,1.1, got {text!r}") from None
+
+
+def _refuse_existing(path, force: bool, what: str):
+    if path and Path(path).exists() and not force:
+        raise HmmrecError(f"{path}: already exists; not overwriting the {what} (use --force to replace it)")
+
+
+def _write_json(path, obj, force: bool):
+    _refuse_existing(path, force, "file")
+    tmp = Path(str(path) + ".tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise HmmrecError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _load_model(path):
+    from .recognizer import HMMRecognizer
+
+    return HMMRecognizer.load(path)
+
+
+# -- commands -------------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from .corpus import load_corpus
+    from .recognizer import HMMRecognizer
+
+    out = Path(args.output)
+    _refuse_existing(out, args.force, "model")
+    if not out.parent.exists():
+        raise HmmrecError(f"{out.parent}: folder does not exist")
+    corpus = load_corpus(args.data)
+    if len(corpus.labels) < 2:
+        raise HmmrecError(f"{args.data}: need at least two labels to train a recognizer, found {corpus.labels}")
+    print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: "
+          + ", ".join(f"{k} ({v})" for k, v in corpus.counts().items()), file=sys.stderr)
+    rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, n_jobs=args.jobs,
+                        verbose=0 if args.quiet else 1)
+    rec.fit(corpus.paths, corpus.y)
+    rec.save(out, overwrite=args.force)
+    print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from .corpus import load_corpus
+    from .evaluate import evaluate_files, format_report
+
+    if args.json:
+        _refuse_existing(args.json, args.force, "report")
+    rec = _load_model(args.model)
+    corpus = load_corpus(args.data)
+    report = evaluate_files(rec, corpus)
+    report["model"] = str(args.model)
+    report["data"] = str(args.data)
+    print(format_report(report))
+    if args.json:
+        _write_json(args.json, report, args.force)
+    return EXIT_OK
+
+
+def cmd_recognize(args) -> int:
+    import numpy as np
+
+    rec = _load_model(args.model)
+    failed = 0
+    for f in args.files:
+        try:
+            feats = rec.features([f])[0]
+        except HmmrecError as exc:
+            print(f"hmmrec: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        ll = rec.loglik_features(feats)
+        proba = rec.proba_from_loglik(ll, len(feats))[0]
+        order = np.argsort(-ll)
+        best = rec.classes_[order[0]]
+        if args.json:
+            print(json.dumps({"file": f, "label": str(best), "confidence": round(float(proba[order[0]]), 4),
+                              "scores": {str(rec.classes_[i]): round(float(ll[i]), 3) for i in order},
+                              "proba": {str(rec.classes_[i]): round(float(proba[i]), 4) for i in order}}))
+        else:
+            print(f"{f}: {best}  (confidence {proba[order[0]]:.3f})")
+            for i in order:
+                print(f"    {rec.classes_[i]:<16} log-lik {ll[i]:12.2f}   p {proba[i]:.3f}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_crossval(args) -> int:
+    from .corpus import kfold, leave_one_speaker_out, load_corpus, split_by_speaker, split_by_take
+    from .evaluate import evaluate_files, summarize_folds
+    from .recognizer import HMMRecognizer
+
+    if args.json:
+        _refuse_existing(args.json, args.force, "report")
+    corpus = load_corpus(args.data)
+    if args.by == "speaker":
+        folds = [(spk, tr, te) for spk, tr, te in leave_one_speaker_out(corpus)]
+    elif args.by == "take":
+        tr, te = split_by_take(corpus, args.test_takes)
+        folds = [("takes<%d" % args.test_takes, tr, te)]
+    elif args.by == "speaker-split":
+        tr, te = split_by_speaker(corpus, args.test_size, args.seed)
+        folds = [("speaker-split", tr, te)]
+    else:
+        folds = [(f"fold{i}", tr, te) for i, (tr, te) in enumerate(kfold(corpus, args.k, args.seed))]
+    accs, reports = {}, {}
+    for name, tr, te in folds:
+        rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, n_jobs=args.jobs)
+        rec.fit(tr.paths, tr.y)
+        rep = evaluate_files(rec, te)
+        accs[name], reports[name] = rep["accuracy"], rep
+        print(f"{name}: accuracy {rep['accuracy']:.4f} ({rep['n']} test files, {len(tr)} train)", flush=True)
+    summary = summarize_folds(accs)
+    print(f"mean accuracy {summary['mean']:.4f}, worst {summary['worst']:.4f} ({summary['worst_fold']})")
+    if args.json:
+        _write_json(args.json, {"by": args.by, **summary, "reports": reports}, args.force)
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    rec = _load_model(args.model)
+    cfg = rec.feature_config_
+    print(f"{args.model}: {len(rec.classes_)} labels, features {cfg.n_features}-dim at {cfg.sr} Hz")
+    for lab, m in zip(rec.classes_, rec.models_):
+        print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians, "
+              f"{rec.n_examples_.get(str(lab), '?')} training files")
+    return EXIT_OK
+
+
+# -- parser ---------------------------------------------------------------------------
+def _add_training_options(p):
+    p.add_argument("--states", type=_states, default="auto", help="states per word model, or 'auto' (default)")
+    p.add_argument("--mix", type=_positive_int, default=4, help="Gaussians per state (default 4)")
+    p.add_argument("--speeds", type=_speeds, default=(0.9, 1.1),
+                   help="speed-perturbed copies of the training data, e.g. 0.9,1.1 (default) or none")
+    p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hmmrec", description="Spoken word and keyword recognition with hidden Markov models.")
+    parser.add_argument("--version", action="version", version=f"hmmrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train word models on a folder-per-label tree or a CSV manifest")
+    p.add_argument("data", help="folder whose subfolders are labels, or a CSV manifest (path,label[,speaker])")
+    p.add_argument("-o", "--output", required=True, help="model file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing model file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a model on held-out labelled files")
+    p.add_argument("model")
+    p.add_argument("data", help="folder-per-label tree or CSV manifest")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--force", action="store_true", help="replace an existing JSON report")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("recognize", help="best label and per-label scores for each file")
+    p.add_argument("model")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=cmd_recognize)
+
+    p = sub.add_parser("crossval", help="train and test on splits of one corpus")
+    p.add_argument("data")
+    p.add_argument("--by", choices=["speaker", "speaker-split", "take", "kfold"], default="kfold",
+                   help="leave-one-speaker-out, one speaker-disjoint split, FSDD-style takes, or stratified k-fold")
+    p.add_argument("--k", type=_positive_int, default=5, help="folds for --by kfold (default 5)")
+    p.add_argument("--test-takes", type=_positive_int, default=5, help="takes 0..N-1 are test for --by take")
+    p.add_argument("--test-size", type=float, default=0.25, help="share of speakers for --by speaker-split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="FILE")
+    p.add_argument("--force", action="store_true")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_crossval)
+
+    p = sub.add_parser("info", help="describe a model file")
+    p.add_argument("model")
+    p.set_defaults(func=cmd_info)
+
+    from . import cli_stream
+
+    cli_stream.add_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return args.func(args)
+    except _UsageError as exc:
+        print(f"hmmrec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HmmrecError as exc:
+        print(f"hmmrec: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("hmmrec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: still one line, full trace on request
+        if os.environ.get("HMMREC_DEBUG"):
+            raise
+        print(f"hmmrec: error: unexpected {type(exc).__name__}: {exc} (set HMMREC_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""The acoustic front end: MFCC + deltas + delta-deltas, and their normalisation.
+
+Two steps, kept apart on purpose:
+
+1. :func:`extract` turns a signal into *raw* frames (MFCC from python_speech_features,
+   then deltas and delta-deltas). :class:`FeatureStream` yields exactly the same frames
+   from a signal that arrives in chunks of any size, never computing a frame twice.
+2. :func:`normalize` applies cepstral mean and variance normalisation (CMVN) over one
+   segment: an utterance when training or recognising a file, a window when streaming.
+
+Every setting lives in one :class:`FeatureConfig`, which is saved inside model files so
+that training, file recognition and streaming can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from python_speech_features import sigproc
+from python_speech_features.base import get_filterbanks, lifter
+from scipy.fft import dct
+
+from .errors import ParameterError
+
+__all__ = ["FeatureConfig", "extract", "normalize", "FeatureStream", "n_frames_for"]
+
+_LOG_FLOOR = np.finfo(float).eps
+_VAR_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Settings of the front end (saved in every model file).
+
+    Attributes
+    ----------
+    sr : int
+        Sample rate in Hz that signals are resampled to.
+    win_s, hop_s : float
+        Analysis window and hop in seconds.
+    n_mfcc : int
+        Cepstral coefficients kept (c0 replaced by log frame energy).
+    n_filt : int
+        Mel filters.
+    n_fft : int
+    low_hz, high_hz : float
+        Band of the mel filterbank (``high_hz <= 0`` means ``sr / 2``).
+    preemph : float
+    lifter : int
+    delta_n : int
+        Half-width of the regression window for deltas (0: no deltas).
+    order : int
+        0 = static only, 1 = + deltas, 2 = + delta-deltas.
+    cmvn : str
+        ``"mv"`` mean and variance normalisation per segment, ``"m"`` mean only,
+        ``"none"``.
+    """
+
+    sr: int = 16000
+    win_s: float = 0.025
+    hop_s: float = 0.010
+    n_mfcc: int = 13
+    n_filt: int = 26
+    n_fft: int = 512
+    low_hz: float = 0.0
+    high_hz: float = 0.0
+    preemph: float = 0.97
+    lifter: int = 22
+    delta_n: int = 2
+    order: int = 2
+    cmvn: str = "mv"
+
+    def __post_init__(self):
+        if self.sr <= 0:
+            raise ParameterError(f"FeatureConfig.sr must be positive, got {self.sr}")
+        if not 0 < self.hop_s <= self.win_s:
+            raise ParameterError(f"FeatureConfig needs 0 < hop_s <= win_s, got hop_s={self.hop_s}, win_s={self.win_s}")
+        if self.order not in (0, 1, 2):
+            raise ParameterError(f"FeatureConfig.order must be 0, 1 or 2, got {self.order}")
+        if self.order and self.delta_n < 1:
+            raise ParameterError(f"FeatureConfig.delta_n must be >= 1 with deltas, got {self.delta_n}")
+        if self.cmvn not in ("mv", "m", "none"):
+            raise ParameterError(f"FeatureConfig.cmvn must be 'mv', 'm' or 'none', got {self.cmvn!r}")
+        if not 1 <= self.n_mfcc <= self.n_filt:
+            raise ParameterError(f"FeatureConfig needs 1 <= n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
+        if self.win_samples > self.n_fft:
+            raise ParameterError(f"FeatureConfig.n_fft={self.n_fft} is shorter than the window ({self.win_samples} samples)")
+
+    @property
+    def win_samples(self) -> int:
+        """Analysis window length in samples."""
+        return int(round(self.win_s * self.sr))
+
+    @property
+    def hop_samples(self) -> int:
+        """Hop between frames in samples."""
+        return int(round(self.hop_s * self.sr))
+
+    @property
+    def n_features(self) -> int:
+        """Dimension of one frame."""
+        return self.n_mfcc * (self.order + 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ParameterError(f"unknown FeatureConfig settings: {sorted(unknown)}")
+        return cls(**d)
+
+
+class _Cepstra:
+    """MFCC of individual frames, with the filterbank computed once."""
+
+    def __init__(self, cfg: FeatureConfig):
+        self.cfg = cfg
+        high = cfg.high_hz if cfg.high_hz > 0 else cfg.sr / 2
+        self.fbank = get_filterbanks(cfg.n_filt, cfg.n_fft, cfg.sr, cfg.low_hz, high).T
+        self.window = np.ones(cfg.win_samples)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """frames: (n, win_samples) of pre-emphasised samples -> (n, n_mfcc)."""
+        cfg = self.cfg
+        pspec = sigproc.powspec(frames * self.window, cfg.n_fft)
+        energy = np.maximum(pspec.sum(axis=1), _LOG_FLOOR)
+        feat = np.log(np.maximum(pspec @ self.fbank, _LOG_FLOOR))
+        cep = dct(feat, type=2, axis=1, norm="ortho")[:, : cfg.n_mfcc]
+        cep = lifter(cep, cfg.lifter)
+        cep[:, 0] = np.log(energy)
+        return cep
+
+
+def n_frames_for(n_samples: int, cfg: FeatureConfig) -> int:
+    """Frames :func:`extract` gives for a signal of ``n_samples`` (0 if shorter than a window)."""
+    if n_samples < cfg.win_samples:
+        return 0
+    return 1 + (n_samples - cfg.win_samples) // cfg.hop_samples
+
+
+def _preemphasis(y: np.ndarray, coeff: float, prev: float = 0.0) -> np.ndarray:
+    out = np.empty(len(y), dtype=np.float64)
+    if len(y):
+        out[0] = y[0] - coeff * prev
+        out[1:] = y[1:] - coeff * y[:-1]
+    return out
+
+
+def _frame(y: np.ndarray, cfg: FeatureConfig, n: int) -> np.ndarray:
+    idx = np.arange(cfg.win_samples)[None, :] + cfg.hop_samples * np.arange(n)[:, None]
+    return y[idx]
+
+
+def _delta_weights(n: int) -> np.ndarray:
+    k = np.arange(-n, n + 1, dtype=np.float64)
+    return k / (2.0 * np.sum(np.arange(1, n + 1) ** 2))
+
+
+def _add_deltas(static: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Append deltas (and delta-deltas) computed with edge padding, as in HTK."""
+    parts = [static]
+    cur = static
+    w = _delta_weights(cfg.delta_n)
+    for _ in range(cfg.order):
+        padded = np.pad(cur, ((cfg.delta_n, cfg.delta_n), (0, 0)), mode="edge")
+        cur = sum(w[i] * padded[i : i + len(cur)] for i in range(len(w)))
+        parts.append(cur)
+    return np.hstack(parts)
+
+
+def extract(y: np.ndarray, cfg: FeatureConfig | None = None, normalise: bool = True) -> np.ndarray:
+    """Features of a whole signal.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,)
+        Mono signal at ``cfg.sr``.
+    cfg : FeatureConfig
+    normalise : bool
+        Apply :func:`normalize` over the whole signal (one utterance).
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames, cfg.n_features), float64
+        ``n_frames`` is 0 when the signal is shorter than one window.
+    """
+    cfg = cfg or FeatureConfig()
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1:
+        raise ParameterError(f"extract expects a 1-D signal, got shape {y.shape}")
+    n = n_frames_for(len(y), cfg)
+    if n == 0:
+        return np.zeros((0, cfg.n_features))
+    frames = _frame(_preemphasis(y, cfg.preemph), cfg, n)
+    feats = _add_deltas(_Cepstra(cfg)(frames), cfg)
+    return normalize(feats, cfg) if normalise else feats
+
+
+def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Cepstral mean (and variance) normalisation over one segment, shape kept."""
+    if cfg.cmvn == "none" or len(feats) == 0:
+        return feats
+    out = feats - feats.mean(axis=0)
+    if cfg.cmvn == "mv":
+        out /= np.sqrt(np.maximum(feats.var(axis=0), _VAR_FLOOR))
+    return out
+
+
+class FeatureStream:
+    """Raw feature frames from a signal that arrives in chunks.
+
+    ``FeatureStream(cfg)``, then :meth:`push` each chunk (any size, float mono at
+    ``cfg.sr``) and :meth:`flush` at the end. The frames returned, concatenated, equal
+    ``extract(whole_signal, cfg, normalise=False)`` exactly. Deltas need ``order *
+    delta_n`` frames of look-ahead, so each frame is returned that many hops after its
+    samples arrive (and the last ones at :meth:`flush`).
+    """
+
+    def __init__(self, cfg: FeatureConfig | None = None):
+        self._cfg = cfg or FeatureConfig()
+        self._cep = _Cepstra(self._cfg)
+        self.reset()
+
+    @property
+    def cfg(self) -> FeatureConfig:
+        return self._cfg
+
+    @property
+    def sr(self) -> int:
+        """Sample rate (Hz) the input must have."""
+        return self._cfg.sr
+
+    @property
+    def lookahead_frames(self) -> int:
+        """Frames of delay between a frame's samples arriving and the frame leaving."""
+        return self._cfg.order * self._cfg.delta_n
+
+    @property
+    def n_frames_out(self) -> int:
+        """Frames returned so far."""
+        return self._n_out
+
+    def reset(self) -> None:
+        """Forget everything: the next chunk starts a new signal."""
+        self._samples = np.zeros(0)
+        self._last_sample = 0.0
+        self._static = np.zeros((0, self._cfg.n_mfcc))  # statics from global index _s0
+        self._s0 = 0
+        self._n_out = 0
+
+    def _new_static(self, chunk: np.ndarray) -> np.ndarray:
+        cfg = self._cfg
+        emph = _preemphasis(chunk, cfg.preemph, self._last_sample)
+        if len(chunk):
+            self._last_sample = float(chunk[-1])
+        self._samples = np.concatenate([self._samples, emph])
+        n = n_frames_for(len(self._samples), cfg)
+        if n == 0:
+            return np.zeros((0, cfg.n_mfcc))
+        cep = self._cep(_frame(self._samples, cfg, n))
+        self._samples = self._samples[n * cfg.hop_samples :]
+        return cep
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        """Add samples; return the frames that became final, shape (n, n_features)."""
+        chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.ndim != 1:
+            raise ParameterError(f"FeatureStream.push expects a 1-D chunk, got shape {chunk.shape}")
+        new = self._new_static(chunk)
+        if len(new):
+            self._static = np.vstack([self._static, new])
+        return self._emit(final=False)
+
+    def flush(self) -> np.ndarray:
+        """Return the last frames (edge-padded deltas, as :func:`extract`) and reset."""
+        out = self._emit(final=True)
+        self.reset()
+        return out
+
+    def _emit(self, final: bool) -> np.ndarray:
+        cfg = self._cfg
+        look = self.lookahead_frames
+        n_static = self._s0 + len(self._static)
+        stop = n_static if final else n_static - look
+        if stop <= self._n_out:
+            return np.zeros((0, cfg.n_features))
+        # levels are computed over the kept statics; edge padding only at the true ends
+        level = self._static
+        lo, hi = self._s0, n_static  # global index range the current level covers
+        parts = [level]
+        ranges = [(lo, hi)]
+        w = _delta_weights(cfg.delta_n) if cfg.order else None
+        for _ in range(cfg.order):
+            n = cfg.delta_n
+            pad_l = n if lo == 0 else 0
+            pad_r = n if final else 0
+            padded = np.pad(level, ((pad_l, pad_r), (0, 0)), mode="edge")
+            m = len(padded) - 2 * n
+            level = sum(w[i] * padded[i : i + m] for i in range(len(w)))
+            lo, hi = lo - pad_l + n, hi + pad_r - n
+            parts.append(level)
+            ranges.append((lo, hi))
+        out = np.hstack([p[self._n_out - a : stop - a] for p, (a, _) in zip(parts, ranges)])
+        self._n_out = stop
+        keep_from = max(0, stop - look)
+        self._static = self._static[keep_from - self._s0 :]
+        self._s0 = keep_from
+        return out

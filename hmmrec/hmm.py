@@ -1,0 +1,457 @@
+"""One word model: a left-to-right HMM with diagonal Gaussian-mixture emissions.
+
+Topology: state ``i`` may stay, move to ``i+1`` or (with ``skip=True``) jump to ``i+2``;
+a path starts in state 0 and must end in the last state. Zeros of the transition
+matrix stay zero through training, because Baum-Welch only ever re-estimates
+transitions that have non-zero expected counts.
+
+Training is Baum-Welch run on *all* sequences of a word at once: sequences are padded
+into one ``(n_sequences, max_len)`` batch so that each forward/backward step is a few
+array operations over every sequence together. hmmlearn computes the same quantities
+one sequence at a time; its per-sequence overhead made it 10-50x slower on the digit
+corpus (see ``benchmarks/train_speed.py``), and ``tests/test_hmm.py`` checks our
+likelihoods against hmmlearn's for the same parameters.
+
+Initialisation is by uniform segmentation (each sequence cut into equal parts, one per
+state), and mixtures grow by splitting the heaviest component (HTK's "mixing up") so
+that every stage starts from a trained model. Variances are floored at a fraction of
+the global variance of the training frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DataError, ParameterError
+
+__all__ = ["HMMParams", "WordHMM", "ModelBank"]
+
+_LOG2PI = np.log(2.0 * np.pi)
+_TINY = 1e-300
+_MIN_WEIGHT = 1e-5
+_SPLIT_OFFSET = 0.2  # in standard deviations, for mixture splitting
+_SELF_LOOP_INIT = 0.6
+
+
+@dataclass
+class HMMParams:
+    """Parameters of one left-to-right GMM-HMM.
+
+    Attributes
+    ----------
+    transmat : np.ndarray, shape (n_states, n_states)
+    weights : np.ndarray, shape (n_states, n_mix)
+    means, variances : np.ndarray, shape (n_states, n_mix, n_features)
+    """
+
+    transmat: np.ndarray
+    weights: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+    log_likelihood_history: list = field(default_factory=list)
+
+    @property
+    def n_states(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_mix(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[2]
+
+    def check(self, name="model") -> None:
+        """Raise if any parameter is non-finite or inconsistent."""
+        for key in ("transmat", "weights", "means", "variances"):
+            if not np.all(np.isfinite(getattr(self, key))):
+                raise DataError(f"{name}: non-finite values in {key}")
+        if np.any(self.variances <= 0):
+            raise DataError(f"{name}: non-positive variances")
+
+
+def _band_transmat(n_states: int, skip: bool) -> np.ndarray:
+    """Initial left-to-right transition matrix."""
+    a = np.zeros((n_states, n_states))
+    for i in range(n_states):
+        if i == n_states - 1:
+            a[i, i] = 1.0
+            continue
+        nxt = [i + 1] + ([i + 2] if skip and i + 2 < n_states else [])
+        a[i, i] = _SELF_LOOP_INIT
+        for j in nxt:
+            a[i, j] = (1.0 - _SELF_LOOP_INIT) / len(nxt)
+    return a
+
+
+def _gauss_weights(means: np.ndarray, variances: np.ndarray, log_weights: np.ndarray):
+    """Matrix form of diagonal Gaussian log-densities.
+
+    With ``F = [x**2, x, 1]`` for a frame ``x``, ``F @ W`` gives, for every component,
+    ``log w + log N(x; mean, var)``. ``means``/``variances`` are (C, D), ``log_weights`` (C,).
+    """
+    inv = 1.0 / variances
+    const = -0.5 * (means.shape[1] * _LOG2PI + np.log(variances).sum(1) + (means**2 * inv).sum(1))
+    return np.vstack([-0.5 * inv.T, (means * inv).T, (const + log_weights)[None, :]])
+
+
+def _design(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x * x, x, np.ones((len(x), 1))])
+
+
+def _logsumexp_last(a: np.ndarray) -> np.ndarray:
+    m = a.max(axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+class _Batch:
+    """Sequences padded into one array, with their frames stacked for emissions."""
+
+    def __init__(self, seqs: list[np.ndarray]):
+        self.lengths = np.array([len(s) for s in seqs])
+        self.frames = np.vstack(seqs)
+        self.design = _design(self.frames)
+        self.n, self.t_max = len(seqs), int(self.lengths.max())
+        t_idx = np.concatenate([np.arange(n) for n in self.lengths])
+        s_idx = np.repeat(np.arange(self.n), self.lengths)
+        self.index = (s_idx, t_idx)
+        self.mask = np.zeros((self.n, self.t_max), bool)
+        self.mask[self.index] = True
+
+
+def _component_loglik(batch_design: np.ndarray, p: HMMParams) -> np.ndarray:
+    """(F, S, M) log of weight * density, for stacked frames."""
+    s, m, d = p.means.shape
+    w = _gauss_weights(p.means.reshape(s * m, d), p.variances.reshape(s * m, d),
+                       np.log(np.maximum(p.weights.reshape(-1), _TINY)))
+    return (batch_design @ w).reshape(-1, s, m)
+
+
+def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
+    """Scaled forward-backward over a padded batch.
+
+    ``log_b`` is (F, S) state log-likelihoods of the stacked frames. Returns the state
+    posteriors (F, S), the expected transition counts (S, S) and the log-likelihood of
+    each sequence (N,), ``-inf`` where a sequence cannot reach the last state.
+    """
+    n, t_max, s = batch.n, batch.t_max, log_b.shape[1]
+    # per-frame scaling keeps exp() in range; the offsets are added back to the log-lik
+    offs = log_b.max(axis=1)
+    b = np.ones((n, t_max, s))
+    b[batch.index] = np.exp(log_b - offs[:, None])
+    off_pad = np.zeros((n, t_max))
+    off_pad[batch.index] = offs
+    mask = batch.mask
+    alpha = np.zeros((n, t_max, s))
+    scale = np.ones((n, t_max))
+    a = np.zeros((n, s))
+    a[:, 0] = b[:, 0, 0]
+    for t in range(t_max):
+        if t > 0:
+            new = (alpha[:, t - 1] @ transmat) * b[:, t]
+            a = np.where(mask[:, t, None], new, alpha[:, t - 1])
+        c = a.sum(axis=1)
+        c = np.where(c > 0, c, _TINY)
+        alpha[:, t] = a / c[:, None]
+        scale[:, t] = np.where(mask[:, t], c, 1.0)
+    last = batch.lengths - 1
+    end = alpha[np.arange(n), last, s - 1]
+    with np.errstate(divide="ignore"):
+        loglik = np.log(scale).sum(1) + off_pad.sum(1) + np.log(end)
+    ok = end > 0
+    beta = np.zeros((n, t_max, s))
+    bt = np.zeros((n, s))
+    bt[:, s - 1] = 1.0 / np.where(ok, end, 1.0)  # condition on ending in the last state
+    xi = np.zeros((s, s))
+    for t in range(t_max - 1, -1, -1):
+        at_end = (last == t)[:, None]
+        bt = np.where(at_end, np.eye(s)[s - 1] / np.where(ok, end, 1.0)[:, None], bt)
+        beta[:, t] = bt
+        if t == 0:
+            break
+        active = mask[:, t]
+        nb = b[:, t] * bt / scale[:, t, None]
+        xi += (alpha[active, t - 1].T @ nb[active]) * transmat
+        prev = nb @ transmat.T
+        bt = np.where(active[:, None], prev, bt)
+    gamma = (alpha * beta)[batch.index]
+    gamma[~ok[batch.index[0]]] = 0.0
+    return gamma, xi, loglik
+
+
+class WordHMM:
+    """A left-to-right GMM-HMM for one word.
+
+    Parameters
+    ----------
+    n_states : int
+    n_mix : int
+        Gaussians per state.
+    skip : bool
+        Allow jumps over one state (lets sequences shorter than ``n_states`` fit).
+    n_iter : int
+        Baum-Welch iterations per mixture stage.
+    tol : float
+        Stop a stage when the mean per-frame log-likelihood improves by less.
+    var_floor : float
+        Variances are floored at this fraction of the global per-feature variance.
+    """
+
+    def __init__(self, n_states=8, n_mix=2, skip=True, n_iter=8, tol=1e-3, var_floor=0.05):
+        self.n_states = n_states
+        self.n_mix = n_mix
+        self.skip = skip
+        self.n_iter = n_iter
+        self.tol = tol
+        self.var_floor = var_floor
+
+    # -- training ---------------------------------------------------------------
+    def _validate(self, seqs):
+        if self.n_states < 1 or self.n_mix < 1 or self.n_iter < 0:
+            raise ParameterError(f"n_states, n_mix must be >= 1 and n_iter >= 0, got {self.n_states}, {self.n_mix}, {self.n_iter}")
+        if not seqs:
+            raise DataError("no training sequences")
+        d = seqs[0].shape[1]
+        for s in seqs:
+            if s.ndim != 2 or s.shape[1] != d:
+                raise DataError(f"training sequences must all be (n_frames, {d}), got {s.shape}")
+            if not np.all(np.isfinite(s)):
+                raise DataError("training features contain NaN or infinite values")
+        seqs = [s for s in seqs if len(s) > 0]
+        if not seqs:
+            raise DataError("all training sequences are empty (shorter than one analysis window)")
+        return seqs
+
+    def fit(self, seqs: list[np.ndarray]) -> "WordHMM":
+        """Train on a list of (n_frames, n_features) arrays; returns self."""
+        seqs = self._validate(seqs)
+        min_len = min(len(s) for s in seqs)
+        shortest_path = (self.n_states + 1) // 2 if self.skip else self.n_states
+        n_states = self.n_states
+        if min_len < shortest_path:
+            # too short for this many states: use fewer rather than fail or produce NaN
+            n_states = max(1, min_len * 2 - 1 if self.skip else min_len)
+        self.n_states_ = n_states
+        frames = np.vstack(seqs)
+        self.var_floor_ = np.maximum(frames.var(axis=0) * self.var_floor, 1e-6)
+        batch = _Batch(seqs)
+        p = self._init_uniform(seqs, n_states)
+        history = []
+        p = self._em(batch, p, history)
+        while p.n_mix < self.n_mix:
+            p = self._split(p)
+            p = self._em(batch, p, history)
+        p.log_likelihood_history = history
+        p.check()
+        self.params_ = p
+        self.n_frames_ = len(frames)
+        self.n_sequences_ = len(seqs)
+        return self
+
+    def _init_uniform(self, seqs, n_states) -> HMMParams:
+        d = seqs[0].shape[1]
+        sums = np.zeros((n_states, d))
+        sq = np.zeros((n_states, d))
+        counts = np.zeros(n_states)
+        for s in seqs:
+            seg = np.minimum((np.arange(len(s)) * n_states) // len(s), n_states - 1)
+            np.add.at(sums, seg, s)
+            np.add.at(sq, seg, s * s)
+            counts += np.bincount(seg, minlength=n_states)
+        counts = np.maximum(counts, 1)
+        mean = sums / counts[:, None]
+        var = np.maximum(sq / counts[:, None] - mean**2, self.var_floor_)
+        return HMMParams(_band_transmat(n_states, self.skip), np.ones((n_states, 1)),
+                         mean[:, None, :], var[:, None, :])
+
+    def _split(self, p: HMMParams) -> HMMParams:
+        """Add one Gaussian per state by splitting its heaviest component."""
+        k = np.argmax(p.weights, axis=1)
+        rows = np.arange(p.n_states)
+        mu, var, w = p.means[rows, k], p.variances[rows, k], p.weights[rows, k] / 2
+        off = _SPLIT_OFFSET * np.sqrt(var)
+        means = np.concatenate([p.means, (mu + off)[:, None]], axis=1)
+        means[rows, k] = mu - off
+        weights = np.concatenate([p.weights, w[:, None]], axis=1)
+        weights[rows, k] = w
+        variances = np.concatenate([p.variances, var[:, None]], axis=1)
+        return HMMParams(p.transmat, weights, means, variances)
+
+    def _em(self, batch: _Batch, p: HMMParams, history: list) -> HMMParams:
+        prev = -np.inf
+        n_frames = len(batch.frames)
+        for _ in range(self.n_iter):
+            comp = _component_loglik(batch.design, p)
+            state_ll = _logsumexp_last(comp)
+            gamma, xi, loglik = _forward_backward(batch, state_ll, p.transmat)
+            ok = np.isfinite(loglik)
+            if not ok.any():
+                raise DataError("no training sequence can be aligned to the model (too short?)")
+            mean_ll = loglik[ok].sum() / batch.lengths[ok].sum()
+            history.append(float(mean_ll))
+            p = self._m_step(batch, p, comp, state_ll, gamma, xi)
+            if mean_ll - prev < self.tol:
+                break
+            prev = mean_ll
+        return p
+
+    def _m_step(self, batch, p, comp, state_ll, gamma, xi) -> HMMParams:
+        s, m, d = p.means.shape
+        resp = gamma[:, :, None] * np.exp(comp - state_ll[:, :, None])  # (F, S, M)
+        resp = resp.reshape(len(resp), s * m)
+        occ = resp.sum(0)
+        sx = resp.T @ batch.frames
+        sxx = resp.T @ (batch.frames**2)
+        safe = np.maximum(occ, _TINY)[:, None]
+        means = sx / safe
+        var = sxx / safe - means**2
+        dead = occ < 1e-3
+        old_means = p.means.reshape(s * m, d)
+        old_var = p.variances.reshape(s * m, d)
+        means[dead], var[dead] = old_means[dead], old_var[dead]
+        var = np.maximum(var, self.var_floor_)
+        occ = occ.reshape(s, m)
+        weights = np.maximum(occ / np.maximum(occ.sum(1, keepdims=True), _TINY), _MIN_WEIGHT)
+        weights /= weights.sum(1, keepdims=True)
+        rows = xi.sum(1, keepdims=True)
+        trans = np.where(rows > 0, xi / np.maximum(rows, _TINY), p.transmat)
+        return HMMParams(trans, weights, means.reshape(s, m, d), var.reshape(s, m, d))
+
+    # -- use ---------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "params_"):
+            from .errors import NotFittedError
+
+            raise NotFittedError("this WordHMM is not fitted yet; call fit() first")
+
+    def state_loglik(self, x: np.ndarray) -> np.ndarray:
+        """(n_frames, n_states) log emission densities."""
+        self._check_fitted()
+        return _logsumexp_last(_component_loglik(_design(x), self.params_))
+
+    def score(self, x: np.ndarray) -> float:
+        """Log-likelihood of one sequence (paths start in state 0, end in the last)."""
+        return float(ModelBank([self.params_]).score(x)[0])
+
+    def decode(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Viterbi path: (log-probability, state index per frame)."""
+        self._check_fitted()
+        return viterbi(self.state_loglik(x), self.params_.transmat)
+
+
+def viterbi(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]:
+    """Best path through a left-to-right HMM that starts in state 0 and ends in the last."""
+    t_len, s = log_b.shape
+    if t_len == 0:
+        return -np.inf, np.zeros(0, int)
+    with np.errstate(divide="ignore"):
+        log_a = np.log(transmat)
+    delta = np.full(s, -np.inf)
+    delta[0] = log_b[0, 0]
+    back = np.zeros((t_len, s), dtype=np.int32)
+    for t in range(1, t_len):
+        cand = delta[:, None] + log_a
+        back[t] = cand.argmax(0)
+        delta = cand[back[t], np.arange(s)] + log_b[t]
+    path = np.zeros(t_len, dtype=np.int32)
+    path[-1] = s - 1
+    for t in range(t_len - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return float(delta[s - 1]), path
+
+
+class ModelBank:
+    """Many word models scored together on the same frames.
+
+    All Gaussians of all models form one matrix, so the emission densities of every
+    state of every model come from a single matrix product per block of frames; the
+    forward recursion then runs over all models at once (states padded to the
+    longest model). This is the scorer used for files and streams.
+
+    Parameters
+    ----------
+    params : list of HMMParams
+    """
+
+    def __init__(self, params: list[HMMParams]):
+        if not params:
+            raise ParameterError("ModelBank needs at least one model")
+        self.n_models = len(params)
+        self.n_states = np.array([p.n_states for p in params])
+        s_max = int(self.n_states.max())
+        self.s_max = s_max
+        cols, owner, log_w = [], [], []
+        means, variances = [], []
+        for k, p in enumerate(params):
+            s, m, d = p.means.shape
+            means.append(p.means.reshape(s * m, d))
+            variances.append(p.variances.reshape(s * m, d))
+            log_w.append(np.log(np.maximum(p.weights.reshape(-1), _TINY)))
+            owner.append(np.repeat(k * s_max + np.arange(s), m))
+        self._w = _gauss_weights(np.vstack(means), np.vstack(variances), np.concatenate(log_w))
+        self._owner = np.concatenate(owner)
+        order = np.argsort(self._owner, kind="stable")
+        self._order = order
+        sorted_owner = self._owner[order]
+        self._starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
+        self._slots = sorted_owner[self._starts]
+        # transitions as bands: stay, next, skip; (n_models, s_max)
+        self._stay = np.zeros((self.n_models, s_max))
+        self._next = np.zeros((self.n_models, s_max))
+        self._skip = np.zeros((self.n_models, s_max))
+        for k, p in enumerate(params):
+            a = p.transmat
+            s = p.n_states
+            self._stay[k, :s] = np.diag(a)
+            self._next[k, 1:s] = np.diag(a, 1)
+            if s > 2:
+                self._skip[k, 2:s] = np.diag(a, 2)
+        self._last = self.n_states - 1
+
+    def state_loglik(self, x: np.ndarray) -> np.ndarray:
+        """(n_frames, n_models, s_max) log emission densities; padded states are -inf."""
+        comp = _design(x) @ self._w  # (T, C)
+        comp = comp[:, self._order]
+        m = np.maximum.reduceat(comp, self._starts, axis=1)
+        summed = np.add.reduceat(np.exp(comp - np.repeat(m, np.diff(np.r_[self._starts, comp.shape[1]]), axis=1)),
+                                 self._starts, axis=1)
+        out = np.full((len(x), self.n_models * self.s_max), -np.inf)
+        out[:, self._slots] = m + np.log(summed)
+        return out.reshape(len(x), self.n_models, self.s_max)
+
+    def forward(self, log_b: np.ndarray) -> np.ndarray:
+        """Log-likelihood per model of frames whose state log-likelihoods are ``log_b``.
+
+        ``log_b`` is (n_frames, n_models, s_max). Paths start in state 0 and end in each
+        model's last state; ``-inf`` where that is impossible.
+        """
+        t_len = len(log_b)
+        if t_len == 0:
+            return np.full(self.n_models, -np.inf)
+        offs = log_b.max(axis=2)  # (T, K)
+        b = np.exp(log_b - offs[:, :, None])
+        a = np.zeros((self.n_models, self.s_max))
+        a[:, 0] = b[0, :, 0]
+        log_scale = np.zeros(self.n_models)
+        stay, nxt, skp = self._stay, self._next, self._skip
+        for t in range(1, t_len):
+            new = a * stay
+            new[:, 1:] += a[:, :-1] * nxt[:, 1:]
+            new[:, 2:] += a[:, :-2] * skp[:, 2:]
+            new *= b[t]
+            c = new.max(axis=1)
+            c = np.where(c > 0, c, 1.0)
+            a = new / c[:, None]
+            log_scale += np.log(c)
+        end = a[np.arange(self.n_models), self._last]
+        with np.errstate(divide="ignore"):
+            return np.log(end) + log_scale + offs.sum(0)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Log-likelihood of frames ``x`` (T, D) under every model, shape (n_models,)."""
+        x = np.asarray(x, dtype=np.float64)
+        return self.forward(self.state_loglik(x))

@@ -1,0 +1,401 @@
+"""The word recognizer: one :class:`~hmmrec.hmm.WordHMM` per label, scored together.
+
+:class:`HMMRecognizer` follows scikit-learn's estimator contract: ``__init__`` only
+stores its arguments, ``fit(X, y)`` validates and trains and returns ``self``, fitted
+state ends in ``_``, and ``predict``/``predict_proba``/``score`` work as usual. ``X``
+is a list of WAV paths or of float mono signals at ``feature_config.sr``.
+
+Model files are data, never code: a NumPy ``.npz`` archive of plain arrays plus a JSON
+header (format version, labels, feature settings, training summary), always read with
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from . import audio
+from .corpus import is_keyword
+from .errors import HmmrecError, ModelFileError, NotFittedError, ParameterError
+from .features import FeatureConfig, extract
+from .hmm import HMMParams, ModelBank, WordHMM, viterbi
+
+__all__ = ["HMMRecognizer", "FORMAT_VERSION"]
+
+FORMAT_NAME = "hmmrec-model"
+FORMAT_VERSION = 1
+_FRAMES_PER_STATE = 4.0
+_MIN_STATES, _MAX_STATES = 3, 16
+_DEFAULT_SPEEDS = (0.9, 1.1)
+# the posterior is softmax(temperature * per-frame log-likelihood); training data is easier
+# than new speakers, so the fitted temperature is capped at 1 to keep confidences honest
+_LOG_TEMPERATURE_BOUNDS = (-4.0, 0.0)
+
+
+def _resolve_config(cfg: FeatureConfig | None, X) -> FeatureConfig:
+    """The feature settings: given, or inferred from the training files' sample rate."""
+    if cfg is not None:
+        return cfg
+    rates = [audio.info(x).sr for x in X if isinstance(x, (str, Path))]
+    sr = int(np.median(rates)) if rates else FeatureConfig().sr
+    win = FeatureConfig.win_s
+    n_fft = 1 << int(np.ceil(np.log2(win * sr)))
+    return FeatureConfig(sr=sr, n_fft=max(n_fft, 256))
+
+
+def _speed_perturb(y: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``y`` ``factor`` times faster (tempo and pitch), as Kaldi's speed perturbation."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    frac = Fraction(factor).limit_denominator(100)
+    return resample_poly(y, frac.denominator, frac.numerator).astype(np.float32)
+
+
+def _fit_one(label, seqs, n_states, n_mix, skip, n_iter, var_floor):
+    t0 = time.perf_counter()
+    model = WordHMM(n_states=n_states, n_mix=n_mix, skip=skip, n_iter=n_iter, var_floor=var_floor).fit(seqs)
+    return label, model, time.perf_counter() - t0
+
+
+class HMMRecognizer(ClassifierMixin, BaseEstimator):
+    """Isolated-word recognizer with one left-to-right GMM-HMM per label.
+
+    Parameters
+    ----------
+    n_states : int or "auto"
+        States per word model; ``"auto"`` gives each label about one state per
+        4 frames of its median utterance, between 3 and 16.
+    n_mix : int
+        Gaussians per state.
+    skip : bool
+        Allow skipping one state (fast speech).
+    n_iter : int
+        Baum-Welch iterations per mixture stage.
+    var_floor : float
+        Variance floor as a fraction of the global feature variance.
+    speeds : tuple of float
+        Extra copies of every training utterance played at these speeds (speed
+        perturbation; makes models less speaker-dependent). ``()`` for none.
+    feature_config : FeatureConfig or None
+        ``None``: default settings at the (median) sample rate of the training files.
+    n_jobs : int
+        Labels trained in parallel (``-1``: all cores).
+    verbose : int
+        1 prints one progress line per trained label to stderr.
+    """
+
+    def __init__(self, n_states="auto", n_mix=4, skip=True, n_iter=8, var_floor=0.05,
+                 speeds=_DEFAULT_SPEEDS, feature_config=None, n_jobs=-1, verbose=0):
+        self.n_states = n_states
+        self.n_mix = n_mix
+        self.skip = skip
+        self.n_iter = n_iter
+        self.var_floor = var_floor
+        self.speeds = speeds
+        self.feature_config = feature_config
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -- inputs --------------------------------------------------------------------
+    def _signal(self, x, cfg: FeatureConfig) -> np.ndarray:
+        if isinstance(x, (str, Path)):
+            y, _ = audio.load(x, cfg.sr)
+            return y
+        return audio.to_float_mono(x)
+
+    def _features_of_signal(self, y: np.ndarray, cfg: FeatureConfig, name="signal") -> np.ndarray:
+        feats = extract(y, cfg)
+        if len(feats) < 2:
+            raise ParameterError(f"{name}: too short to recognise ({len(y) / cfg.sr * 1000:.0f} ms; "
+                                 f"need at least {2 * cfg.hop_s * 1000 + cfg.win_s * 1000:.0f} ms)")
+        return feats
+
+    def features(self, X) -> list[np.ndarray]:
+        """Normalised feature sequences (n_frames, n_features) of each input."""
+        self._check_fitted()
+        cfg = self.feature_config_
+        return [self._features_of_signal(self._signal(x, cfg), cfg, str(x) if isinstance(x, (str, Path)) else "signal")
+                for x in X]
+
+    # -- training ------------------------------------------------------------------
+    def _check_params(self):
+        if not (self.n_states == "auto" or (isinstance(self.n_states, (int, np.integer)) and self.n_states >= 1)):
+            raise ParameterError(f"n_states must be a positive integer or 'auto', got {self.n_states!r}")
+        if not isinstance(self.n_mix, (int, np.integer)) or self.n_mix < 1:
+            raise ParameterError(f"n_mix must be a positive integer, got {self.n_mix!r}")
+        if not 0 < self.var_floor < 1:
+            raise ParameterError(f"var_floor must be between 0 and 1, got {self.var_floor!r}")
+        for s in self.speeds:
+            if not 0.5 <= s <= 2.0:
+                raise ParameterError(f"speeds must lie between 0.5 and 2.0, got {s!r}")
+
+    def _log(self, msg: str):
+        if self.verbose:
+            print(msg, file=sys.stderr, flush=True)
+
+    def fit(self, X, y) -> "HMMRecognizer":
+        """Train one model per distinct label of ``y``; returns self."""
+        self._check_params()
+        X, y = list(X), [str(v) for v in y]
+        if len(X) != len(y):
+            raise ParameterError(f"X and y have different lengths ({len(X)} and {len(y)})")
+        if not X:
+            raise ParameterError("no training examples")
+        t0 = time.perf_counter()
+        cfg = _resolve_config(self.feature_config, X)
+        self.feature_config_ = cfg
+        by_label: dict[str, list[np.ndarray]] = {}
+        counts: dict[str, int] = {}
+        names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
+        feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), n) for x, n in zip(X, names)])
+        for label, seqs in zip(y, feats):
+            by_label.setdefault(label, []).extend(seqs)
+            counts[label] = counts.get(label, 0) + 1
+        labels = sorted(by_label)
+        self._log(f"features: {len(X)} files, {len(labels)} labels, {time.perf_counter() - t0:.1f} s")
+        jobs = []
+        for label in labels:
+            seqs = by_label[label]
+            n_states = self.n_states
+            if n_states == "auto":
+                med = float(np.median([len(s) for s in seqs]))
+                n_states = int(np.clip(round(med / _FRAMES_PER_STATE), _MIN_STATES, _MAX_STATES))
+            jobs.append((label, seqs, n_states, self.n_mix, self.skip, self.n_iter, self.var_floor))
+        results = self._parallel(_fit_one, jobs, progress=True)
+        self.classes_ = np.array(labels)
+        self.models_ = [m.params_ for _, m, _ in results]
+        self.n_examples_ = {lab: counts[lab] for lab in labels}
+        self._bank = ModelBank(self.models_)
+        self.temperature_ = self._calibrate(by_label)
+        self.training_summary_ = {
+            "n_files": len(X),
+            "examples": self.n_examples_,
+            "n_states": {lab: int(m.n_states) for lab, m in zip(labels, self.models_)},
+            "n_mix": int(self.n_mix),
+            "speeds": [float(s) for s in self.speeds],
+            "seconds": round(time.perf_counter() - t0, 2),
+            "log_likelihood_history": {lab: m.log_likelihood_history for lab, m in zip(labels, self.models_)},
+        }
+        self._log(f"trained {len(labels)} models in {self.training_summary_['seconds']:.1f} s")
+        return self
+
+    def _parallel(self, fn, jobs, progress=False):
+        n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1
+        if n_jobs < 0:
+            n_jobs = os.cpu_count() or 1
+        results = []
+        if n_jobs == 1 or len(jobs) < 2:
+            for job in jobs:
+                results.append(fn(*job))
+                self._progress(results[-1], progress, len(results), len(jobs))
+            return results
+        from joblib import Parallel, delayed
+
+        batch = "auto" if not progress else 1
+        gen = Parallel(n_jobs=min(n_jobs, len(jobs)), return_as="generator", batch_size=batch)(
+            delayed(fn)(*job) for job in jobs)
+        for r in gen:
+            results.append(r)
+            self._progress(r, progress, len(results), len(jobs))
+        return results
+
+    def _progress(self, result, progress, i, n):
+        if progress:
+            label, model, secs = result
+            p = model.params_
+            self._log(f"[{i}/{n}] {label}: {model.n_sequences_} sequences, {p.n_states} states x "
+                      f"{p.n_mix} Gaussians, {len(p.log_likelihood_history)} EM iterations, {secs:.1f} s")
+
+    def _calibrate(self, by_label) -> float:
+        """Temperature for the posterior over labels, fitted on (a sample of) training data."""
+        from scipy.optimize import minimize_scalar
+
+        rng = np.random.default_rng(0)
+        rows, truth = [], []
+        for k, label in enumerate(self.classes_):
+            seqs = by_label[label]
+            for i in rng.choice(len(seqs), size=min(len(seqs), 30), replace=False):
+                rows.append(self._bank.score(seqs[i]) / len(seqs[i]))
+                truth.append(k)
+        z, truth = np.array(rows), np.array(truth)
+        z = np.where(np.isfinite(z), z, np.nanmin(np.where(np.isfinite(z), z, np.nan)) - 100)
+
+        def loss(log_t):
+            s = z * np.exp(log_t)
+            s = s - s.max(1, keepdims=True)
+            return -(s[np.arange(len(truth)), truth] - np.log(np.exp(s).sum(1))).mean()
+
+        return float(np.exp(minimize_scalar(loss, bounds=_LOG_TEMPERATURE_BOUNDS, method="bounded").x))
+
+    # -- use -----------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "models_"):
+            raise NotFittedError("this HMMRecognizer is not fitted yet; call fit() or HMMRecognizer.load()")
+
+    @property
+    def bank(self) -> ModelBank:
+        """The joint scorer of all word models."""
+        self._check_fitted()
+        return self._bank
+
+    @property
+    def keyword_mask_(self) -> np.ndarray:
+        """True for labels that are keywords (not ``_...``)."""
+        return np.array([is_keyword(c) for c in self.classes_])
+
+    def loglik_features(self, feats: np.ndarray) -> np.ndarray:
+        """Log-likelihood of one normalised feature sequence under every model."""
+        return self.bank.score(feats)
+
+    def loglik(self, X) -> np.ndarray:
+        """(n_inputs, n_labels) log-likelihoods, columns in ``classes_`` order."""
+        return np.array([self.loglik_features(f) for f in self.features(X)])
+
+    decision_function = loglik
+
+    def proba_from_loglik(self, ll: np.ndarray, n_frames) -> np.ndarray:
+        """Posterior over labels from log-likelihoods of sequences of ``n_frames``."""
+        ll = np.atleast_2d(ll)
+        n = np.asarray(n_frames, dtype=float).reshape(-1, 1)
+        z = ll / n * self.temperature_
+        z = np.where(np.isfinite(z), z, -np.inf)
+        z = z - z.max(1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(1, keepdims=True)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n_inputs, n_labels) posterior over labels (calibrated softmax of per-frame log-likelihood)."""
+        feats = self.features(X)
+        ll = np.array([self.loglik_features(f) for f in feats])
+        return self.proba_from_loglik(ll, [len(f) for f in feats])
+
+    def predict(self, X) -> np.ndarray:
+        """Best label of each input."""
+        ll = self.loglik(X)
+        return self.classes_[np.argmax(ll, axis=1)]
+
+    def decode(self, x, label=None) -> tuple[str, np.ndarray]:
+        """Viterbi state path of one input under ``label``'s model (default: the best label).
+
+        Returns
+        -------
+        label : str
+        states : np.ndarray, shape (n_frames,), int
+            Frame ``i`` starts at ``i * feature_config_.hop_s`` seconds.
+        """
+        feats = self.features([x])[0]
+        if label is None:
+            label = self.classes_[int(np.argmax(self.loglik_features(feats)))]
+        if label not in self.classes_:
+            raise ParameterError(f"unknown label {label!r}; the model knows {', '.join(self.classes_)}")
+        k = int(np.flatnonzero(self.classes_ == label)[0])
+        log_b = self.bank.state_loglik(feats)[:, k, : self.models_[k].n_states]
+        _, path = viterbi(log_b, self.models_[k].transmat)
+        return str(label), path
+
+    # -- files ---------------------------------------------------------------------
+    def save(self, path, overwrite: bool = False) -> Path:
+        """Write the model as a safe ``.npz`` (arrays + JSON header); refuses to overwrite."""
+        self._check_fitted()
+        p = Path(path)
+        if p.exists() and not overwrite:
+            raise HmmrecError(f"{p}: already exists; not overwriting (choose another name or remove it)")
+        header = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "labels": [str(c) for c in self.classes_],
+            "feature_config": self.feature_config_.to_dict(),
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
+                       if k not in ("feature_config",)},
+            "temperature": self.temperature_,
+            "training": self.training_summary_,
+        }
+        arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+        for k, m in enumerate(self.models_):
+            for key in ("transmat", "weights", "means", "variances"):
+                arrays[f"m{k}_{key}"] = getattr(m, key)
+        tmp = p.with_name(p.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, p)
+        return p
+
+    @classmethod
+    def load(cls, path) -> "HMMRecognizer":
+        """Read a model file written by :meth:`save`. Never executes code from the file."""
+        p = Path(path)
+        if not p.exists():
+            raise ModelFileError(f"{path}: no such file")
+        if p.is_dir():
+            raise ModelFileError(f"{path}: is a directory, not a model file")
+        if not zipfile.is_zipfile(p):
+            raise ModelFileError(f"{path}: not an hmmrec model file")
+        try:
+            with np.load(p, allow_pickle=False) as npz:
+                data = {k: npz[k] for k in npz.files}
+        except Exception as exc:  # zip or npy damage of any kind
+            raise ModelFileError(f"{path}: not a readable hmmrec model file ({type(exc).__name__})") from None
+        try:
+            header = json.loads(bytes(data["header"]).decode("utf-8"))
+            if header.get("format") != FORMAT_NAME:
+                raise ValueError("wrong format name")
+        except Exception:
+            raise ModelFileError(f"{path}: not an hmmrec model file (no valid header)") from None
+        version = header.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(f"{path}: model format version {version!r} is newer than this hmmrec "
+                                 f"understands ({FORMAT_VERSION}); upgrade hmmrec")
+        if version < FORMAT_VERSION:
+            warnings.warn(f"{path}: model format version {version} is older than {FORMAT_VERSION}", stacklevel=2)
+        try:
+            params = header["params"]
+            params["speeds"] = tuple(params.get("speeds", ()))
+            rec = cls(**params)
+            rec.feature_config_ = FeatureConfig.from_dict(header["feature_config"])
+            rec.feature_config = None
+            labels = header["labels"]
+            models = []
+            for k in range(len(labels)):
+                m = HMMParams(*(np.asarray(data[f"m{k}_{key}"], dtype=np.float64)
+                                for key in ("transmat", "weights", "means", "variances")))
+                s, mix, d = m.means.shape
+                if (m.transmat.shape != (s, s) or m.weights.shape != (s, mix) or m.variances.shape != (s, mix, d)
+                        or d != rec.feature_config_.n_features):
+                    raise ValueError(f"inconsistent shapes in model {k}")
+                m.check(f"model {labels[k]}")
+                m.log_likelihood_history = header["training"].get("log_likelihood_history", {}).get(labels[k], [])
+                models.append(m)
+            rec.classes_ = np.array(labels)
+            rec.models_ = models
+            rec.temperature_ = float(header["temperature"])
+            rec.training_summary_ = header["training"]
+            rec.n_examples_ = header["training"].get("examples", {})
+            rec._bank = ModelBank(models)
+        except ModelFileError:
+            raise
+        except Exception as exc:
+            raise ModelFileError(f"{path}: damaged hmmrec model file ({exc})") from None
+        return rec
+
+
+def _features_job(x, cfg: FeatureConfig, speeds: tuple, name: str) -> list[np.ndarray]:
+    """Features of one training input and of its speed-perturbed copies."""
+    rec = HMMRecognizer()
+    y = rec._signal(x, cfg)
+    out = [rec._features_of_signal(y, cfg, name)]
+    for s in speeds:
+        f = extract(_speed_perturb(y, s), cfg)
+        if len(f) >= 2:
+            out.append(f)
+    return out
