@@ -122,7 +122,7 @@ def _load_tree(root: Path) -> Corpus:
 
 def _load_manifest(path: Path) -> Corpus:
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             cols = reader.fieldnames or []
             missing = {"path", "label"} - set(cols)

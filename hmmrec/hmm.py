@@ -119,6 +119,7 @@ class _Batch:
         t_idx = np.concatenate([np.arange(n) for n in self.lengths])
         s_idx = np.repeat(np.arange(self.n), self.lengths)
         self.index = (s_idx, t_idx)
+        self.offsets = np.r_[0, np.cumsum(self.lengths)].astype(np.int64)
         self.mask = np.zeros((self.n, self.t_max), bool)
         self.mask[self.index] = True
 
@@ -132,55 +133,27 @@ def _component_loglik(batch_design: np.ndarray, p: HMMParams) -> np.ndarray:
 
 
 def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
-    """Scaled forward-backward over a padded batch.
+    """Forward-backward over all sequences of a batch (log domain, compiled).
 
     ``log_b`` is (F, S) state log-likelihoods of the stacked frames. Returns the state
     posteriors (F, S), the expected transition counts (S, S) and the log-likelihood of
-    each sequence (N,), ``-inf`` where a sequence cannot reach the last state.
+    each sequence (N,), ``-inf`` (and zero posteriors) where a sequence cannot reach the
+    last state. Working in logs means no state spread, however extreme, can underflow.
     """
-    n, t_max, s = batch.n, batch.t_max, log_b.shape[1]
-    # per-frame scaling keeps exp() in range; the offsets are added back to the log-lik
-    offs = log_b.max(axis=1)
-    b = np.ones((n, t_max, s))
-    b[batch.index] = np.exp(log_b - offs[:, None])
-    off_pad = np.zeros((n, t_max))
-    off_pad[batch.index] = offs
-    mask = batch.mask
-    alpha = np.zeros((n, t_max, s))
-    scale = np.ones((n, t_max))
-    a = np.zeros((n, s))
-    a[:, 0] = b[:, 0, 0]
-    for t in range(t_max):
-        if t > 0:
-            new = (alpha[:, t - 1] @ transmat) * b[:, t]
-            a = np.where(mask[:, t, None], new, alpha[:, t - 1])
-        c = a.sum(axis=1)
-        c = np.where(c > 0, c, _TINY)
-        alpha[:, t] = a / c[:, None]
-        scale[:, t] = np.where(mask[:, t], c, 1.0)
-    last = batch.lengths - 1
-    end = alpha[np.arange(n), last, s - 1]
+    from ._kernels import forward_backward
+
+    s = transmat.shape[0]
+    ptr, idx, logp = [0], [], []
     with np.errstate(divide="ignore"):
-        loglik = np.log(scale).sum(1) + off_pad.sum(1) + np.log(end)
-    ok = end > 0
-    beta = np.zeros((n, t_max, s))
-    bt = np.zeros((n, s))
-    bt[:, s - 1] = 1.0 / np.where(ok, end, 1.0)  # condition on ending in the last state
-    xi = np.zeros((s, s))
-    for t in range(t_max - 1, -1, -1):
-        at_end = (last == t)[:, None]
-        bt = np.where(at_end, np.eye(s)[s - 1] / np.where(ok, end, 1.0)[:, None], bt)
-        beta[:, t] = bt
-        if t == 0:
-            break
-        active = mask[:, t]
-        nb = b[:, t] * bt / scale[:, t, None]
-        xi += (alpha[active, t - 1].T @ nb[active]) * transmat
-        prev = nb @ transmat.T
-        bt = np.where(active[:, None], prev, bt)
-    gamma = (alpha * beta)[batch.index]
-    gamma[~ok[batch.index[0]]] = 0.0
-    return gamma, xi, loglik
+        log_a = np.log(transmat)
+    for j in range(s):
+        src = np.flatnonzero(transmat[:, j] > 0)
+        idx.extend(src.tolist())
+        logp.extend(log_a[src, j].tolist())
+        ptr.append(len(idx))
+    return forward_backward(np.ascontiguousarray(log_b, dtype=np.float64), batch.offsets,
+                            np.array(ptr, dtype=np.int64), np.array(idx, dtype=np.int64),
+                            np.array(logp, dtype=np.float64))
 
 
 class WordHMM:
@@ -230,7 +203,7 @@ class WordHMM:
         """Train on a list of (n_frames, n_features) arrays; returns self."""
         seqs = self._validate(seqs)
         min_len = min(len(s) for s in seqs)
-        shortest_path = (self.n_states + 1) // 2 if self.skip else self.n_states
+        shortest_path = self.n_states // 2 + 1 if self.skip else self.n_states  # frames to reach the last state
         n_states = self.n_states
         if min_len < shortest_path:
             # too short for this many states: use fewer rather than fail or produce NaN
@@ -367,91 +340,128 @@ def viterbi(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]
 class ModelBank:
     """Many word models scored together on the same frames.
 
-    All Gaussians of all models form one matrix, so the emission densities of every
-    state of every model come from a single matrix product per block of frames; the
-    forward recursion then runs over all models at once (states padded to the
-    longest model). This is the scorer used for files and streams.
+    Every distinct emission state (a Gaussian mixture) of all models is evaluated once
+    per frame, all Gaussians together in one matrix product; states shared by several
+    models (such as a filler around every word) are computed once. The forward
+    recursion then runs over all models in compiled code (:mod:`hmmrec._kernels`).
 
     Parameters
     ----------
     params : list of HMMParams
+    starts : list of arrays or None
+        Start probabilities per model (default: state 0).
+    finals : list of bool arrays or None
+        States a path may end in (default: the last state).
     """
 
-    def __init__(self, params: list[HMMParams]):
+    def __init__(self, params: list[HMMParams], starts=None, finals=None):
         if not params:
             raise ParameterError("ModelBank needs at least one model")
+        self.params = list(params)
         self.n_models = len(params)
         self.n_states = np.array([p.n_states for p in params])
         s_max = int(self.n_states.max())
         self.s_max = s_max
-        cols, owner, log_w = [], [], []
-        means, variances = [], []
+        unique: dict[bytes, int] = {}
+        means, variances, log_w, owner = [], [], [], []
+        # column of the distinct emission state of each (model, state); -1 = padding
+        self._column = np.full((self.n_models, s_max), -1, dtype=np.intp)
         for k, p in enumerate(params):
-            s, m, d = p.means.shape
-            means.append(p.means.reshape(s * m, d))
-            variances.append(p.variances.reshape(s * m, d))
-            log_w.append(np.log(np.maximum(p.weights.reshape(-1), _TINY)))
-            owner.append(np.repeat(k * s_max + np.arange(s), m))
+            for i in range(p.n_states):
+                keep = p.weights[i] > 0
+                key = b"".join(a.tobytes() for a in (p.weights[i][keep], p.means[i][keep], p.variances[i][keep]))
+                if key not in unique:
+                    unique[key] = len(unique)
+                    means.append(p.means[i][keep])
+                    variances.append(p.variances[i][keep])
+                    log_w.append(np.log(p.weights[i][keep]))
+                    owner.append(np.full(int(keep.sum()), unique[key]))
+                self._column[k, i] = unique[key]
+        self.n_emissions = len(unique)
         self._w = _gauss_weights(np.vstack(means), np.vstack(variances), np.concatenate(log_w))
-        self._owner = np.concatenate(owner)
-        order = np.argsort(self._owner, kind="stable")
-        self._order = order
-        sorted_owner = self._owner[order]
-        self._starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
-        self._slots = sorted_owner[self._starts]
-        # transitions as bands: stay, next, skip; (n_models, s_max)
-        self._stay = np.zeros((self.n_models, s_max))
-        self._next = np.zeros((self.n_models, s_max))
-        self._skip = np.zeros((self.n_models, s_max))
-        for k, p in enumerate(params):
-            a = p.transmat
-            s = p.n_states
-            self._stay[k, :s] = np.diag(a)
-            self._next[k, 1:s] = np.diag(a, 1)
-            if s > 2:
-                self._skip[k, 2:s] = np.diag(a, 2)
-        self._last = self.n_states - 1
+        owner = np.concatenate(owner)  # components are grouped by owner in order
+        self._starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        self._sizes = np.diff(np.r_[self._starts, len(owner)])
+        # transitions as bands (log): enter s from s, s-1, s-2
+        with np.errstate(divide="ignore"):
+            self._log_stay = np.full((self.n_models, s_max), -np.inf)
+            self._log_next = np.full((self.n_models, s_max), -np.inf)
+            self._log_skip = np.full((self.n_models, s_max), -np.inf)
+            self._log_start = np.full((self.n_models, s_max), -np.inf)
+            self._final = np.zeros((self.n_models, s_max), dtype=np.bool_)
+            for k, p in enumerate(params):
+                a, s = p.transmat, p.n_states
+                if np.any(np.triu(a, 3)) or np.any(np.tril(a, -1)):
+                    raise ParameterError("ModelBank supports left-to-right models with jumps of at most 2 states")
+                self._log_stay[k, :s] = np.log(np.diag(a))
+                self._log_next[k, 1:s] = np.log(np.diag(a, 1))
+                if s > 2:
+                    self._log_skip[k, 2:s] = np.log(np.diag(a, 2))
+                start = np.eye(s)[0] if starts is None else np.asarray(starts[k], dtype=float)
+                self._log_start[k, :s] = np.log(start)
+                fin = np.eye(s, dtype=bool)[s - 1] if finals is None else np.asarray(finals[k], dtype=bool)
+                self._final[k, :s] = fin
+
+    def emission_loglik(self, x: np.ndarray) -> np.ndarray:
+        """(n_frames, n_emissions) log-densities of the distinct emission states."""
+        comp = _design(x) @ self._w  # (T, C)
+        m = np.maximum.reduceat(comp, self._starts, axis=1)
+        summed = np.add.reduceat(np.exp(comp - np.repeat(m, self._sizes, axis=1)), self._starts, axis=1)
+        return m + np.log(summed)
 
     def state_loglik(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_models, s_max) log emission densities; padded states are -inf."""
-        comp = _design(x) @ self._w  # (T, C)
-        comp = comp[:, self._order]
-        m = np.maximum.reduceat(comp, self._starts, axis=1)
-        summed = np.add.reduceat(np.exp(comp - np.repeat(m, np.diff(np.r_[self._starts, comp.shape[1]]), axis=1)),
-                                 self._starts, axis=1)
-        out = np.full((len(x), self.n_models * self.s_max), -np.inf)
-        out[:, self._slots] = m + np.log(summed)
-        return out.reshape(len(x), self.n_models, self.s_max)
+        e = self.emission_loglik(np.asarray(x, dtype=np.float64))
+        e = np.hstack([e, np.full((len(e), 1), -np.inf)])  # column -1: padding
+        return e[:, self._column]
 
     def forward(self, log_b: np.ndarray) -> np.ndarray:
-        """Log-likelihood per model of frames whose state log-likelihoods are ``log_b``.
+        """Log-likelihood per model of frames whose state log-densities are ``log_b``.
 
-        ``log_b`` is (n_frames, n_models, s_max). Paths start in state 0 and end in each
-        model's last state; ``-inf`` where that is impossible.
+        ``log_b`` is (n_frames, n_models, s_max). ``-inf`` where no path can end in a
+        final state.
         """
-        t_len = len(log_b)
-        if t_len == 0:
+        if len(log_b) == 0:
             return np.full(self.n_models, -np.inf)
-        offs = log_b.max(axis=2)  # (T, K)
-        b = np.exp(log_b - offs[:, :, None])
-        a = np.zeros((self.n_models, self.s_max))
-        a[:, 0] = b[0, :, 0]
-        log_scale = np.zeros(self.n_models)
-        stay, nxt, skp = self._stay, self._next, self._skip
-        for t in range(1, t_len):
-            new = a * stay
-            new[:, 1:] += a[:, :-1] * nxt[:, 1:]
-            new[:, 2:] += a[:, :-2] * skp[:, 2:]
-            new *= b[t]
-            c = new.max(axis=1)
-            c = np.where(c > 0, c, 1.0)
-            a = new / c[:, None]
-            log_scale += np.log(c)
-        end = a[np.arange(self.n_models), self._last]
-        with np.errstate(divide="ignore"):
-            return np.log(end) + log_scale + offs.sum(0)
+        from ._kernels import band_forward
+
+        return band_forward(np.ascontiguousarray(log_b), self._log_start, self._log_stay, self._log_next,
+                            self._log_skip, self._final)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Log-likelihood of frames ``x`` (T, D) under every model, shape (n_models,)."""
-        x = np.asarray(x, dtype=np.float64)
-        return self.forward(self.state_loglik(x))
+        return self.forward(self.state_loglik(np.asarray(x, dtype=np.float64)))
+
+
+def wrap_with_filler(word: HMMParams, filler: HMMParams, p_stay: float = 0.9):
+    """The word model between two copies of a one-state filler (background) model.
+
+    The result lets a word sit anywhere inside a longer segment: paths may start in the
+    leading filler or in the first word state, and end in the last word state or the
+    trailing filler. Returns ``(params, start, final)`` for :class:`ModelBank`.
+    """
+    if filler.n_states != 1:
+        raise ParameterError("the filler model must have exactly one state")
+    s, d = word.n_states, word.n_features
+    m = max(word.n_mix, filler.n_mix)
+
+    def pad(arr, fill):
+        out = np.full(arr.shape[:1] + (m,) + arr.shape[2:], fill, dtype=float)
+        out[:, : arr.shape[1]] = arr
+        return out
+
+    weights = np.vstack([pad(filler.weights, 0.0), pad(word.weights, 0.0), pad(filler.weights, 0.0)])
+    means = np.concatenate([pad(filler.means, 0.0), pad(word.means, 0.0), pad(filler.means, 0.0)])
+    variances = np.concatenate([pad(filler.variances, 1.0), pad(word.variances, 1.0), pad(filler.variances, 1.0)])
+    a = np.zeros((s + 2, s + 2))
+    a[0, 0], a[0, 1] = p_stay, 1.0 - p_stay
+    a[1 : s + 1, 1 : s + 1] = word.transmat
+    inner = np.diag(word.transmat)[:-1]
+    last_stay = float(inner.mean()) if len(inner) else 0.5
+    a[s, s], a[s, s + 1] = last_stay, 1.0 - last_stay
+    a[s + 1, s + 1] = 1.0
+    start = np.zeros(s + 2)
+    start[0], start[1] = 0.5, 0.5
+    final = np.zeros(s + 2, bool)
+    final[s], final[s + 1] = True, True
+    return HMMParams(a, weights, means, variances), start, final
