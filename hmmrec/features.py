@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from python_speech_features import sigproc
-from python_speech_features.base import get_filterbanks, lifter
+from python_speech_features.base import hz2mel, lifter, mel2hz
 from scipy.fft import dct
 
 from .errors import ParameterError
@@ -27,6 +27,8 @@ __all__ = ["FeatureConfig", "extract", "normalize", "FeatureStream", "n_frames_f
 
 _LOG_FLOOR = np.finfo(float).eps
 _VAR_FLOOR = 1e-6
+_MIN_WARP, _MAX_WARP = 0.7, 1.3
+_WARP_KNEE = 0.85  # warping is linear up to this share of the band, then bends to keep the top fixed
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,13 @@ class FeatureConfig:
     cmvn : str
         ``"mv"`` mean and variance normalisation per segment, ``"m"`` mean only,
         ``"none"``.
+    warp : float
+        Vocal tract length warping factor of the filterbank (1.0: none); training
+        uses other factors to perturb the data, models are always used at 1.0.
+    floor_db : float
+        Level (dB re full scale) of a white-noise power floor added to every power
+        spectrum. Digital silence (exact zeros) then looks like a very quiet room
+        instead of ``log(0)``, which would otherwise dominate the normalised features.
     """
 
     sr: int = 16000
@@ -70,6 +79,8 @@ class FeatureConfig:
     delta_n: int = 2
     order: int = 2
     cmvn: str = "mv"
+    warp: float = 1.0
+    floor_db: float = -80.0
 
     def __post_init__(self):
         if self.sr <= 0:
@@ -84,6 +95,10 @@ class FeatureConfig:
             raise ParameterError(f"FeatureConfig.cmvn must be 'mv', 'm' or 'none', got {self.cmvn!r}")
         if not 1 <= self.n_mfcc <= self.n_filt:
             raise ParameterError(f"FeatureConfig needs 1 <= n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
+        if not _MIN_WARP <= self.warp <= _MAX_WARP:
+            raise ParameterError(f"FeatureConfig.warp must be in [{_MIN_WARP}, {_MAX_WARP}], got {self.warp}")
+        if not -150.0 <= self.floor_db <= -20.0:
+            raise ParameterError(f"FeatureConfig.floor_db must be in [-150, -20] dB, got {self.floor_db}")
         if self.win_samples > self.n_fft:
             raise ParameterError(f"FeatureConfig.n_fft={self.n_fft} is shorter than the window ({self.win_samples} samples)")
 
@@ -114,19 +129,40 @@ class FeatureConfig:
         return cls(**d)
 
 
+def warp_frequencies(f: np.ndarray, warp: float, high: float) -> np.ndarray:
+    """Piecewise-linear vocal tract length warping of frequencies in Hz (top kept fixed)."""
+    if warp == 1.0:
+        return f
+    knee = _WARP_KNEE * high * min(1.0, 1.0 / warp)
+    return np.where(f <= knee, warp * f, warp * knee + (high - warp * knee) * (f - knee) / (high - knee))
+
+
+def mel_filterbank(n_filt: int, n_fft: int, sr: int, low_hz: float, high_hz: float, warp: float = 1.0) -> np.ndarray:
+    """Triangular mel filters, shape (n_filt, n_fft // 2 + 1), on exact (not rounded) edges."""
+    edges = mel2hz(np.linspace(hz2mel(low_hz), hz2mel(high_hz), n_filt + 2))
+    edges = warp_frequencies(edges, warp, high_hz)
+    freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
+    left, center, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rise = (freqs - left) / np.maximum(center - left, 1e-9)
+    fall = (right - freqs) / np.maximum(right - center, 1e-9)
+    return np.maximum(0.0, np.minimum(rise, fall))
+
+
 class _Cepstra:
     """MFCC of individual frames, with the filterbank computed once."""
 
     def __init__(self, cfg: FeatureConfig):
         self.cfg = cfg
         high = cfg.high_hz if cfg.high_hz > 0 else cfg.sr / 2
-        self.fbank = get_filterbanks(cfg.n_filt, cfg.n_fft, cfg.sr, cfg.low_hz, high).T
+        self.fbank = mel_filterbank(cfg.n_filt, cfg.n_fft, cfg.sr, cfg.low_hz, high, cfg.warp).T
         self.window = np.ones(cfg.win_samples)
+        # power per FFT bin of white noise at floor_db (psf's powspec divides |X|^2 by n_fft)
+        self.floor = cfg.win_samples / cfg.n_fft * 10.0 ** (cfg.floor_db / 10.0)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """frames: (n, win_samples) of pre-emphasised samples -> (n, n_mfcc)."""
         cfg = self.cfg
-        pspec = sigproc.powspec(frames * self.window, cfg.n_fft)
+        pspec = sigproc.powspec(frames * self.window, cfg.n_fft) + self.floor
         energy = np.maximum(pspec.sum(axis=1), _LOG_FLOOR)
         feat = np.log(np.maximum(pspec @ self.fbank, _LOG_FLOOR))
         cep = dct(feat, type=2, axis=1, norm="ortho")[:, : cfg.n_mfcc]

@@ -1,0 +1,258 @@
+"""hmmrec.features: frame counts, dimensions, CMVN, streaming == batch, config validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hmmrec import audio
+from hmmrec.errors import ParameterError
+from hmmrec.features import FeatureConfig, FeatureStream, extract, n_frames_for, normalize
+
+from conftest import sound_files
+
+RNG = np.random.default_rng(7)
+
+
+def noisy_tone(n: int, sr: int = 16000) -> np.ndarray:
+    t = np.arange(n) / sr
+    return (0.3 * np.sin(2 * np.pi * 300 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+            + 0.05 * RNG.standard_normal(n)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def real_signal():
+    y, sr = audio.load(sound_files("train", "pineapple", 1)[0], 16000)
+    assert sr == 16000
+    return y
+
+
+# -- shapes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [400, 401, 559, 560, 561, 1000, 16000, 16123])
+def test_n_frames_formula(n):
+    cfg = FeatureConfig()
+    assert cfg.win_samples == 400 and cfg.hop_samples == 160
+    expected = 1 + (n - 400) // 160
+    assert n_frames_for(n, cfg) == expected
+    feats = extract(noisy_tone(n), cfg)
+    assert feats.shape == (expected, 39)
+    assert feats.dtype == np.float64
+    assert np.all(np.isfinite(feats))
+
+
+@pytest.mark.parametrize("n", [0, 1, 100, 399])
+def test_shorter_than_a_window_gives_zero_frames(n):
+    cfg = FeatureConfig()
+    assert n_frames_for(n, cfg) == 0
+    feats = extract(np.zeros(n, np.float32), cfg)
+    assert feats.shape == (0, 39)
+    fs = FeatureStream(cfg)
+    out = np.vstack([fs.push(np.zeros(n)), fs.flush()])
+    assert out.shape == (0, 39)
+
+
+@pytest.mark.parametrize("order, dims", [(0, 13), (1, 26), (2, 39)])
+def test_order_gives_dimensions(order, dims):
+    cfg = FeatureConfig(order=order)
+    assert cfg.n_features == dims
+    feats = extract(noisy_tone(8000), cfg)
+    assert feats.shape == (n_frames_for(8000, cfg), dims)
+
+
+def test_static_part_does_not_depend_on_order():
+    y = noisy_tone(6000)
+    f0 = extract(y, FeatureConfig(order=0), normalise=False)
+    f2 = extract(y, FeatureConfig(order=2), normalise=False)
+    np.testing.assert_allclose(f2[:, :13], f0, atol=1e-12)
+
+
+def test_deltas_of_linear_ramp_are_slope():
+    """HTK regression deltas of a feature rising by 1 per frame are exactly 1 in the interior."""
+    from hmmrec.features import _add_deltas
+
+    cfg = FeatureConfig(order=2, delta_n=2)
+    static = np.tile(np.arange(20.0)[:, None], (1, 13))
+    out = _add_deltas(static, cfg)
+    np.testing.assert_allclose(out[2:-2, 13:26], 1.0)
+    np.testing.assert_allclose(out[4:-4, 26:], 0.0, atol=1e-12)
+
+
+def test_other_sample_rate_and_mfcc_count():
+    cfg = FeatureConfig(sr=8000, n_fft=256, n_mfcc=20, n_filt=30)
+    assert cfg.win_samples == 200 and cfg.hop_samples == 80
+    feats = extract(noisy_tone(4000, 8000), cfg)
+    assert feats.shape == (1 + (4000 - 200) // 80, 60)
+
+
+def test_extract_rejects_2d_signal():
+    with pytest.raises(ParameterError):
+        extract(np.zeros((1000, 2)))
+
+
+def test_silence_gives_finite_features():
+    feats = extract(np.zeros(4000, np.float32))
+    assert feats.shape == (n_frames_for(4000, FeatureConfig()), 39)
+    assert np.all(np.isfinite(feats))
+
+
+def test_louder_signal_shifts_only_energy_before_normalisation():
+    """c0 is log energy: scaling the signal by 2 adds log(4) to c0 and leaves c1.. (almost) unchanged."""
+    y = noisy_tone(8000)
+    cfg = FeatureConfig(order=0)
+    a = extract(y, cfg, normalise=False)
+    b = extract(2 * y, cfg, normalise=False)
+    # (up to the -80 dB noise floor added to every spectrum, far below this signal)
+    np.testing.assert_allclose(b[:, 0] - a[:, 0], np.log(4.0), atol=1e-5)
+    # and CMVN removes the gain (all but the floor's share)
+    np.testing.assert_allclose(extract(2 * y, cfg), extract(y, cfg), atol=5e-3)
+
+
+def test_digital_silence_sits_on_the_noise_floor():
+    """Exact zeros give finite frames at the floor level, not log(0); a louder floor raises them."""
+    cfg = FeatureConfig(sr=8000, n_fft=256, order=0)
+    z = extract(np.zeros(4000), cfg, normalise=False)
+    assert np.all(np.isfinite(z)) and np.ptp(z, axis=0).max() < 1e-9
+    # c0 is the log of the floor's energy: n_bins * win / n_fft * 10**(floor_db / 10)
+    expected = np.log((cfg.n_fft // 2 + 1) * cfg.win_samples / cfg.n_fft * 10 ** (cfg.floor_db / 10))
+    assert z[0, 0] == pytest.approx(expected)
+    louder = extract(np.zeros(4000), FeatureConfig(sr=8000, n_fft=256, order=0, floor_db=-60.0), normalise=False)
+    assert louder[0, 0] == pytest.approx(expected + np.log(100.0))
+    with pytest.raises(ParameterError, match="floor_db"):
+        FeatureConfig(floor_db=0.0)
+
+
+# -- CMVN ------------------------------------------------------------------------------------
+def test_cmvn_zero_mean_unit_variance(real_signal):
+    feats = extract(real_signal)
+    np.testing.assert_allclose(feats.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats.std(axis=0), 1.0, atol=1e-6)
+    raw = extract(real_signal, normalise=False)
+    assert np.abs(raw.mean(axis=0)).max() > 1.0  # so the check above is not vacuous
+    np.testing.assert_allclose(normalize(raw, FeatureConfig()), feats, atol=1e-12)
+
+
+def test_cmvn_mean_only_and_none(real_signal):
+    raw = extract(real_signal, normalise=False)
+    m = extract(real_signal, FeatureConfig(cmvn="m"))
+    np.testing.assert_allclose(m.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(m.std(axis=0), raw.std(axis=0), rtol=1e-9)
+    np.testing.assert_array_equal(extract(real_signal, FeatureConfig(cmvn="none")), raw)
+
+
+def test_cmvn_of_constant_feature_is_finite():
+    feats = np.ones((10, 39))
+    out = normalize(feats, FeatureConfig())
+    assert np.all(np.isfinite(out)) and np.allclose(out, 0.0)
+    assert normalize(np.zeros((0, 39)), FeatureConfig()).shape == (0, 39)
+
+
+# -- streaming == batch ---------------------------------------------------------------------
+def _stream(y: np.ndarray, cfg: FeatureConfig, chunk: int) -> tuple[np.ndarray, list[int]]:
+    fs = FeatureStream(cfg)
+    parts = [fs.push(y[i:i + chunk]) for i in range(0, len(y), chunk)]
+    parts.append(fs.flush())
+    for p in parts:
+        assert p.ndim == 2 and p.shape[1] == cfg.n_features
+    return np.vstack(parts), [len(p) for p in parts]
+
+
+_CONFIGS = {"default": FeatureConfig(), "order0": FeatureConfig(order=0), "order1": FeatureConfig(order=1),
+            "delta3": FeatureConfig(delta_n=3), "nopreemph": FeatureConfig(cmvn="none", preemph=0.0)}
+_STREAM_CASES = [("default", 1)] + [(name, chunk) for name in _CONFIGS for chunk in (160, 1000, 4096, 399, 401)]
+
+
+@pytest.mark.parametrize("cfg_name, chunk", _STREAM_CASES)
+def test_stream_equals_extract_real_file(real_signal, cfg_name, chunk):
+    cfg = _CONFIGS[cfg_name]
+    ref = extract(real_signal, cfg, normalise=False)
+    got, sizes = _stream(real_signal, cfg, chunk)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
+    if chunk < len(real_signal) // 4:
+        assert sum(sizes[:-1]) > 0, "frames must come out before flush()"
+
+
+@pytest.mark.parametrize("chunk", [1, 160, 1000, 4096])
+def test_stream_equals_extract_synthetic(chunk):
+    y = noisy_tone(7777)
+    ref = extract(y, normalise=False)
+    got, _ = _stream(y, FeatureConfig(), chunk)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
+
+
+def test_stream_random_chunk_sizes_and_lookahead():
+    cfg = FeatureConfig()
+    y = noisy_tone(12345)
+    ref = extract(y, cfg, normalise=False)
+    fs = FeatureStream(cfg)
+    assert fs.sr == 16000 and fs.lookahead_frames == 4
+    out, i = [], 0
+    while i < len(y):
+        n = int(RNG.integers(0, 900))  # zero-length chunks included
+        out.append(fs.push(y[i:i + n]))
+        i += n
+        # never more frames out than the samples so far allow, minus the look-ahead
+        assert fs.n_frames_out <= max(0, n_frames_for(min(i, len(y)), cfg) - fs.lookahead_frames)
+    out.append(fs.flush())
+    np.testing.assert_allclose(np.vstack(out), ref, atol=1e-9)
+
+
+def test_stream_reset_and_reuse(real_signal):
+    cfg = FeatureConfig()
+    fs = FeatureStream(cfg)
+    fs.push(noisy_tone(5000))
+    fs.reset()
+    a = np.vstack([fs.push(real_signal), fs.flush()])
+    # flush() resets too: the same object gives the same frames again
+    b = np.vstack([fs.push(real_signal), fs.flush()])
+    ref = extract(real_signal, cfg, normalise=False)
+    np.testing.assert_allclose(a, ref, atol=1e-9)
+    np.testing.assert_allclose(b, ref, atol=1e-9)
+
+
+def test_stream_rejects_2d_chunk():
+    with pytest.raises(ParameterError):
+        FeatureStream().push(np.zeros((160, 2)))
+
+
+# -- config ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs", [
+    {"sr": 0}, {"sr": -16000}, {"hop_s": 0.0}, {"hop_s": 0.03}, {"hop_s": -0.01}, {"order": 3}, {"order": -1},
+    {"delta_n": 0}, {"cmvn": "x"}, {"cmvn": "MV"}, {"n_mfcc": 0}, {"n_mfcc": 27}, {"n_fft": 256},
+    {"warp": 0.5}, {"warp": 1.5},
+])
+def test_config_validation(kwargs):
+    with pytest.raises(ParameterError):
+        FeatureConfig(**kwargs)
+
+
+def test_config_valid_edge_cases():
+    assert FeatureConfig(order=0, delta_n=0).n_features == 13  # no deltas, no delta window needed
+    assert FeatureConfig(n_mfcc=26).n_features == 78
+    assert FeatureConfig(hop_s=0.025).hop_samples == 400
+
+
+def test_config_dict_round_trip():
+    cfg = FeatureConfig(sr=8000, n_fft=256, n_mfcc=12, order=1, cmvn="m", low_hz=100.0, high_hz=3800.0)
+    d = cfg.to_dict()
+    assert d["sr"] == 8000 and d["cmvn"] == "m"
+    import json
+
+    back = FeatureConfig.from_dict(json.loads(json.dumps(d)))
+    assert back == cfg
+    assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
+
+
+def test_config_from_dict_rejects_unknown_and_bad_values():
+    d = FeatureConfig().to_dict()
+    with pytest.raises(ParameterError, match="bogus"):
+        FeatureConfig.from_dict({**d, "bogus": 1})
+    with pytest.raises(ParameterError):
+        FeatureConfig.from_dict({**d, "order": 5})
+
+
+def test_config_is_immutable():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FeatureConfig().sr = 8000
