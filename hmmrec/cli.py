@@ -231,9 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.set_defaults(func=cmd_info)
 
-    from . import cli_stream
+    from . import cli_stream, dashboard
 
     cli_stream.add_commands(sub)
+    dashboard.add_command(sub)
     return parser
 
 

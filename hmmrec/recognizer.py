@@ -36,6 +36,9 @@ FORMAT_VERSION = 1
 _FRAMES_PER_STATE = 4.0
 _MIN_STATES, _MAX_STATES = 3, 16
 _DEFAULT_SPEEDS = (0.9, 1.1)
+_BACKGROUND = "(background)"
+_BACKGROUND_MIX = 16
+_BACKGROUND_MAX_FRAMES = 20000  # a random sample of training frames is plenty for 16 Gaussians
 # the posterior is softmax(temperature * per-frame log-likelihood); training data is easier
 # than new speakers, so the fitted temperature is capped at 1 to keep confidences honest
 _LOG_TEMPERATURE_BOUNDS = (-4.0, 0.0)
@@ -60,6 +63,15 @@ def _speed_perturb(y: np.ndarray, factor: float) -> np.ndarray:
 
     frac = Fraction(factor).limit_denominator(100)
     return resample_poly(y, frac.denominator, frac.numerator).astype(np.float32)
+
+
+def _background_sample(by_label: dict) -> list[np.ndarray]:
+    """Training frames of every label, at most ``_BACKGROUND_MAX_FRAMES`` (fixed seed)."""
+    frames = np.vstack([s for seqs in by_label.values() for s in seqs])
+    if len(frames) > _BACKGROUND_MAX_FRAMES:
+        pick = np.random.default_rng(0).choice(len(frames), _BACKGROUND_MAX_FRAMES, replace=False)
+        frames = frames[np.sort(pick)]
+    return np.array_split(frames, max(1, len(frames) // 100))
 
 
 def _fit_one(label, seqs, n_states, n_mix, skip, n_iter, var_floor):
@@ -172,7 +184,13 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                 med = float(np.median([len(s) for s in seqs]))
                 n_states = int(np.clip(round(med / _FRAMES_PER_STATE), _MIN_STATES, _MAX_STATES))
             jobs.append((label, seqs, n_states, self.n_mix, self.skip, self.n_iter, self.var_floor))
+        # a one-state background model of all training frames: the filler around words
+        # and the non-keyword hypothesis of the stream scorer
+        jobs.append((_BACKGROUND, _background_sample(by_label), 1, _BACKGROUND_MIX, False, self.n_iter,
+                     self.var_floor))
         results = self._parallel(_fit_one, jobs, progress=True)
+        self.background_ = results.pop()[1].params_
+        durations = {lab: [len(s) * cfg.hop_s for s in by_label[lab]] for lab in labels}
         self.classes_ = np.array(labels)
         self.models_ = [m.params_ for _, m, _ in results]
         self.n_examples_ = {lab: counts[lab] for lab in labels}
@@ -185,6 +203,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             "n_mix": int(self.n_mix),
             "speeds": [float(s) for s in self.speeds],
             "seconds": round(time.perf_counter() - t0, 2),
+            "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3), "p95": round(float(np.percentile(d, 95)), 3)}
+                           for lab, d in durations.items()},
             "log_likelihood_history": {lab: m.log_likelihood_history for lab, m in zip(labels, self.models_)},
         }
         self._log(f"trained {len(labels)} models in {self.training_summary_['seconds']:.1f} s")
@@ -322,9 +342,10 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             "training": self.training_summary_,
         }
         arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
-        for k, m in enumerate(self.models_):
+        for k, m in enumerate(self.models_ + [self.background_]):
+            prefix = f"m{k}" if k < len(self.models_) else "bg"
             for key in ("transmat", "weights", "means", "variances"):
-                arrays[f"m{k}_{key}"] = getattr(m, key)
+                arrays[f"{prefix}_{key}"] = getattr(m, key)
         tmp = p.with_name(p.name + ".tmp")
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -366,16 +387,19 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             rec.feature_config = None
             labels = header["labels"]
             models = []
-            for k in range(len(labels)):
-                m = HMMParams(*(np.asarray(data[f"m{k}_{key}"], dtype=np.float64)
+            for k in range(len(labels) + 1):
+                prefix = f"m{k}" if k < len(labels) else "bg"
+                m = HMMParams(*(np.asarray(data[f"{prefix}_{key}"], dtype=np.float64)
                                 for key in ("transmat", "weights", "means", "variances")))
                 s, mix, d = m.means.shape
                 if (m.transmat.shape != (s, s) or m.weights.shape != (s, mix) or m.variances.shape != (s, mix, d)
                         or d != rec.feature_config_.n_features):
                     raise ValueError(f"inconsistent shapes in model {k}")
-                m.check(f"model {labels[k]}")
-                m.log_likelihood_history = header["training"].get("log_likelihood_history", {}).get(labels[k], [])
+                name = labels[k] if k < len(labels) else _BACKGROUND
+                m.check(f"model {name}")
+                m.log_likelihood_history = header["training"].get("log_likelihood_history", {}).get(name, [])
                 models.append(m)
+            rec.background_ = models.pop()
             rec.classes_ = np.array(labels)
             rec.models_ = models
             rec.temperature_ = float(header["temperature"])

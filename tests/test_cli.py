@@ -1,0 +1,289 @@
+"""The hmmrec command: train / eval / recognize / info / crossval, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hmmrec import HMMRecognizer
+from hmmrec.cli import main
+
+from conftest import REPO, SOUNDS, sound_files
+
+CLI_LABELS = ["kiwi", "pineapple", "_silence_"]
+FAST = ["--mix", "1", "--speeds", "none", "--jobs", "1"]
+
+
+def copy_tree(dest: Path, split: str, n: int) -> Path:
+    for label in CLI_LABELS:
+        d = dest / label
+        d.mkdir(parents=True)
+        for f in sound_files(split, label, n):
+            shutil.copy(f, d / f.name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def cli_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    train = copy_tree(root / "train", "train", 5)
+    test = copy_tree(root / "test", "test", 3)
+    model = root / "fruit.model"
+    rc = main(["train", str(train), "-o", str(model), "-q", *FAST])
+    assert rc == 0 and model.exists()
+    return {"root": root, "train": train, "test": test, "model": model}
+
+
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hmmrec.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=120)
+
+
+def assert_one_error_line(err: str, out: str = ""):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("hmmrec: error: "), err
+    assert "Traceback" not in err + out
+
+
+# -- train ------------------------------------------------------------------------------------------
+def test_train_writes_a_loadable_model(cli_data):
+    rec = HMMRecognizer.load(cli_data["model"])
+    assert list(rec.classes_) == sorted(CLI_LABELS)
+    assert all(m.n_mix == 1 for m in rec.models_)
+    assert rec.n_examples_ == {lab: 5 for lab in CLI_LABELS}
+    assert rec.training_summary_["speeds"] == []
+
+
+def test_train_refuses_to_overwrite_without_force(cli_data, tmp_path, capsys):
+    model = tmp_path / "existing.model"
+    shutil.copy(cli_data["model"], model)
+    before = model.read_bytes()
+    rc = main(["train", str(cli_data["train"]), "-o", str(model), "-q", *FAST])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert_one_error_line(err, out)
+    assert "existing.model" in err and "--force" in err
+    assert model.read_bytes() == before
+    # a file that is not a model is protected just the same
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    assert main(["train", str(cli_data["train"]), "-o", str(notes), "-q", *FAST]) == 1
+    assert notes.read_text() == "keep me"
+    capsys.readouterr()
+
+
+def test_train_force_replaces_and_prints_summary(cli_data, tmp_path, capsys):
+    model = tmp_path / "m.model"
+    model.write_bytes(b"old")
+    rc = main(["train", str(cli_data["train"]), "-o", str(model), "--force", *FAST])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert list(HMMRecognizer.load(model).classes_) == sorted(CLI_LABELS)
+    assert f"saved {model}" in out
+    assert "training on 15 files, 3 labels" in err
+    for lab in CLI_LABELS:  # one progress line per label without -q
+        assert f"] {lab}: 5 sequences" in err
+    assert "Traceback" not in out + err
+
+
+def test_train_on_manifest(cli_data, tmp_path, capsys):
+    rows = ["path,label,speaker"]
+    for label in ("kiwi", "_silence_"):
+        for f in sorted((cli_data["train"] / label).glob("*.wav"))[:3]:
+            rows.append(f"{f},{label},{f.stem.rsplit('_', 1)[0]}")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    model = tmp_path / "m.model"
+    assert main(["train", str(manifest), "-o", str(model), "-q", "--states", "4", *FAST]) == 0
+    rec = HMMRecognizer.load(model)
+    assert list(rec.classes_) == ["_silence_", "kiwi"]
+    assert [m.n_states for m in rec.models_] == [4, 4]
+    capsys.readouterr()
+
+
+# -- eval ---------------------------------------------------------------------------------------------
+def test_eval_json_report(cli_data, tmp_path, capsys):
+    report_path = tmp_path / "report.json"
+    rc = main(["eval", str(cli_data["model"]), str(cli_data["test"]), "--json", str(report_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    report = json.loads(report_path.read_text())
+    assert {"accuracy", "n", "labels", "confusion"} <= set(report)
+    assert report["n"] == 9
+    assert report["labels"] == sorted(CLI_LABELS)
+    cm = np.array(report["confusion"])
+    assert cm.shape == (3, 3)
+    # rows are true labels, columns predicted labels, in `labels` order
+    rec = HMMRecognizer.load(cli_data["model"])
+    files = [f for lab in report["labels"] for f in sorted((cli_data["test"] / lab).glob("*.wav"))]
+    truth = [f.parent.name for f in files]
+    pred = rec.predict([str(f) for f in files])
+    expected = np.zeros((3, 3), int)
+    for t, p in zip(truth, pred):
+        expected[report["labels"].index(t), report["labels"].index(str(p))] += 1
+    np.testing.assert_array_equal(cm, expected)
+    np.testing.assert_array_equal(cm.sum(1), [3, 3, 3])
+    assert report["accuracy"] == pytest.approx(np.trace(cm) / 9)
+    assert report["accuracy"] >= 2 / 3
+    # the printed report says the same
+    assert f"{report['accuracy']:.4f}" in out and "confusion matrix" in out
+
+
+def test_eval_refuses_to_overwrite_json(cli_data, tmp_path, capsys):
+    report_path = tmp_path / "report.json"
+    report_path.write_text("{}")
+    rc = main(["eval", str(cli_data["model"]), str(cli_data["test"]), "--json", str(report_path)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert_one_error_line(err, out)
+    assert report_path.read_text() == "{}"
+    assert main(["eval", str(cli_data["model"]), str(cli_data["test"]), "--json", str(report_path), "--force"]) == 0
+    assert json.loads(report_path.read_text())["n"] == 9
+    capsys.readouterr()
+
+
+# -- recognize ---------------------------------------------------------------------------------------
+def test_recognize_prints_the_label(cli_data, capsys):
+    files = [sorted((cli_data["test"] / lab).glob("*.wav"))[0] for lab in CLI_LABELS]
+    rc = main(["recognize", str(cli_data["model"]), *map(str, files)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    pred = HMMRecognizer.load(cli_data["model"]).predict([str(f) for f in files])
+    for f, p in zip(files, pred):
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"{f}:"))
+        assert line.split(":", 1)[1].split()[0] == p
+    for lab in CLI_LABELS:  # per-label scores
+        assert out.count(f"    {lab} ") == len(files)
+
+
+def test_recognize_json(cli_data, capsys):
+    f = sorted((cli_data["test"] / "kiwi").glob("*.wav"))[0]
+    assert main(["recognize", str(cli_data["model"]), str(f), "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out.strip())
+    assert obj["file"] == str(f)
+    assert obj["label"] == max(obj["scores"], key=obj["scores"].get)
+    assert set(obj["proba"]) == set(CLI_LABELS)
+    assert sum(obj["proba"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_recognize_bad_file_among_good_ones(cli_data, tmp_path, capsys):
+    good = sorted((cli_data["test"] / "pineapple").glob("*.wav"))[0]
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all")
+    rc = main(["recognize", str(cli_data["model"]), str(bad), str(good)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert_one_error_line(err, out)
+    assert "notes.wav" in err
+    assert f"{good}:" in out  # the good file is still recognised
+
+
+# -- info / crossval ---------------------------------------------------------------------------------
+def test_info(cli_data, capsys):
+    assert main(["info", str(cli_data["model"])]) == 0
+    out = capsys.readouterr().out
+    assert "3 labels" in out and "39-dim at 16000 Hz" in out
+    for lab in CLI_LABELS:
+        assert lab in out
+
+
+def test_crossval_by_take(cli_data, tmp_path, capsys):
+    report = tmp_path / "cv.json"
+    rc = main(["crossval", str(cli_data["train"]), "--by", "take", "--test-takes", "2", "--json", str(report), *FAST])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    data = json.loads(report.read_text())
+    assert data["by"] == "take" and list(data["folds"]) == ["takes<2"]
+    fold = data["reports"]["takes<2"]
+    assert fold["n"] == sum(1 for f in cli_data["train"].rglob("*_1.wav"))  # take 1 is test
+    assert "mean accuracy" in out
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["missing_data", "split_folders", "one_label", "missing_output_folder",
+                                  "eval_missing_model", "eval_non_model", "eval_missing_data", "recognize_non_audio",
+                                  "recognize_missing", "info_non_model"])
+def test_bad_input_exit_1_with_one_line(cli_data, tmp_path, capsys, case):
+    not_model = tmp_path / "not_a_model.model"
+    not_model.write_text("just text")
+    not_audio = tmp_path / "not_audio.wav"
+    not_audio.write_bytes(b"\x00\x01garbage" * 10)
+    one_label = tmp_path / "one"
+    (one_label / "kiwi").mkdir(parents=True)
+    shutil.copy(sound_files("train", "kiwi", 1)[0], one_label / "kiwi")
+    model = str(cli_data["model"])
+    argv = {
+        "missing_data": ["train", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.model")],
+        "split_folders": ["train", str(SOUNDS), "-o", str(tmp_path / "m.model")],
+        "one_label": ["train", str(one_label), "-o", str(tmp_path / "m.model")],
+        "missing_output_folder": ["train", str(cli_data["train"]), "-o", str(tmp_path / "no" / "m.model")],
+        "eval_missing_model": ["eval", str(tmp_path / "missing.model"), str(cli_data["test"])],
+        "eval_non_model": ["eval", str(not_model), str(cli_data["test"])],
+        "eval_missing_data": ["eval", model, str(tmp_path / "nowhere")],
+        "recognize_non_audio": ["recognize", model, str(not_audio)],
+        "recognize_missing": ["recognize", model, str(tmp_path / "missing.wav")],
+        "info_non_model": ["info", str(not_model)],
+    }[case]
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 1, (out, err)
+    assert_one_error_line(err, out)
+    assert not (tmp_path / "m.model").exists()
+    if case == "split_folders":
+        assert "subfolders are labels" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train"],                              # missing DATA and -o
+    ["train", "data"],                      # missing -o
+    ["train", "data", "-o", "m", "--mix", "0"],
+    ["train", "data", "-o", "m", "--mix", "two"],
+    ["train", "data", "-o", "m", "--states", "-3"],
+    ["train", "data", "-o", "m", "--speeds", "fast"],
+    ["eval", "model.model"],
+    ["recognize", "model.model"],
+    ["frobnicate"],
+    ["train", "data", "-o", "m", "--bogus"],
+])
+def test_usage_errors_exit_2_with_one_line(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 2, (out, err)
+    assert_one_error_line(err, out)
+    assert not (tmp_path / "m").exists()
+
+
+def test_no_command_is_usage_error(capsys):
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert "usage" in err.lower() and "Traceback" not in err
+
+
+# -- as a real process ------------------------------------------------------------------------------------
+def test_module_entry_point_recognize(cli_data):
+    f = sorted((cli_data["test"] / "kiwi").glob("*.wav"))[0]
+    proc = run_cli("recognize", cli_data["model"], f)
+    assert proc.returncode == 0, proc.stderr
+    expected = HMMRecognizer.load(cli_data["model"]).predict([str(f)])[0]
+    assert proc.stdout.startswith(f"{f}: {expected} ")
+
+
+@pytest.mark.parametrize("args, code", [
+    (["eval", "{not_model}", "{test}"], 1),
+])
+def test_module_entry_point_errors(cli_data, tmp_path, args, code):
+    not_model = tmp_path / "junk.model"
+    not_model.write_bytes(b"\x80\x04junk")
+    args = [a.format(not_model=not_model, test=cli_data["test"], root=tmp_path) for a in args]
+    proc = run_cli(*args)
+    assert proc.returncode == code
+    assert_one_error_line(proc.stderr, proc.stdout)
+    assert not (tmp_path / "x.model").exists()

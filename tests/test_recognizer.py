@@ -1,0 +1,381 @@
+"""hmmrec.recognizer: scikit-learn contract, accuracy on sounds/, decoding, safe model files."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from sklearn.base import clone
+
+from hmmrec import HMMRecognizer, audio
+from hmmrec.errors import HmmrecError, ModelFileError, NotFittedError, ParameterError
+from hmmrec.features import FeatureConfig
+from hmmrec.recognizer import FORMAT_VERSION
+
+from conftest import SMALL_LABELS, small_test_set, sound_files
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    return small_test_set()
+
+
+@pytest.fixture(scope="module")
+def test_loglik(fruit_model, test_set):
+    return fruit_model.loglik(test_set[0])
+
+
+def npz_bytes(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def model_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def header_of(arrays) -> dict:
+    return json.loads(bytes(arrays["header"]).decode("utf-8"))
+
+
+def with_header(arrays, header: dict) -> dict:
+    return {**arrays, "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+
+
+# -- scikit-learn contract ---------------------------------------------------------------------
+def test_init_stores_params_and_clone_works():
+    rec = HMMRecognizer(n_states=5, n_mix=3, speeds=(0.9,), n_jobs=1)
+    params = rec.get_params()
+    assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
+    assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "feature_config", "n_jobs",
+                           "verbose"}
+    twin = clone(rec)
+    assert twin is not rec and twin.get_params() == params
+    rec.set_params(n_mix=1)
+    assert rec.n_mix == 1 and twin.n_mix == 3
+
+
+def test_init_does_not_validate():
+    rec = HMMRecognizer(n_mix=0, n_states="lots")  # invalid, but only fit() may complain
+    with pytest.raises(ParameterError, match="n_states"):
+        rec.fit(["a.wav", "b.wav"], ["x", "y"])
+
+
+def test_clone_of_fitted_model_is_unfitted(fruit_model):
+    twin = clone(fruit_model)
+    assert twin.get_params() == fruit_model.get_params()
+    assert not hasattr(twin, "models_")
+    with pytest.raises(NotFittedError):
+        twin.predict([sound_files("test", "apple", 1)[0]])
+
+
+def test_unfitted_use_raises_not_fitted(tmp_path):
+    rec = HMMRecognizer()
+    f = str(sound_files("test", "apple", 1)[0])
+    for call in (lambda: rec.predict([f]), lambda: rec.predict_proba([f]), lambda: rec.loglik([f]),
+                 lambda: rec.decode(f), lambda: rec.save(tmp_path / "m.model"), lambda: rec.bank):
+        with pytest.raises(NotFittedError):
+            call()
+    assert not (tmp_path / "m.model").exists()
+
+
+@pytest.mark.parametrize("kwargs", [{"n_mix": 0}, {"n_mix": 1.5}, {"n_states": 0}, {"var_floor": 0.0},
+                                    {"var_floor": 1.0}, {"speeds": (3.0,)}])
+def test_fit_validates_params(kwargs):
+    X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
+    with pytest.raises(ParameterError):
+        HMMRecognizer(**kwargs).fit(X, ["apple", "kiwi"])
+
+
+def test_fit_validates_inputs():
+    X = [str(sound_files("train", "apple", 1)[0])]
+    with pytest.raises(ParameterError):
+        HMMRecognizer().fit(X, ["apple", "kiwi"])
+    with pytest.raises(ParameterError):
+        HMMRecognizer().fit([], [])
+
+
+# -- fitted model ------------------------------------------------------------------------------------
+def test_fitted_attributes(fruit_model):
+    assert list(fruit_model.classes_) == sorted(SMALL_LABELS)
+    assert len(fruit_model.models_) == len(SMALL_LABELS)
+    assert fruit_model.n_examples_ == {lab: 6 for lab in SMALL_LABELS}
+    assert fruit_model.feature_config_ == FeatureConfig(sr=16000, n_fft=512)
+    assert 0 < fruit_model.temperature_ <= 1.0
+    assert list(fruit_model.keyword_mask_) == [lab != "_silence_" for lab in fruit_model.classes_]
+    for m in fruit_model.models_:
+        assert m.n_mix == 2 and 3 <= m.n_states <= 16 and m.n_features == 39
+    summary = fruit_model.training_summary_
+    assert summary["n_files"] == 24 and summary["speeds"] == []
+
+
+def test_accuracy_on_held_out_sounds(fruit_model, test_set):
+    X, y = test_set
+    pred = fruit_model.predict(X)
+    assert pred.shape == (len(X),)
+    acc = float(np.mean(pred == np.array(y)))
+    assert acc >= 0.9, f"accuracy {acc:.3f} on {len(X)} held-out files"
+    assert fruit_model.score(X, y) == pytest.approx(acc)
+
+
+def test_loglik_shape_and_predict_is_argmax(fruit_model, test_set, test_loglik):
+    X, _ = test_set
+    assert test_loglik.shape == (len(X), len(SMALL_LABELS))
+    assert np.all(np.isfinite(test_loglik.max(axis=1)))
+    np.testing.assert_array_equal(fruit_model.predict(X), fruit_model.classes_[test_loglik.argmax(1)])
+
+
+def test_predict_proba_rows_sum_to_one_and_argmax_is_predict(fruit_model, test_set):
+    X, y = test_set
+    proba = fruit_model.predict_proba(X)
+    assert proba.shape == (len(X), len(SMALL_LABELS))
+    assert np.all(proba >= 0) and np.all(proba <= 1)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(fruit_model.classes_[proba.argmax(1)], fruit_model.predict(X))
+    # confident on the files it gets right
+    right = fruit_model.predict(X) == np.array(y)
+    assert np.median(proba.max(1)[right]) > 0.5
+
+
+def test_signals_and_paths_give_the_same_scores(fruit_model):
+    f = sound_files("test", "kiwi", 1)[0]
+    y, _ = audio.load(f, 16000)
+    np.testing.assert_array_equal(fruit_model.loglik([y]), fruit_model.loglik([str(f)]))
+    np.testing.assert_array_equal(fruit_model.loglik([Path(f)]), fruit_model.loglik([str(f)]))
+
+
+def test_file_at_other_rate_is_resampled(fruit_model, tmp_path):
+    f = sound_files("test", "pineapple", 1)[0]
+    y, _ = audio.load(f, 16000)
+    f44 = audio.write_wav(tmp_path / "pineapple44.wav", audio.resample(y, 16000, 44100), 44100)
+    assert fruit_model.predict([str(f44)])[0] == fruit_model.predict([str(f)])[0]
+
+
+def test_too_short_input_is_a_clear_error(fruit_model):
+    with pytest.raises(ParameterError, match="too short"):
+        fruit_model.predict([np.zeros(300, np.float32)])
+
+
+def test_nan_signal_is_rejected(fruit_model):
+    from hmmrec.errors import AudioError
+
+    y = np.zeros(8000, np.float32)
+    y[100] = np.nan
+    with pytest.raises(AudioError):
+        fruit_model.predict([y])
+
+
+def test_decode_gives_monotone_path_per_frame(fruit_model):
+    for label in ("orange", "_silence_"):
+        f = sound_files("test", label, 1)[0]
+        n_frames = len(fruit_model.features([str(f)])[0])
+        best, path = fruit_model.decode(str(f))
+        assert best == fruit_model.predict([str(f)])[0]
+        k = list(fruit_model.classes_).index(best)
+        assert path.shape == (n_frames,)
+        assert path[0] == 0 and path[-1] == fruit_model.models_[k].n_states - 1
+        steps = np.diff(path)
+        assert np.all(steps >= 0) and np.all(steps <= 2)
+        # forced under another label's model
+        other = "kiwi" if best != "kiwi" else "pineapple"
+        lab, path2 = fruit_model.decode(str(f), label=other)
+        k2 = list(fruit_model.classes_).index(other)
+        assert lab == other and path2.shape == (n_frames,) and path2[-1] == fruit_model.models_[k2].n_states - 1
+        assert np.all(np.diff(path2) >= 0)
+
+
+def test_decode_unknown_label(fruit_model):
+    with pytest.raises(ParameterError, match="banana"):
+        fruit_model.decode(str(sound_files("test", "kiwi", 1)[0]), label="banana")
+
+
+def test_fit_on_signals_with_given_feature_config():
+    cfg = FeatureConfig(sr=16000, order=1)
+    X, y = [], []
+    for label in ("apple", "_silence_"):
+        for f in sound_files("train", label, 3):
+            X.append(audio.load(f, 16000)[0])
+            y.append(label)
+    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), feature_config=cfg, n_jobs=1).fit(X, y)
+    assert rec.feature_config_ is cfg and rec.models_[0].n_features == 26
+    assert [m.n_states for m in rec.models_] == [4, 4]
+    test = [str(sound_files("test", lab, 1)[0]) for lab in ("apple", "_silence_")]
+    assert list(rec.predict(test)) == ["apple", "_silence_"]
+
+
+# -- bank scores are exact (numerical range) -----------------------------------------------------
+def _ref_forward_last(log_b: np.ndarray, transmat: np.ndarray) -> float:
+    with np.errstate(divide="ignore"):
+        la = np.log(transmat)
+    alpha = np.full(log_b.shape[1], -np.inf)
+    alpha[0] = log_b[0, 0]
+    for t in range(1, len(log_b)):
+        alpha = logsumexp(alpha[:, None] + la, axis=0) + log_b[t]
+    return float(alpha[-1])
+
+
+def test_bank_scores_equal_reference_forward_on_real_files(fruit_model, test_set):
+    """Regression: a linear-domain forward gave -inf for wrong labels of _silence__en-029_m1_1.wav."""
+    # every _silence_ file (the -inf cases were there) and the first file of each word
+    files = [f for f, lab in zip(*test_set) if lab == "_silence_"]
+    files += [f for lab in SMALL_LABELS if lab != "_silence_" for f in [test_set[0][test_set[1].index(lab)]]]
+    bad = []
+    for f in files:
+        feats = fruit_model.features([f])[0]
+        scores = fruit_model.bank.score(feats)
+        log_b = fruit_model.bank.state_loglik(feats)
+        for k, m in enumerate(fruit_model.models_):
+            ref = _ref_forward_last(log_b[:, k, :m.n_states], m.transmat)
+            if not np.isclose(scores[k], ref, rtol=1e-9, atol=1e-6):
+                bad.append((Path(f).name, fruit_model.classes_[k], scores[k], ref))
+    assert not bad, bad
+
+
+# -- save / load -----------------------------------------------------------------------------------------
+def test_save_load_round_trip(fruit_model, fruit_model_path, test_set, test_loglik):
+    rec = HMMRecognizer.load(fruit_model_path)
+    np.testing.assert_array_equal(rec.classes_, fruit_model.classes_)
+    assert rec.feature_config_ == fruit_model.feature_config_
+    assert rec.temperature_ == fruit_model.temperature_
+    assert rec.get_params() == {**fruit_model.get_params(), "feature_config": None}
+    pairs = list(zip(rec.models_, fruit_model.models_))
+    if hasattr(fruit_model, "background_"):  # the filler/background model used by the stream scorer
+        pairs.append((rec.background_, fruit_model.background_))
+    for a, b in pairs:
+        for key in ("transmat", "weights", "means", "variances"):
+            np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    X = test_set[0]
+    np.testing.assert_array_equal(rec.loglik(X), test_loglik)
+    np.testing.assert_array_equal(rec.predict_proba(X), fruit_model.predict_proba(X))
+    assert rec.training_summary_["examples"] == fruit_model.training_summary_["examples"]
+
+
+def test_saved_file_is_plain_data(fruit_model_path):
+    with zipfile.ZipFile(fruit_model_path) as z:
+        names = z.namelist()
+        assert "header.npy" in names and all(n.endswith(".npy") for n in names)
+        for n in names:
+            with z.open(n) as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                dtype = read_header(fh)[2]
+                assert not dtype.hasobject, n
+    header = header_of(model_arrays(fruit_model_path))
+    assert header["format"] == "hmmrec-model" and header["version"] == FORMAT_VERSION
+    assert header["labels"] == sorted(SMALL_LABELS)
+    assert FeatureConfig.from_dict(header["feature_config"]).n_features == 39
+
+
+def test_save_refuses_to_overwrite(fruit_model, tmp_path):
+    target = tmp_path / "exists.model"
+    target.write_bytes(b"precious")
+    with pytest.raises(HmmrecError, match="exists.model"):
+        fruit_model.save(target)
+    assert target.read_bytes() == b"precious"
+    fruit_model.save(target, overwrite=True)
+    assert HMMRecognizer.load(target).classes_.tolist() == sorted(SMALL_LABELS)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def _bad_model_files(tmp_path: Path, good: Path) -> dict[str, Path]:
+    arrays = model_arrays(good)
+    header = header_of(arrays)
+    files = {}
+
+    def put(name, data: bytes):
+        files[name] = tmp_path / f"{name}.model"
+        files[name].write_bytes(data)
+
+    # a pickle is written as bytes and never loaded by the test
+    put("pickle", pickle.dumps({"format": "hmmrec-model", "classes_": ["a", "b"]}))
+    put("random", np.random.default_rng(0).bytes(5000))
+    put("empty", b"")
+    put("text", b"hello, I am not a model\n")
+    put("no_header", npz_bytes(m0_transmat=np.eye(3)))
+    put("newer", npz_bytes(**with_header(arrays, {**header, "version": FORMAT_VERSION + 1})))
+    put("wrong_format", npz_bytes(**with_header(arrays, {**header, "format": "something-else"})))
+    put("header_not_json", npz_bytes(**{**arrays, "header": np.frombuffer(b"\xff\x00garbage", dtype=np.uint8)}))
+    put("missing_array", npz_bytes(**{k: v for k, v in arrays.items() if k != "m1_means"}))
+    bad_shape = dict(arrays)
+    bad_shape["m0_means"] = arrays["m0_means"][:, :, :5]
+    put("bad_shape", npz_bytes(**bad_shape))
+    nan = dict(arrays)
+    nan["m0_variances"] = np.full_like(arrays["m0_variances"], np.nan)
+    put("nan_params", npz_bytes(**nan))
+    neg = dict(arrays)
+    neg["m0_variances"] = -arrays["m0_variances"]
+    put("negative_variances", npz_bytes(**neg))
+    put("truncated", good.read_bytes()[: good.stat().st_size // 2])
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        z.writestr("readme.txt", "a zip, not a model")
+    put("plain_zip", zbuf.getvalue())
+    files["directory"] = tmp_path / "a_directory.model"
+    files["directory"].mkdir()
+    files["missing"] = tmp_path / "missing.model"
+    return files
+
+
+BAD_MODELS = ["pickle", "random", "empty", "text", "no_header", "newer", "wrong_format", "header_not_json",
+              "missing_array", "bad_shape", "nan_params", "negative_variances", "truncated", "plain_zip", "directory",
+              "missing"]
+
+
+@pytest.mark.parametrize("kind", BAD_MODELS)
+def test_load_refuses_bad_files(tmp_path, fruit_model_path, kind):
+    f = _bad_model_files(tmp_path, fruit_model_path)[kind]
+    with pytest.raises(ModelFileError) as exc:
+        HMMRecognizer.load(f)
+    assert f.name in str(exc.value)
+    if kind == "newer":
+        assert "upgrade" in str(exc.value)
+
+
+def test_load_older_version_warns(tmp_path, fruit_model_path):
+    arrays = model_arrays(fruit_model_path)
+    older = tmp_path / "older.model"
+    older.write_bytes(npz_bytes(**with_header(arrays, {**header_of(arrays), "version": FORMAT_VERSION - 1})))
+    with pytest.warns(UserWarning, match="older"):
+        HMMRecognizer.load(older)
+
+
+class _TouchOnUnpickle:
+    """Unpickling this object creates a marker file: proof that code from the file ran."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("where", ["extra", "header", "m0_means"])
+def test_load_never_executes_code(tmp_path, fruit_model_path, where):
+    marker = tmp_path / "pwned"
+    payload = np.array([_TouchOnUnpickle(str(marker))], dtype=object)
+    # make sure the payload really works when unpickled, so the test can fail
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_TouchOnUnpickle(str(probe))))
+    assert probe.exists()
+
+    arrays = model_arrays(fruit_model_path)
+    if where == "extra":
+        arrays["zz_payload"] = payload
+    else:
+        arrays[where] = payload
+    evil = tmp_path / "evil.model"
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=True, **arrays)
+    evil.write_bytes(buf.getvalue())
+    with pytest.raises(ModelFileError, match="evil.model"):
+        HMMRecognizer.load(evil)
+    assert not marker.exists()
