@@ -1,7 +1,214 @@
-"""Streaming and live commands of ``hmmrec`` (stream, listen, devices, record)."""
+"""Streaming and live commands of ``hmmrec``: stream, listen, devices, record.
+
+Parsing and printing only; the work is done by :mod:`hmmrec.stream`,
+:mod:`hmmrec.live` and :mod:`hmmrec.record`. Errors are raised as
+:class:`~hmmrec.errors.HmmrecError` and printed as one line by ``hmmrec.cli.main``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+import time
+
+from .errors import HmmrecError
+
+EXIT_OK = 0
+COUNTDOWN_S = 1.0
+DEFAULT_SR = 16000
+
+
+# -- argument types ---------------------------------------------------------------------
+def _unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _device(text: str):
+    return int(text) if text.strip().isdigit() else text
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _load_model(path):
+    from .recognizer import HMMRecognizer
+
+    return HMMRecognizer.load(path)
+
+
+def _stream_kwargs(args) -> dict:
+    kw = {}
+    if getattr(args, "sensitivity", None) is not None:
+        kw["sensitivity"] = args.sensitivity
+    if getattr(args, "window", None) is not None:
+        kw["window_s"] = args.window
+    if getattr(args, "hop", None) is not None:
+        kw["hop_s"] = args.hop
+    return kw
+
+
+def format_event(ev) -> str:
+    """One event as a line of text: ``  1.23-1.80  apple   score 2.31  (decided at 2.10 s)``."""
+    return f"{ev.start:6.2f}-{ev.end:<6.2f} {ev.label:<10} score {ev.score:.2f}  (decided at {ev.time:.2f} s)"
+
+
+def _event_printer(jsonl: bool):
+    def show(ev):
+        print(json.dumps(ev.to_dict()) if jsonl else format_event(ev), flush=True)
+
+    return show
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# -- commands -----------------------------------------------------------------------------
+def cmd_stream(args) -> int:
+    from . import audio
+    from .stream import stream_file
+
+    rec = _load_model(args.model)
+    seconds = audio.info(args.file).duration_s  # also: a clear error before any output
+    show = _event_printer(args.jsonl)
+    n = 0
+    for ev in stream_file(rec, args.file, **_stream_kwargs(args)):
+        show(ev)
+        n += 1
+    if not args.jsonl:
+        print(f"{_plural(n, 'event')} in {seconds:.1f} s of audio", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_listen(args) -> int:
+    from .live import listen
+
+    rec = _load_model(args.model)
+
+    def started(mic):
+        via = "" if mic.device_sr == mic.sr else f", device at {mic.device_sr} Hz resampled"
+        until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+        print(f"listening on device {mic.device_index} ({mic.device_name}) at {mic.sr} Hz{via}, {until}",
+              file=sys.stderr, flush=True)
+
+    summary = listen(rec, device=args.device, on_event=_event_printer(args.jsonl), duration_s=args.duration,
+                     on_start=started, **_stream_kwargs(args))
+    if summary["ended"] == "device":
+        print("hmmrec: the input device stopped delivering audio", file=sys.stderr)
+    print(f"listened {summary['seconds']:.1f} s: {_plural(summary['events'], 'event')}, "
+          f"{_plural(summary['overflows'], 'overflow')}", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def cmd_devices(args) -> int:
+    from .live import NO_MICROPHONE, list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        raise HmmrecError(NO_MICROPHONE)
+    if args.json:
+        print(json.dumps(devices, indent=2))
+        return EXIT_OK
+    width = max(len(d["name"]) for d in devices)
+    print(f"  {'index':>5}  {'name':<{width}}  channels  default rate")
+    for d in devices:
+        mark = "*" if d["is_default"] else " "
+        print(f"{mark} {d['index']:>5}  {d['name']:<{width}}  {d['channels']:>8}  {d['default_samplerate']:.0f} Hz")
+    print("(* = default input device)")
+    return EXIT_OK
+
+
+def _countdown(message: str) -> None:
+    print(message.strip().replace("press Enter to record", "recording") + " in 1 s ...", flush=True)
+    time.sleep(COUNTDOWN_S)
+
+
+def _wait_for_enter(message: str) -> None:
+    try:
+        input(message)
+    except EOFError:
+        raise HmmrecError("input closed: stopped recording (use --no-wait when stdin is not a terminal)") from None
+
+
+def cmd_record(args) -> int:
+    from .record import record_examples
+
+    interactive = sys.stdin.isatty() and not args.no_wait
+    written = record_examples(args.label, args.count, args.out, device=args.device, sr=args.sr, max_s=args.max_s,
+                              prompt=lambda msg: print(msg, flush=True),
+                              wait=_wait_for_enter if interactive else _countdown)
+    print(f"recorded {_plural(len(written), 'file')} into {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- parser -------------------------------------------------------------------------------
+def _add_decision_options(p, window: bool) -> None:
+    p.add_argument("--sensitivity", type=_unit_float, default=None,
+                   help="0 (fewest false alarms) .. 1 (fewest misses); default: the recognizer's")
+    p.add_argument("--jsonl", action="store_true",
+                   help="one JSON object per event: label, start, end, score, time")
+    if window:
+        p.add_argument("--window", type=_positive_float, default=None, metavar="S",
+                       help="window length in seconds (default: fitted to the training data)")
+        p.add_argument("--hop", type=_positive_float, default=None, metavar="S",
+                       help="seconds between windows")
+
 
 def add_commands(sub) -> None:
-    """Register the streaming sub-commands (none yet)."""
+    """Register ``stream``, ``listen``, ``devices`` and ``record``."""
+    p = sub.add_parser("stream", help="keyword events in a long WAV file, as they are decided")
+    p.add_argument("model")
+    p.add_argument("file", metavar="FILE")
+    _add_decision_options(p, window=True)
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("listen", help="keyword events live from the microphone (Ctrl-C stops)")
+    p.add_argument("model")
+    p.add_argument("--device", type=_device, default=None, metavar="NAME|INDEX",
+                   help="input device: index or part of the name (see 'hmmrec devices'); default: the system's")
+    p.add_argument("--duration", type=_positive_float, default=None, metavar="S",
+                   help="stop after this many seconds of audio")
+    _add_decision_options(p, window=True)
+    p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("devices", help="list audio input devices")
+    p.add_argument("--json", action="store_true", help="as a JSON list")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("record", help="record training examples of a word from the microphone")
+    p.add_argument("label", help="the word (folder name), e.g. apple; _silence_ records background")
+    p.add_argument("--count", type=_positive_int, required=True, metavar="N", help="takes to record")
+    p.add_argument("--out", required=True, metavar="DIR", help="corpus folder; files go to DIR/LABEL/LABEL_NNN.wav")
+    p.add_argument("--device", type=_device, default=None, metavar="NAME|INDEX",
+                   help="input device: index or part of the name (see 'hmmrec devices')")
+    p.add_argument("--sr", type=_positive_int, default=DEFAULT_SR, help="sample rate of the files (default 16000)")
+    p.add_argument("--max-s", type=_positive_float, default=3.0, metavar="S", help="seconds per take (default 3)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="start each take after a 1 s countdown instead of waiting for Enter "
+                        "(always so when stdin is not a terminal)")
+    p.set_defaults(func=cmd_record)

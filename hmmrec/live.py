@@ -1,0 +1,384 @@
+"""Live audio from a microphone: device listing, the microphone source, ``listen``.
+
+The split follows python-sounddevice's ``rec_unlimited.py`` example: the PortAudio
+callback (which runs on PortAudio's own thread) only copies each block into a
+:class:`queue.Queue` and counts status flags; mixing, resampling and recognition all
+happen in the consumer, i.e. whoever iterates over :class:`MicrophoneSource`.
+
+``sounddevice`` is imported lazily, so that ``import hmmrec`` works on machines without
+PortAudio; the first use then raises a clear :class:`~hmmrec.errors.HmmrecError`.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+
+from .audio import StreamResampler
+from .errors import HmmrecError, ParameterError
+
+__all__ = ["list_input_devices", "resolve_device", "MicrophoneSource", "listen", "DEFAULT_BLOCK_S"]
+
+DEFAULT_BLOCK_S = 0.1
+DEFAULT_SR = 16000
+# the consumer may fall this far behind before blocks are dropped (and counted as overflows)
+MAX_BACKLOG_S = 30.0
+# how often a waiting consumer wakes up to look at stop requests
+POLL_S = 0.2
+# a running device that delivers nothing for this long is broken (unplugged, suspended server)
+SILENT_DEVICE_S = 5.0
+_STATUS_FLAGS = ("input_overflow", "input_underflow", "output_overflow", "output_underflow", "priming_output")
+
+NO_PORTAUDIO = "PortAudio library not found: install it (Debian/Ubuntu: apt-get install libportaudio2)"
+NO_MICROPHONE = "no microphone found: plug one in or choose one with --device (see 'hmmrec devices')"
+
+
+def _sounddevice():
+    """The ``sounddevice`` module, or a clear HmmrecError when it cannot be used."""
+    try:
+        import sounddevice
+    except OSError:  # raised by sounddevice itself when libportaudio is missing
+        raise HmmrecError(NO_PORTAUDIO) from None
+    except ImportError:
+        raise HmmrecError("the Python package 'sounddevice' is not installed: pip install sounddevice") from None
+    except Exception as exc:  # sounddevice.PortAudioError: PortAudio found but failed to initialise
+        raise HmmrecError(f"PortAudio could not start: {exc}") from None
+    return sounddevice
+
+
+def _default_input_index(sd) -> int | None:
+    try:
+        idx = sd.default.device[0]
+    except (TypeError, IndexError):
+        idx = sd.default.device
+    if idx is None or int(idx) < 0:
+        try:
+            idx = sd.query_devices(kind="input")["index"]
+        except Exception:  # PortAudioError: no default input device
+            return None
+    return int(idx)
+
+
+def list_input_devices() -> list[dict]:
+    """The audio input devices PortAudio sees.
+
+    Returns
+    -------
+    list of dict
+        One per device with at least one input channel: ``index`` (int, what
+        ``--device`` accepts), ``name``, ``channels`` (max input channels),
+        ``default_samplerate`` (Hz) and ``is_default`` (bool).
+    """
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+    except Exception as exc:  # PortAudioError when PortAudio cannot initialise
+        raise HmmrecError(f"cannot list audio devices: {exc}") from None
+    default = _default_input_index(sd)
+    out = []
+    for i, d in enumerate(devices):
+        if d.get("max_input_channels", 0) < 1:
+            continue
+        index = int(d.get("index", i))
+        out.append({"index": index, "name": str(d["name"]), "channels": int(d["max_input_channels"]),
+                    "default_samplerate": float(d["default_samplerate"]), "is_default": index == default})
+    return out
+
+
+def _brief(devices: list[dict]) -> str:
+    return ", ".join(f"{d['index']} {d['name']!r}" for d in devices)
+
+
+def resolve_device(spec: str | int | None) -> int:
+    """Index of the input device meant by ``spec``.
+
+    Parameters
+    ----------
+    spec : int, str or None
+        ``None``: the default input device. An int or a string of digits: a device
+        index. Any other string: a case-insensitive part of the device name (an exact
+        name wins over partial matches).
+
+    Raises
+    ------
+    HmmrecError
+        No input device at all, no device matching ``spec``, or several.
+    """
+    devices = list_input_devices()
+    if not devices:
+        raise HmmrecError(NO_MICROPHONE)
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        for d in devices:
+            if d["is_default"]:
+                return d["index"]
+        raise HmmrecError(f"no default microphone: choose one with --device; input devices: {_brief(devices)}")
+    if isinstance(spec, (int, np.integer)) or (isinstance(spec, str) and spec.strip().isdigit()):
+        index = int(spec)
+        for d in devices:
+            if d["index"] == index:
+                return index
+        raise HmmrecError(f"no input device with index {index}; input devices: {_brief(devices)}")
+    if not isinstance(spec, str):
+        raise ParameterError(f"device must be an index, a name or None, got {spec!r}")
+    key = spec.strip().lower()
+    exact = [d for d in devices if d["name"].lower() == key]
+    if len(exact) == 1:
+        return exact[0]["index"]
+    partial = exact or [d for d in devices if key in d["name"].lower()]
+    if not partial:
+        raise HmmrecError(f"no input device matches {spec!r}; input devices: {_brief(devices)}")
+    if len(partial) > 1:
+        raise HmmrecError(f"{spec!r} matches several input devices: {_brief(partial)}; "
+                          "give more of the name or the index")
+    return partial[0]["index"]
+
+
+class MicrophoneSource:
+    """Float32 mono chunks from an input device, at a requested rate.
+
+    Use as a context manager and iterate::
+
+        with MicrophoneSource(sr=16000) as mic:
+            for chunk in mic:   # np.ndarray (n,), float32, at mic.sr
+                ...
+
+    If the device cannot record at ``sr`` it is opened at its default rate and the
+    chunks are resampled (in the consumer, never in the audio callback).
+
+    Parameters
+    ----------
+    device : int, str or None
+        See :func:`resolve_device`.
+    sr : int
+        Rate in Hz of the chunks handed out.
+    block_s : float
+        Seconds of audio per PortAudio callback (and roughly per chunk).
+    """
+
+    def __init__(self, device: str | int | None = None, sr: int = DEFAULT_SR, block_s: float = DEFAULT_BLOCK_S):
+        if int(sr) <= 0:
+            raise ParameterError(f"sr must be a positive rate in Hz, got {sr}")
+        if not block_s > 0:
+            raise ParameterError(f"block_s must be > 0 seconds, got {block_s}")
+        self.device = device
+        self._sr = int(sr)
+        self.block_s = float(block_s)
+        self._stream = None
+        self._resampler: StreamResampler | None = None
+        self._stopped = threading.Event()
+        self._queue: queue.Queue | None = None
+        self.status_counts: Counter = Counter()  # PortAudio status flags seen by the callback
+        self.dropped = 0  # blocks lost because the consumer fell more than MAX_BACKLOG_S behind
+        self.device_index: int | None = None
+        self.device_name: str | None = None
+        self.device_sr: int | None = None
+
+    # -- read-only facts --------------------------------------------------------------
+    @property
+    def sr(self) -> int:
+        """Rate (Hz) of the chunks this source yields."""
+        return self._sr
+
+    @property
+    def overflows(self) -> int:
+        """Blocks that lost audio: input overflows reported by PortAudio plus blocks dropped here."""
+        return self.status_counts["input_overflow"] + self.dropped
+
+    @property
+    def active(self) -> bool:
+        """True while the device is delivering audio."""
+        return self._stream is not None and not self._stopped.is_set() and bool(getattr(self._stream, "active", True))
+
+    # -- the audio thread: copy and count, nothing else -------------------------------
+    def _callback(self, indata, frames, time, status) -> None:
+        if status:
+            for name in _STATUS_FLAGS:
+                if getattr(status, name, False):
+                    self.status_counts[name] += 1
+        try:
+            self._queue.put_nowait(indata.copy())
+        except queue.Full:
+            self.dropped += 1
+
+    # -- opening and closing ----------------------------------------------------------
+    def start(self) -> "MicrophoneSource":
+        """Open the device and start recording (called by ``with``)."""
+        if self._stream is not None:
+            return self
+        sd = _sounddevice()
+        index = resolve_device(self.device)
+        info = sd.query_devices(index)
+        self.device_index, self.device_name = index, str(info["name"])
+        try:
+            sd.check_input_settings(device=index, channels=1, samplerate=self._sr, dtype="float32")
+            device_sr = self._sr
+        except Exception:  # PortAudioError / ValueError: rate not supported
+            device_sr = int(round(float(info["default_samplerate"])))
+        self.device_sr = device_sr
+        self._resampler = StreamResampler(device_sr, self._sr) if device_sr != self._sr else None
+        blocksize = max(1, int(device_sr * self.block_s))
+        self._queue = queue.Queue(maxsize=max(1, int(MAX_BACKLOG_S / self.block_s)))
+        self._stopped.clear()
+        self._last_block = time.monotonic()
+        try:
+            self._stream = sd.InputStream(device=index, channels=1, samplerate=device_sr, blocksize=blocksize,
+                                          dtype="float32", callback=self._callback)
+            self._stream.start()
+        except Exception as exc:  # PortAudioError: busy, unplugged, ...
+            self._close_stream()
+            raise HmmrecError(f"cannot record from input device {index} ({self.device_name!r}) "
+                              f"at {device_sr} Hz: {exc}") from None
+        return self
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            stream.stop()
+        finally:
+            stream.close()
+
+    def stop(self) -> None:
+        """Stop recording and release the device. Safe to call twice and from another thread."""
+        self._stopped.set()
+        self._close_stream()
+
+    def __enter__(self) -> "MicrophoneSource":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- the consumer -----------------------------------------------------------------
+    def _convert(self, block: np.ndarray) -> np.ndarray:
+        y = np.asarray(block, dtype=np.float32)
+        if y.ndim == 2:
+            y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1)
+        if self._resampler is not None:
+            y = self._resampler.process(y)
+        return np.ascontiguousarray(y, dtype=np.float32)
+
+    def read(self, timeout: float | None = POLL_S) -> np.ndarray | None:
+        """The next chunk, or ``None`` if none arrived within ``timeout`` seconds.
+
+        Raises ``StopIteration`` once the source is stopped (or the stream ended) and
+        every recorded block has been handed out, and HmmrecError if a running device
+        delivers nothing for ``SILENT_DEVICE_S`` seconds.
+        """
+        if self._queue is None:
+            raise HmmrecError("MicrophoneSource is not started: use it in a 'with' block or call start()")
+        while True:
+            try:
+                block = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                if self._stopped.is_set() or not self.active:
+                    raise StopIteration from None
+                if time.monotonic() - self._last_block > SILENT_DEVICE_S:
+                    raise HmmrecError(f"input device {self.device_index} ({self.device_name!r}) delivered no "
+                                      f"audio for {SILENT_DEVICE_S:g} s") from None
+                return None
+            self._last_block = time.monotonic()
+            y = self._convert(block)
+            if len(y):
+                return y
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> np.ndarray:
+        while True:
+            y = self.read(POLL_S)
+            if y is not None:
+                return y
+
+
+def listen(recognizer, device: str | int | None = None, sensitivity: float | None = None,
+           on_event: Callable | None = None, duration_s: float | None = None,
+           stop_event: threading.Event | None = None, block_s: float = DEFAULT_BLOCK_S,
+           on_start: Callable | None = None, **stream_kwargs) -> dict:
+    """Recognise keywords live from a microphone until told to stop.
+
+    Parameters
+    ----------
+    recognizer : HMMRecognizer (fitted)
+    device : int, str or None
+        See :func:`resolve_device`.
+    sensitivity : float or None
+        0..1, see :class:`~hmmrec.stream.StreamRecognizer`; ``None``: its default.
+    on_event : callable or None
+        Called with each :class:`~hmmrec.stream.KeywordEvent` as soon as it is decided.
+    duration_s : float or None
+        Stop after this many seconds of audio (``None``: run until stopped).
+    stop_event : threading.Event or None
+        Stop soon (within about ``POLL_S``) after it is set.
+    on_start : callable or None
+        Called with the :class:`MicrophoneSource` once its first audio has arrived.
+    stream_kwargs
+        More arguments for :class:`~hmmrec.stream.StreamRecognizer` (``window_s``, ``hop_s``...).
+
+    Returns
+    -------
+    dict
+        ``seconds`` (audio seconds recognised), ``events`` (count), ``overflows``
+        (blocks that lost audio), ``interrupted`` (stopped by Ctrl-C), ``ended``
+        (why: ``"duration"``, ``"stopped"`` (stop_event), ``"interrupted"`` or
+        ``"device"``: the input stream ended by itself), ``device`` (name).
+
+    Ctrl-C (KeyboardInterrupt) ends listening cleanly: pending events are flushed and
+    the summary returned.
+    """
+    from .stream import StreamRecognizer
+
+    if duration_s is not None and not duration_s > 0:
+        raise ParameterError(f"duration_s must be > 0 seconds or None, got {duration_s}")
+    if sensitivity is not None:
+        stream_kwargs["sensitivity"] = sensitivity
+    rec = StreamRecognizer(recognizer, **stream_kwargs)
+    limit = None if duration_s is None else int(round(duration_s * rec.sr))
+    n_samples = n_events = 0
+    reason = "device"  # why listening ended, unless one of the below
+
+    def emit(events):
+        nonlocal n_events
+        for ev in events:
+            n_events += 1
+            if on_event is not None:
+                on_event(ev)
+
+    mic = MicrophoneSource(device, rec.sr, block_s)
+    started = False
+    with mic:
+        try:
+            while True:
+                if limit is not None and n_samples >= limit:
+                    reason = "duration"
+                    break
+                if stop_event is not None and stop_event.is_set():
+                    reason = "stopped"
+                    break
+                try:
+                    chunk = mic.read(POLL_S)
+                except StopIteration:  # the stream ended by itself
+                    break
+                if chunk is None:
+                    continue
+                if not started:  # only now: devices may take a while after start() to deliver
+                    started = True
+                    if on_start is not None:
+                        on_start(mic)
+                if limit is not None:
+                    chunk = chunk[: limit - n_samples]
+                n_samples += len(chunk)
+                emit(rec.push(chunk))
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        mic.stop()
+        emit(rec.flush())
+    return {"seconds": round(n_samples / rec.sr, 3), "events": n_events, "overflows": mic.overflows,
+            "interrupted": reason == "interrupted", "ended": reason, "device": mic.device_name}

@@ -1,0 +1,417 @@
+"""Keyword recognition on a stream: windows of frames become keyword events.
+
+The pieces, each doing one thing:
+
+* :class:`~hmmrec.features.FeatureStream` turns chunks of samples into raw frames,
+  each computed once.
+* :class:`WindowScorer` takes every ``hop_s`` the last ``window_s`` of frames,
+  normalises them (the same CMVN as for one training utterance) and scores them
+  against every word model at once. Each word model is wrapped between two copies of
+  the background model, so a word may sit anywhere inside the window; the background
+  model alone (and every ``_...`` label) is the non-keyword hypothesis.
+* :class:`Decider` turns window scores into :class:`KeywordEvent` s: a keyword is a
+  candidate while its margin over the best non-keyword hypothesis is above the
+  threshold set by ``sensitivity``; the best window of a run of candidate windows is
+  emitted once the margin has not improved for ``patience_s``; overlapping
+  detections are merged and a refractory time follows each event.
+* :class:`StreamRecognizer` wires them together behind ``push(chunk)`` /
+  ``flush()``. Files (:func:`stream_file`), arrays and the microphone
+  (:mod:`hmmrec.live`) all feed this one object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import audio
+from .corpus import is_keyword
+from .errors import ParameterError
+from .features import FeatureStream, normalize
+from .hmm import ModelBank, wrap_with_filler
+
+__all__ = ["KeywordEvent", "WindowScore", "WindowScorer", "Decider", "StreamRecognizer", "stream_file",
+           "sensitivity_to_threshold"]
+
+DEFAULT_HOP_S = 0.1
+DEFAULT_SENSITIVITY = 0.5
+DEFAULT_REFRACTORY_S = 0.3
+DEFAULT_PATIENCE_S = 0.2
+_MIN_WINDOW_S, _MAX_WINDOW_S = 0.5, 2.0
+_WINDOW_MARGIN_S = 0.2
+# margin (nats per frame) at sensitivity 0 and 1; the threshold moves linearly between them
+_THRESHOLD_AT_0, _THRESHOLD_AT_1 = 1.5, -0.1
+_FILLER_STAY = 0.95
+# a window whose loudest frame is less than this far above the feature floor (digital
+# silence, an unplugged microphone) cannot hold a word and is not scored
+_MIN_PEAK_OVER_FLOOR_DB = 20.0
+
+
+def sensitivity_to_threshold(sensitivity: float) -> float:
+    """The one knob: sensitivity in [0, 1] -> margin threshold in nats per frame.
+
+    Higher sensitivity: more detections, fewer misses, more false alarms.
+    """
+    if not 0.0 <= sensitivity <= 1.0:
+        raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
+    return _THRESHOLD_AT_0 + (_THRESHOLD_AT_1 - _THRESHOLD_AT_0) * sensitivity
+
+
+@dataclass(frozen=True)
+class KeywordEvent:
+    """One detected keyword.
+
+    Attributes
+    ----------
+    label : str
+    start, end : float
+        Seconds from the start of the stream where the word was aligned.
+    score : float
+        Margin over the best non-keyword hypothesis, nats per frame of the word.
+    time : float
+        Seconds of audio consumed when the event was emitted (``time - end`` is the
+        decision latency).
+    """
+
+    label: str
+    start: float
+    end: float
+    score: float
+    time: float
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("start", "end", "time"):
+            d[k] = round(d[k], 3)
+        d["score"] = round(d["score"], 4)
+        return d
+
+
+@dataclass
+class WindowScore:
+    """Scores of one window.
+
+    Attributes
+    ----------
+    start, end : float
+        Seconds.
+    loglik : np.ndarray, shape (n_labels,)
+        Log-likelihood of each label's filler-wrapped model (``classes_`` order).
+    background : float
+        Log-likelihood of the background model alone.
+    best : int
+        Index of the best keyword label (-1 if the model has none).
+    margin : float
+        (best keyword - best non-keyword hypothesis) / typical frames of that keyword;
+        ``-inf`` when the window holds no sound above the feature floor.
+    margins : np.ndarray, shape (n_labels,)
+        The same margin for every label (``-inf`` for non-keyword labels).
+    """
+
+    start: float
+    end: float
+    first_frame: int
+    loglik: np.ndarray
+    background: float
+    best: int
+    margin: float
+    margins: np.ndarray | None = None
+
+
+class WindowScorer:
+    """Scores windows of raw frames against every word model.
+
+    Parameters
+    ----------
+    recognizer : HMMRecognizer (fitted)
+    window_s, hop_s : float
+        Window length and hop in seconds.
+    """
+
+    def __init__(self, recognizer, window_s: float, hop_s: float):
+        cfg = recognizer.feature_config_
+        self.cfg = cfg
+        self.window_frames = max(int(round(window_s / cfg.hop_s)), 2)
+        self.hop_frames = max(int(round(hop_s / cfg.hop_s)), 1)
+        self.classes = recognizer.classes_
+        self.keyword = np.array([is_keyword(c) for c in self.classes])
+        wrapped = [wrap_with_filler(m, recognizer.background_, _FILLER_STAY) for m in recognizer.models_]
+        bg = recognizer.background_
+        self._wrapped = [w[0] for w in wrapped]
+        # margins are per frame of the word (its median training duration), not per frame
+        # of the window: frames outside the word score about equally in both hypotheses
+        stats = recognizer.training_summary_.get("duration_s", {})
+        self.word_frames = np.array([max(stats.get(str(c), {}).get("p50", window_s) / cfg.hop_s, 1.0)
+                                     for c in self.classes])
+        # raw c0 is the log frame energy; this is its value for a frame at the floor + 20 dB
+        floor = cfg.win_samples / cfg.n_fft * 10.0 ** ((cfg.floor_db + _MIN_PEAK_OVER_FLOOR_DB) / 10.0)
+        self._min_log_energy = float(np.log((cfg.n_fft // 2 + 1) * floor))
+        self.bank = ModelBank(self._wrapped + [bg], starts=[w[1] for w in wrapped] + [np.ones(1)],
+                              finals=[w[2] for w in wrapped] + [np.ones(1, bool)])
+        self.reset()
+
+    def reset(self) -> None:
+        self._frames = np.zeros((0, self.cfg.n_features))
+        self._f0 = 0  # global index of self._frames[0]
+        self._next_end = self.window_frames  # global frame index where the next window ends
+
+    def _score(self, first: int, frames: np.ndarray) -> WindowScore:
+        n = len(frames)
+        hop = self.cfg.hop_s
+        start, end = first * hop, (first + n) * hop + self.cfg.win_s - hop
+        n_labels = len(self.classes)
+        if frames[:, 0].max() < self._min_log_energy:
+            # nothing but (digital) silence: not worth scoring, and never a keyword
+            return WindowScore(start, end, first, np.full(n_labels, -np.inf), -np.inf, -1, -np.inf,
+                               np.full(n_labels, -np.inf))
+        x = normalize(frames, self.cfg)
+        ll = self.bank.score(x)
+        words, bg = ll[:-1], ll[-1]
+        rival = max([bg] + list(words[~self.keyword]))
+        margins = np.where(self.keyword, (words - rival) / np.minimum(self.word_frames, n), -np.inf)
+        if self.keyword.any():
+            best = int(np.argmax(np.where(self.keyword, words, -np.inf)))
+            margin = float(margins[best])
+        else:
+            best, margin = -1, -np.inf
+        return WindowScore(start, end, first, words, float(bg), best, margin, margins)
+
+    def push(self, frames: np.ndarray, final: bool = False) -> list[tuple[WindowScore, np.ndarray]]:
+        """Add raw frames; return ``(score, frames)`` of every window that became complete.
+
+        With ``final=True`` (end of stream) a last, partial window covering the newest
+        frames is scored too, and the scorer is reset.
+        """
+        if len(frames):
+            self._frames = np.vstack([self._frames, frames])
+        total = self._f0 + len(self._frames)
+        out = []
+        while self._next_end <= total:
+            first = self._next_end - self.window_frames
+            seg = self._frames[first - self._f0 : self._next_end - self._f0]
+            out.append((self._score(first, seg), seg))
+            self._next_end += self.hop_frames
+        if final:
+            last_end = self._next_end - self.hop_frames
+            if total > last_end and len(self._frames) >= 2:
+                first = max(total - self.window_frames, self._f0)
+                seg = self._frames[first - self._f0 :]
+                out.append((self._score(first, seg), seg))
+            self.reset()
+            return out
+        keep_from = max(self._next_end - self.window_frames, self._f0)
+        self._frames = self._frames[keep_from - self._f0 :]
+        self._f0 = keep_from
+        return out
+
+    def align(self, ws: WindowScore, frames: np.ndarray) -> tuple[float, float]:
+        """Start and end (seconds) of the word of ``ws.best`` inside its window (Viterbi)."""
+        x = normalize(frames, self.cfg)
+        k = ws.best
+        p = self._wrapped[k]
+        log_b = self.bank.state_loglik(x)[:, k, : p.n_states]
+        _, path = _viterbi_wrapped(log_b, p.transmat)
+        inside = np.flatnonzero((path > 0) & (path < p.n_states - 1))
+        hop = self.cfg.hop_s
+        if len(inside) == 0:
+            return ws.start, ws.end
+        return (ws.first_frame + inside[0]) * hop, (ws.first_frame + inside[-1]) * hop + self.cfg.win_s
+
+
+def _viterbi_wrapped(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]:
+    """Viterbi through a filler-wrapped model: start in state 0 or 1, end in the last two."""
+    t_len, s = log_b.shape
+    with np.errstate(divide="ignore"):
+        log_a = np.log(transmat)
+    delta = np.full(s, -np.inf)
+    delta[:2] = log_b[0, :2]
+    back = np.zeros((t_len, s), dtype=np.int32)
+    for t in range(1, t_len):
+        cand = delta[:, None] + log_a
+        back[t] = cand.argmax(0)
+        delta = cand[back[t], np.arange(s)] + log_b[t]
+    path = np.zeros(t_len, dtype=np.int32)
+    path[-1] = s - 1 if delta[s - 1] >= delta[s - 2] else s - 2
+    for t in range(t_len - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return float(delta[path[-1]]), path
+
+
+@dataclass
+class _Candidate:
+    """The best window of the current run of above-threshold windows."""
+
+    label: int
+    margin: float
+    window: WindowScore
+    frames: np.ndarray
+    stale: int = 0  # windows since the margin last improved
+
+
+class Decider:
+    """Turns window scores into keyword events.
+
+    Parameters
+    ----------
+    threshold : float
+        Minimum margin (nats per frame) for a keyword.
+    patience_windows : int
+        Emit the best window once this many later windows did not beat it.
+    refractory_s : float
+        After an event, no event may start before ``end + refractory_s``.
+    """
+
+    def __init__(self, threshold: float, patience_windows: int, refractory_s: float):
+        self.threshold = threshold
+        self.patience_windows = patience_windows
+        self.refractory_s = refractory_s
+        self.reset()
+
+    def reset(self):
+        self._cand: _Candidate | None = None
+        self._blocked_until = -np.inf
+
+    def update(self, ws: WindowScore, frames: np.ndarray, now: float, align) -> list[KeywordEvent]:
+        """Consider one window; return the events it completes."""
+        out = []
+        # a window that starts before the end of the last event (plus the refractory time)
+        # still holds that word: it may not start a new event
+        above = ws.best >= 0 and ws.margin > self.threshold and ws.start >= self._blocked_until
+        c = self._cand
+        if above and (c is None or ws.margin > c.margin):
+            self._cand = _Candidate(ws.best, ws.margin, ws, frames)
+        elif c is not None:
+            c.stale += 1
+            if c.stale >= self.patience_windows:
+                out.append(self._emit(now, align))
+        return out
+
+    def _emit(self, now: float, align) -> KeywordEvent:
+        c = self._cand
+        start, end = align(c.window, c.frames)
+        self._cand = None
+        self._blocked_until = end + self.refractory_s
+        return KeywordEvent(label=str(c.label), start=start, end=end, score=c.margin, time=now)
+
+    def flush(self, now: float, align) -> list[KeywordEvent]:
+        out = [self._emit(now, align)] if self._cand is not None else []
+        self.reset()
+        return out
+
+
+class StreamRecognizer:
+    """Keyword events from a stream of audio chunks.
+
+    Parameters
+    ----------
+    recognizer : HMMRecognizer (fitted)
+    window_s : float or None
+        Window length in seconds; ``None``: a little longer than the longest typical
+        keyword in the training data (95th percentile + 0.2 s, within 0.5-2 s).
+    hop_s : float
+        Seconds between windows.
+    sensitivity : float
+        0 (fewest false alarms) to 1 (fewest misses); see :func:`sensitivity_to_threshold`.
+    refractory_s : float
+        Quiet time after each event.
+    patience_s : float
+        How long the best window must stay unbeaten before its event is emitted.
+    keep_history : bool
+        Keep every :class:`WindowScore` in ``history`` (for plots).
+    """
+
+    def __init__(self, recognizer, window_s=None, hop_s=DEFAULT_HOP_S, sensitivity=DEFAULT_SENSITIVITY,
+                 refractory_s=DEFAULT_REFRACTORY_S, patience_s=DEFAULT_PATIENCE_S, keep_history=False):
+        recognizer._check_fitted()
+        if window_s is None:
+            window_s = default_window_s(recognizer)
+        if not 0 < hop_s <= window_s:
+            raise ParameterError(f"need 0 < hop_s <= window_s, got hop_s={hop_s}, window_s={window_s}")
+        if refractory_s < 0 or patience_s < 0:
+            raise ParameterError("refractory_s and patience_s must be >= 0")
+        self.recognizer = recognizer
+        self._features = FeatureStream(recognizer.feature_config_)
+        self.scorer = WindowScorer(recognizer, window_s, hop_s)
+        self.window_s = self.scorer.window_frames * recognizer.feature_config_.hop_s
+        self.hop_s = self.scorer.hop_frames * recognizer.feature_config_.hop_s
+        self.sensitivity = sensitivity
+        self.decider = Decider(sensitivity_to_threshold(sensitivity),
+                               max(1, int(round(patience_s / self.hop_s))), refractory_s)
+        self.keep_history = keep_history
+        self.reset()
+
+    @property
+    def sr(self) -> int:
+        """Sample rate (Hz) that pushed chunks must have."""
+        return self._features.sr
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.recognizer.classes_
+
+    @property
+    def time(self) -> float:
+        """Seconds of audio consumed so far."""
+        return self._n_samples / self.sr
+
+    def reset(self) -> None:
+        """Start a new stream."""
+        self._features.reset()
+        self.scorer.reset()
+        self.decider.reset()
+        self._n_samples = 0
+        self.history: list[WindowScore] = []
+
+    def _named(self, ev: KeywordEvent) -> KeywordEvent:
+        return KeywordEvent(str(self.labels[int(ev.label)]), ev.start, ev.end, ev.score, ev.time)
+
+    def push(self, chunk: np.ndarray) -> list[KeywordEvent]:
+        """Add float mono samples at :attr:`sr`; return the events decided so far."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if chunk.ndim != 1:
+            raise ParameterError(f"StreamRecognizer.push expects a 1-D chunk, got shape {chunk.shape}")
+        if not np.all(np.isfinite(chunk)):
+            raise ParameterError("StreamRecognizer.push: chunk contains NaN or infinite samples")
+        self._n_samples += len(chunk)
+        frames = self._features.push(chunk)
+        return self._windows_to_events(frames, final=False)
+
+    def _windows_to_events(self, frames, final: bool) -> list[KeywordEvent]:
+        out = []
+        for ws, seg in self.scorer.push(frames, final=final):
+            if self.keep_history:
+                self.history.append(ws)
+            out.extend(self._named(ev) for ev in self.decider.update(ws, seg, self.time, self.scorer.align))
+        if final:
+            out.extend(self._named(ev) for ev in self.decider.flush(self.time, self.scorer.align))
+        return out
+
+    def flush(self) -> list[KeywordEvent]:
+        """End of stream: the remaining events. The recognizer is then ready for a new stream."""
+        out = self._windows_to_events(self._features.flush(), final=True)
+        history = self.history
+        self.reset()
+        self.history = history
+        return out
+
+
+def default_window_s(recognizer) -> float:
+    """Window length fitted to the training data (see :class:`StreamRecognizer`)."""
+    stats = recognizer.training_summary_.get("duration_s", {})
+    p95 = [v["p95"] for k, v in stats.items() if is_keyword(k)]
+    if not p95:
+        return 1.0
+    return float(np.clip(max(p95) + _WINDOW_MARGIN_S, _MIN_WINDOW_S, _MAX_WINDOW_S))
+
+
+def stream_file(recognizer, path, chunk_s: float = 0.5, **kwargs):
+    """Yield keyword events of a WAV file, reading it in chunks (bounded memory).
+
+    ``kwargs`` go to :class:`StreamRecognizer`.
+    """
+    sr = recognizer.feature_config_.sr
+    rec = StreamRecognizer(recognizer, **kwargs)
+    for chunk in audio.iter_chunks(path, sr, max(1, int(chunk_s * sr))):
+        yield from rec.push(chunk)
+    yield from rec.flush()
