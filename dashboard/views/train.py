@@ -1,0 +1,158 @@
+"""Train & evaluate: fit word models on a corpus, score them on held-out files, download them."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import charts
+import common
+from hmmrec import HMMRecognizer
+from hmmrec.corpus import load_corpus
+from hmmrec.errors import HmmrecError
+from hmmrec.evaluate import evaluate_files
+
+RESULT = "train_result"  # the last TrainResult of this session
+SPEEDS = (0.9, 1.1)
+STATE_CHOICES = ["auto"] + list(range(3, 17))
+LABEL_COLUMN_PX, METRIC_COLUMN_PX, FILES_COLUMN_PX = 90, 85, 50
+
+
+class TrainResult:
+    """A trained (or evaluated) model, its evaluation report, and how it was made."""
+
+    def __init__(self, info, report, test_path, trained):
+        self.info = info
+        self.report = report
+        self.test_path = test_path
+        self.trained = trained
+        self._file = None
+
+    def model_file(self) -> bytes:
+        """The model as the bytes of a model file (written once)."""
+        if self._file is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                self._file = self.info.rec.save(Path(tmp) / "hmmrec.model").read_bytes()
+        return self._file
+
+
+st.title("Train & evaluate")
+st.caption("Fit one left-to-right HMM per label on a folder-per-label tree or a CSV manifest "
+           "(path,label[,speaker]), then score it on held-out files.")
+
+default_train = str(common.SOUNDS / "train") if (common.SOUNDS / "train").is_dir() else ""
+default_test = str(common.SOUNDS / "test") if (common.SOUNDS / "test").is_dir() else ""
+c1, c2 = st.columns(2)
+train_path = c1.text_input("Training data (folder or manifest on the server)", value=default_train, key="train_data")
+test_path = c2.text_input("Test data (optional)", value=default_test, key="train_test")
+with st.expander("Model settings"):
+    s1, s2, s3, s4 = st.columns(4)
+    n_states = s1.selectbox("States per word", STATE_CHOICES, key="train_states",
+                            help="auto: about one state per 4 frames of the word's median length")
+    n_mix = s2.slider("Gaussians per state", 1, 8, 4, key="train_mix")
+    speeds = s3.checkbox("Speed perturbation", value=True, key="train_speeds",
+                         help="Also train on copies played at 0.9× and 1.1× speed: slower to train, "
+                              "more robust to new speakers.")
+    n_jobs = s4.selectbox("Parallel jobs", [-1, 1, 2, 4], key="train_jobs",
+                          format_func=lambda v: "all cores" if v == -1 else str(v))
+
+with st.container(horizontal=True):
+    go = st.button("Train", type="primary", icon=":material/model_training:", key="train_go")
+    evaluate_only = st.button("Evaluate the current model", icon=":material/fact_check:", key="train_eval_current",
+                              help="Score the model shown in the sidebar on the test data, without training.")
+
+
+def evaluate(rec, path, status) -> dict | None:
+    if not path:
+        return None
+    status.update(label=f"evaluating on {path}…")
+    corpus = load_corpus(path)
+    return evaluate_files(rec, corpus)
+
+
+if go or evaluate_only:
+    with st.status("Working…", expanded=True) as status:
+        try:
+            if go:
+                if not train_path:
+                    raise HmmrecError("enter the training data folder or manifest")
+                corpus = load_corpus(train_path)
+                if len(corpus.labels) < 2:
+                    raise HmmrecError(f"{train_path}: need at least two labels, found {corpus.labels}")
+                st.write(f"{len(corpus)} files, {len(corpus.labels)} labels: "
+                         + ", ".join(f"{common.md(k)} ({v})" for k, v in corpus.counts().items()))
+                bar = st.progress(0.0, text="starting…")
+                rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, speeds=SPEEDS if speeds else (), n_jobs=n_jobs)
+                common.fit_with_progress(rec, corpus.paths, corpus.y, lambda f, text: bar.progress(f, text=text))
+                name = f"{Path(train_path).name or 'model'} {datetime.now():%H:%M:%S}"
+                info = common.add_session_model(rec, name, f"trained here on {train_path}")
+            else:
+                info = common.require_model()
+            report = evaluate(info.rec, test_path, status)
+            st.session_state[RESULT] = TrainResult(info, report, test_path, trained=bool(go))
+            status.update(label="Done", state="complete", expanded=False)
+            if go:
+                st.rerun()  # the sidebar lists the new model
+        except HmmrecError as exc:
+            status.update(label="Failed", state="error", expanded=True)
+            st.error(str(exc))
+
+result = st.session_state.get(RESULT)
+if result is None:
+    st.info("Press **Train** to fit models on the training data (the built-in sounds/train takes a minute "
+            "or two), or **Evaluate** to score the current model.")
+    st.stop()
+
+rec = result.info.rec
+summary = rec.training_summary_
+st.subheader(f"{'Trained' if result.trained else 'Current'} model: {result.info.name}")
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Labels", len(rec.classes_))
+m2.metric("Training files", summary.get("n_files", "?"))
+m3.metric("Training time", f"{summary.get('seconds', 0):.1f} s")
+report = result.report
+if report is not None:
+    m4.metric("Test accuracy", f"{report['accuracy']:.1%}", help=f"{report['n']} files in {result.test_path}")
+
+with st.container(horizontal=True):
+    st.download_button("Download the model", result.model_file(), file_name="hmmrec.model",
+                       mime="application/octet-stream", key="train_download", icon=":material/download:")
+    if result.trained:
+        st.button("Show this model on every page", key="train_use", icon=":material/visibility:",
+                  disabled=st.session_state.get(common.MODEL_CHOICE) == result.info.name,
+                  on_click=common.choose_session_model, args=(result.info.name,))
+
+if report is None:
+    st.caption("No test data given: no evaluation.")
+    st.stop()
+
+labels = report["labels"]
+unknown = sorted(set(labels) - {str(c) for c in rec.classes_})
+if unknown:
+    st.warning(f"The test data has labels the model was not trained on (always counted wrong): "
+               f"{', '.join(common.md(u) for u in unknown)}")
+left, right = st.columns([1, 1], gap="large")
+with left:
+    st.markdown("**Confusion matrix** (rows: true label, columns: recognised; colour: share of the row)")
+    charts.show_chart(charts.confusion_chart(labels, report["confusion"]), key="train_confusion")
+with right:
+    st.markdown("**Per label**")
+    per = pd.DataFrame([{"label": lab, **vals} for lab, vals in report["per_label"].items()])
+    bar = {"format": "%.2f", "min_value": 0, "max_value": 1, "width": METRIC_COLUMN_PX}
+    st.dataframe(per, hide_index=True, width="stretch", column_config={
+        "label": st.column_config.TextColumn("label", width=LABEL_COLUMN_PX),
+        "precision": st.column_config.ProgressColumn("precision", **bar),
+        "recall": st.column_config.ProgressColumn("recall", **bar),
+        "f1": st.column_config.ProgressColumn("F1", **bar),
+        "support": st.column_config.NumberColumn("files", width=FILES_COLUMN_PX),
+    })
+    st.caption(f"Accuracy {report['accuracy']:.3f} · balanced accuracy {report['balanced_accuracy']:.3f} · "
+               f"{report['n']} files")
+errors = report.get("errors") or []
+if errors:
+    with st.expander(f"{len(errors)} misrecognised file{'s' if len(errors) != 1 else ''}"):
+        st.dataframe(pd.DataFrame(errors), hide_index=True, width="stretch")

@@ -1,0 +1,377 @@
+"""The Streamlit dashboard, page by page, with streamlit.testing.v1.AppTest (no browser).
+
+Every page runs against the small session model of conftest (``HMMREC_DASHBOARD_MODEL``),
+so no test trains the built-in model.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SOUNDS, small_train_set
+
+st_testing = pytest.importorskip("streamlit.testing.v1",
+                                 reason="the dashboard needs Streamlit (pip install 'hmmrec[dashboard]')")
+AppTest = st_testing.AppTest
+
+APP = REPO / "dashboard" / "app.py"
+KIWI = SOUNDS / "test" / "kiwi" / "kiwi_en-gb-scotland_f2_1.wav"
+STREAM = SOUNDS / "streams" / "stream1.wav"
+TIMEOUT = 120
+
+
+def wav_bytes(y: np.ndarray, sr: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+@pytest.fixture
+def app(fruit_model_path, monkeypatch):
+    """The app on the Recognize page (default), showing the small session model."""
+    monkeypatch.setenv("HMMREC_DASHBOARD_MODEL", str(fruit_model_path))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def common_module():
+    """The dashboard's helper module, as the running app imported it."""
+    return sys.modules["common"]
+
+
+def no_trouble(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at):
+    return at.get("vega_lite_chart")
+
+
+# -- app and sidebar ------------------------------------------------------------------------
+def test_app_shows_the_model_in_the_sidebar(app):
+    no_trouble(app)
+    text = " ".join(c.value for c in app.sidebar.caption)
+    assert "kiwi" in text and "4 labels" in text
+
+
+def test_bad_model_file_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    bogus = tmp_path / "not-a.model"
+    bogus.write_text("hello")
+    monkeypatch.setenv("HMMREC_DASHBOARD_MODEL", str(bogus))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("not an hmmrec model file" in e.value for e in at.error)
+    at.switch_page("views/train.py").run()  # training needs no model
+    assert not at.exception
+    assert at.button(key="train_go")
+
+
+# -- Recognize ---------------------------------------------------------------------------------
+def test_recognize_first_visit_shows_a_result(app):
+    no_trouble(app)
+    assert app.title[0].value == "Recognize a word"
+    assert app.metric[0].value in ("kiwi", "orange", "pineapple", "_silence_")
+    assert len(charts(app)) == 2  # scores; waveform + states + spectrogram + MFCC
+
+
+def test_recognize_upload_of_a_kiwi(app):
+    app.button_group(key="rec_source").set_value(":material/upload: Upload a WAV").run()
+    app.file_uploader(key="rec_upload").set_value((KIWI.name, KIWI.read_bytes(), "audio/wav")).run()
+    no_trouble(app)
+    assert app.metric[0].value == "kiwi"
+    assert "confidence" in app.get("progress")[0].proto.text
+
+
+def test_recognize_compares_state_paths_of_other_models(app):
+    app.button_group(key="rec_source").set_value(":material/upload: Upload a WAV").run()
+    app.file_uploader(key="rec_upload").set_value((KIWI.name, KIWI.read_bytes(), "audio/wav")).run()
+    app.multiselect(key="rec_compare").set_value(["orange", "pineapple"]).run()
+    no_trouble(app)
+    spec = charts(app)[-1].proto.spec
+    assert "Viterbi states of the" in spec and "orange" in spec and "pineapple" in spec
+
+
+def test_recognize_recording_from_the_browser(app):
+    app.button_group(key="rec_source").set_value(":material/mic: Record").run()
+    app.audio_input(key="rec_mic").set_value(("recording.wav", KIWI.read_bytes(), "audio/wav")).run()
+    no_trouble(app)
+    assert app.metric[0].value == "kiwi"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.wav", b"this is not audio at all", "not a WAV file"),
+    ("empty.wav", b"", "empty"),
+    ("long.wav", wav_bytes(np.zeros(31 * 16000)), "up to 30 s"),
+    ("click.wav", wav_bytes(np.zeros(80)), "too short"),
+])
+def test_recognize_bad_uploads_give_a_friendly_message(app, name, content, message):
+    app.button_group(key="rec_source").set_value(":material/upload: Upload a WAV").run()
+    app.file_uploader(key="rec_upload").set_value((name, content, "audio/wav")).run()
+    assert not app.exception
+    errors = [e.value for e in app.error]
+    assert len(errors) == 1 and message in errors[0] and name in errors[0], errors
+    assert "/tmp" not in errors[0]  # the temporary file stays out of the message
+
+
+def test_recognize_pick_a_file_from_a_data_folder(app, tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "k.wav").write_bytes(KIWI.read_bytes())
+    app.selectbox(key="rec_folder").set_value("Other folder…").run()
+    app.text_input(key="rec_other_folder").set_value(str(tmp_path)).run()
+    no_trouble(app)
+    assert app.metric[0].value == "kiwi"
+    app.text_input(key="rec_other_folder").set_value(str(tmp_path / "nope")).run()
+    assert not app.exception and "no such folder" in app.error[0].value
+
+
+# -- Stream --------------------------------------------------------------------------------------
+def test_stream_page_runs_the_built_in_recording(app):
+    app.switch_page("views/stream.py").run()
+    no_trouble(app)
+    assert app.title[0].value == "Stream"
+    events = app.dataframe[0].value
+    assert "kiwi" in set(events["label"])  # the small model knows kiwi, orange, pineapple
+    assert len(charts(app)) == 1
+    assert any("Truth from stream1.csv" in c.value for c in app.caption)
+
+
+def test_stream_sensitivity_changes_the_decisions(app):
+    app.switch_page("views/stream.py").run()
+    n_mid = len(app.dataframe[0].value)
+    app.slider(key="stream_sensitivity").set_value(0.0).run()
+    no_trouble(app)
+    n_low = len(app.dataframe[0].value) if app.dataframe else 0
+    app.slider(key="stream_sensitivity").set_value(1.0).run()
+    no_trouble(app)
+    n_high = len(app.dataframe[0].value)
+    assert n_low <= n_mid <= n_high
+    assert len(app.session_state["stream_results"]) == 3
+
+
+def test_stream_upload_and_a_bad_upload(app):
+    app.switch_page("views/stream.py").run()
+    app.button_group(key="stream_source").set_value(":material/upload: Upload a WAV").run()
+    app.file_uploader(key="stream_upload").set_value(("words.wav", STREAM.read_bytes(), "audio/wav")).run()
+    no_trouble(app)
+    assert "kiwi" in set(app.dataframe[0].value["label"])
+    app.file_uploader(key="stream_upload").set_value(("words.wav", b"RIFF....WAVEjunk", "audio/wav")).run()
+    assert not app.exception and "Cannot use this recording" in app.error[0].value
+
+
+def test_stream_live_without_a_microphone_warns(app, monkeypatch):
+    import hmmrec.live
+    from hmmrec.errors import HmmrecError
+
+    def no_device(spec):
+        raise HmmrecError(hmmrec.live.NO_MICROPHONE)
+
+    monkeypatch.setattr(hmmrec.live, "resolve_device", no_device)
+    app.switch_page("views/stream.py").run()
+    app.button_group(key="stream_source").set_value(":material/mic: Live microphone").run()
+    assert not app.exception
+    assert "no microphone found" in app.warning[0].value
+
+
+class FakeMicrophone:
+    """Stands in for hmmrec.live.MicrophoneSource: plays a file in 0.5 s chunks, then nothing."""
+
+    device_name = "fake microphone"
+    overflows = 0
+
+    def __init__(self, device=None, sr=16000, block_s=0.1):
+        from hmmrec import audio
+
+        y, _ = audio.load(STREAM, sr)
+        self._chunks = [y[i:i + sr // 2] for i in range(0, len(y), sr // 2)]
+        self.active = False
+        self.sr = sr
+
+    def start(self):
+        self.active = True
+        return self
+
+    def stop(self):
+        self.active = False
+
+    def read(self, timeout=0.2):
+        if self._chunks and self.active:
+            return self._chunks.pop(0)
+        if not self.active:
+            raise StopIteration
+        return None
+
+
+def test_stream_live_mode_start_pump_stop(app, monkeypatch):
+    import hmmrec.live
+
+    monkeypatch.setattr(hmmrec.live, "resolve_device", lambda spec: 0)
+    monkeypatch.setattr(hmmrec.live, "MicrophoneSource", FakeMicrophone)
+    app.switch_page("views/stream.py").run()
+    app.button_group(key="stream_source").set_value(":material/mic: Live microphone").run()
+    no_trouble(app)
+    app.button(key="stream_live_start").click().run()
+    no_trouble(app)
+    live = app.session_state["stream_live"]
+    assert not live.stopped
+    for _ in range(8):  # each run drains what the "microphone" delivered so far
+        app.run()
+    no_trouble(app)
+    assert live.seconds > 20 and any("listening" in m.value for m in app.markdown)
+    app.button(key="stream_live_stop").click().run()
+    no_trouble(app)
+    assert live.stopped and any("stopped" in m.value and "25.0 s recorded" in m.value for m in app.markdown)
+    assert "kiwi" in {e.label for e in live.events}
+
+
+# -- Train & evaluate -----------------------------------------------------------------------------
+def _manifest(path: Path, split: str, n: int) -> Path:
+    lines = ["path,label"]
+    for label in ("kiwi", "orange"):
+        for f in sorted((SOUNDS / split / label).glob("*.wav"))[:n]:
+            lines.append(f"{f},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_and_evaluate_a_tiny_model(app, tmp_path):
+    app.switch_page("views/train.py").run()
+    no_trouble(app)
+    app.text_input(key="train_data").set_value(str(_manifest(tmp_path / "train.csv", "train", 3)))
+    app.text_input(key="train_test").set_value(str(_manifest(tmp_path / "test.csv", "test", 2)))
+    app.slider(key="train_mix").set_value(1)
+    app.checkbox(key="train_speeds").set_value(False)
+    app.selectbox(key="train_jobs").set_value(1)
+    app.button(key="train_go").click().run()
+    no_trouble(app)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Labels"] == "2" and metrics["Training files"] == "6"
+    assert metrics["Test accuracy"].endswith("%")
+    assert app.get("download_button")
+    per_label = app.dataframe[0].value
+    assert set(per_label["label"]) == {"kiwi", "orange"}
+    assert charts(app)  # the confusion matrix
+    # show it on every page: the Model page now describes the two-word model
+    app.button(key="train_use").click().run()
+    no_trouble(app)
+    app.switch_page("views/model.py").run()
+    no_trouble(app)
+    assert set(app.dataframe[0].value["label"]) == {"kiwi", "orange"}
+
+
+def test_evaluate_the_current_model(app, tmp_path):
+    app.switch_page("views/train.py").run()
+    app.text_input(key="train_test").set_value(str(_manifest(tmp_path / "test.csv", "test", 2)))
+    app.button(key="train_eval_current").click().run()
+    no_trouble(app)
+    assert {m.label for m in app.metric} >= {"Labels", "Test accuracy"}
+
+
+def test_train_bad_data_is_a_message(app, tmp_path):
+    app.switch_page("views/train.py").run()
+    app.text_input(key="train_data").set_value(str(tmp_path / "missing")).run()
+    app.button(key="train_go").click().run()
+    assert not app.exception
+    assert "no such file or folder" in app.error[0].value
+
+
+# -- Model ---------------------------------------------------------------------------------------
+def test_model_page_for_every_word(app):
+    app.switch_page("views/model.py").run()
+    no_trouble(app)
+    words = app.selectbox(key="model_word").options
+    assert set(words) == {"kiwi", "orange", "pineapple", "_silence_"}
+    for word in words:
+        app.selectbox(key="model_word").set_value(word).run()
+        no_trouble(app)
+        metrics = {m.label: m.value for m in app.metric}
+        assert metrics["Training examples"] == "6"
+        assert len(charts(app)) == 3  # transitions, log-likelihood curve, state means
+
+
+# -- helpers: the built-in model cache ---------------------------------------------------------
+def test_builtin_model_is_cached_and_foreign_files_are_left_alone(app, tmp_path, monkeypatch):
+    common = common_module()
+    tree = tmp_path / "sounds" / "train"
+    X, y = small_train_set()
+    for path, label in list(zip(X, y))[::3]:
+        (tree / label).mkdir(parents=True, exist_ok=True)
+        (tree / label / Path(path).name).write_bytes(Path(path).read_bytes())
+    monkeypatch.setattr(common, "SOUNDS", tmp_path / "sounds")
+    monkeypatch.setattr(common, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 1, "speeds": ()})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / "hmmrec" / "sounds.model"
+
+    common.builtin_model.clear()
+    rec, how = common.builtin_model()
+    assert cache.is_file() and "cached in" in how
+    common.builtin_model.clear()
+    again, how = common.builtin_model()
+    assert how.startswith("cached model") and list(again.classes_) == list(rec.classes_)
+
+    cache.write_bytes(b"a file of the user's, not a model of ours")
+    common.builtin_model.clear()
+    _, how = common.builtin_model()
+    assert "not cached" in how and "remove it" in how and cache.read_bytes().startswith(b"a file of the user's")
+    common.builtin_model.clear()
+
+
+def test_score_curves_agree_with_the_stream_recognizer(app, fruit_model):
+    """The per-keyword curves show WindowScore.margins; they must match the margin of the best keyword."""
+    from hmmrec import audio
+    from hmmrec.stream import StreamRecognizer
+
+    charts = sys.modules["charts"]
+    y, sr = audio.load(STREAM, fruit_model.feature_config_.sr)
+    stream = StreamRecognizer(fruit_model, keep_history=True)
+    for i in range(0, len(y), sr // 2):
+        stream.push(y[i:i + sr // 2])
+    history = [ws for ws in stream.history if np.isfinite(ws.margin)]  # silent windows have no points
+    assert len(history) > 10
+    curves = charts.score_curves(history, stream.scorer)
+    labels = list(curves["label"].unique())
+    table = curves["score"].to_numpy().reshape(len(history), len(labels))
+    for ws, row in zip(history, table):
+        best = str(fruit_model.classes_[ws.best])
+        assert row[labels.index(best)] == pytest.approx(ws.margin, abs=1e-3)
+
+
+# -- the launcher --------------------------------------------------------------------------------
+def test_launcher_command_and_subcommand(fruit_model_path, monkeypatch):
+    import argparse
+
+    from hmmrec import dashboard
+    from hmmrec.errors import HmmrecError
+
+    argv = dashboard.command(8600, fruit_model_path)
+    assert argv[1:4] == ["-m", "streamlit", "run"] and Path(argv[4]) == APP.resolve()
+    assert argv[argv.index("--server.port") + 1] == "8600"
+    assert argv[argv.index("--server.headless") + 1] == "true"
+    assert argv[-3:] == ["--", "--model", str(Path(fruit_model_path).resolve())]
+    with pytest.raises(HmmrecError, match="no such model file"):
+        dashboard.command(8600, "/nonexistent.model")
+    with pytest.raises(HmmrecError, match="port"):
+        dashboard.command(0)
+
+    parser = argparse.ArgumentParser()
+    dashboard.add_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["dashboard"])
+    assert args.port == 8501 and args.model is None and callable(args.func)
+    args = parser.parse_args(["dashboard", "--port", "9000", "--model", "m.model"])
+    assert args.port == 9000 and args.model == "m.model"
+
+    monkeypatch.setattr(dashboard.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(HmmrecError, match=r"pip install 'hmmrec\[dashboard\]'"):
+        dashboard.run(8600)

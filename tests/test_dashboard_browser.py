@@ -1,0 +1,186 @@
+"""The dashboard end to end: a real Streamlit server and a headless Chromium (Playwright).
+
+Needs the Python package ``playwright`` and Debian's ``chromium`` at /usr/bin/chromium
+(``playwright install`` is never used). Without them the tests are skipped, unless
+HMMREC_REQUIRE_BROWSER=1, when they fail. Screenshots of every page are kept in
+tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SOUNDS
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "tests" / "artifacts"
+KIWI = SOUNDS / "test" / "kiwi" / "kiwi_en-gb-scotland_f2_1.wav"
+SERVER_START_S = 90
+PAGE_TIMEOUT_MS = 60_000
+VIEWPORT = {"width": 1400, "height": 2000}
+
+pytestmark = pytest.mark.slow
+
+
+def _require_browser():
+    """The playwright module, or skip (fail with HMMREC_REQUIRE_BROWSER=1) when it cannot run."""
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the Python package playwright (pip install 'hmmrec[browser]')")
+    try:
+        import streamlit  # noqa: F401
+    except ImportError:
+        missing.append("streamlit (pip install 'hmmrec[dashboard]')")
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    if missing:
+        msg = "browser tests need " + " and ".join(missing)
+        if os.environ.get("HMMREC_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg + " (HMMREC_REQUIRE_BROWSER=1)")
+        pytest.skip(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(fruit_model_path, tmp_path_factory):
+    """A Streamlit server of dashboard/app.py showing the small session model; yields its URL."""
+    _require_browser()
+    port = _free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = dict(os.environ, HMMREC_DASHBOARD_MODEL=str(fruit_model_path), PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while not _healthy(url + "/_stcore/health"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Streamlit server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    pg.set_default_timeout(PAGE_TIMEOUT_MS)
+    yield pg
+    context.close()
+
+
+def _settle(pg) -> None:
+    """Wait until the script has finished running and the charts are drawn."""
+    pg.wait_for_selector('[data-testid="stAppViewContainer"]')
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=PAGE_TIMEOUT_MS)
+    pg.wait_for_timeout(1500)  # Vega renders after the script ends
+
+
+def _screenshot(pg, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"dashboard_{name}.png"
+    pg.screenshot(path=str(path))
+    return path
+
+
+def _no_exception(pg) -> None:
+    errors = pg.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+@pytest.mark.parametrize("path, name, heading, marker", [
+    ("", "recognize", "Recognize a word", '[data-testid="stMetricValue"]'),
+    ("stream", "stream", "Stream", "text=keyword event"),
+    ("train", "train", "Train & evaluate", "text=Evaluate the current model"),
+    ("model", "model", "Model", "text=Transition matrix"),
+])
+def test_every_page_renders(page, server, path, name, heading, marker):
+    page.goto(f"{server}/{path}")
+    page.wait_for_selector(f"h1:has-text('{heading}')")
+    page.wait_for_selector(marker)
+    _settle(page)
+    _no_exception(page)
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    for title in ("Recognize", "Stream", "Train & evaluate", "Model"):
+        assert title in nav
+    assert page.locator('[data-testid="stVegaLiteChart"], .vega-embed').count() >= (0 if name == "train" else 1)
+    assert _screenshot(page, name).stat().st_size > 0
+
+
+def test_upload_a_kiwi_and_see_it_recognised(page, server):
+    page.goto(server)
+    page.wait_for_selector("h1:has-text('Recognize a word')")
+    _settle(page)
+    page.get_by_text("Upload a WAV").click()
+    page.wait_for_selector('input[type="file"]', state="attached")
+    page.set_input_files('input[type="file"]', str(KIWI))
+    page.wait_for_function(
+        "() => { const m = document.querySelector('[data-testid=\"stMetricValue\"]');"
+        " return m && m.innerText.includes('kiwi') && document.body.innerText.includes('" + KIWI.name + "'); }",
+        timeout=PAGE_TIMEOUT_MS)
+    _settle(page)
+    _no_exception(page)
+    assert "kiwi" in page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    _screenshot(page, "recognize_upload")
+
+
+def test_upload_of_a_non_wav_is_a_friendly_message(page, server, tmp_path):
+    bogus = tmp_path / "notes.wav"
+    bogus.write_text("not audio")
+    page.goto(server)
+    page.wait_for_selector("h1:has-text('Recognize a word')")
+    _settle(page)
+    page.get_by_text("Upload a WAV").click()
+    page.set_input_files('input[type="file"]', str(bogus))
+    alert = page.locator('[data-testid="stAlertContentError"]')
+    alert.wait_for()
+    assert "notes.wav" in alert.inner_text() and "not a WAV file" in alert.inner_text()
+    _no_exception(page)
+    _screenshot(page, "recognize_bad_upload")
