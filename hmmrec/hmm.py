@@ -13,8 +13,8 @@ corpus (see ``benchmarks/train_speed.py``), and ``tests/test_hmm.py`` checks our
 likelihoods against hmmlearn's for the same parameters.
 
 Initialisation is by uniform segmentation (each sequence cut into equal parts, one per
-state), and mixtures grow by splitting the heaviest component (HTK's "mixing up") so
-that every stage starts from a trained model. Variances are floored at a fraction of
+state), and mixtures grow by splitting the heaviest components (HTK's "mixing up"),
+doubling at each stage, so that every stage starts from a trained model. Variances are floored at a fraction of
 the global variance of the training frames.
 """
 
@@ -115,6 +115,7 @@ class _Batch:
         self.lengths = np.array([len(s) for s in seqs])
         self.frames = np.vstack(seqs)
         self.design = _design(self.frames)
+        self.squares = self.frames * self.frames
         self.n, self.t_max = len(seqs), int(self.lengths.max())
         t_idx = np.concatenate([np.arange(n) for n in self.lengths])
         s_idx = np.repeat(np.arange(self.n), self.lengths)
@@ -216,7 +217,9 @@ class WordHMM:
         history = []
         p = self._em(batch, p, history)
         while p.n_mix < self.n_mix:
-            p = self._split(p)
+            # double the mixtures at each stage (1, 2, 4, ...), as far as n_mix allows
+            for _ in range(min(p.n_mix, self.n_mix - p.n_mix)):
+                p = self._split(p)
             p = self._em(batch, p, history)
         p.log_likelihood_history = history
         p.check()
@@ -226,18 +229,13 @@ class WordHMM:
         return self
 
     def _init_uniform(self, seqs, n_states) -> HMMParams:
-        d = seqs[0].shape[1]
-        sums = np.zeros((n_states, d))
-        sq = np.zeros((n_states, d))
-        counts = np.zeros(n_states)
-        for s in seqs:
-            seg = np.minimum((np.arange(len(s)) * n_states) // len(s), n_states - 1)
-            np.add.at(sums, seg, s)
-            np.add.at(sq, seg, s * s)
-            counts += np.bincount(seg, minlength=n_states)
-        counts = np.maximum(counts, 1)
-        mean = sums / counts[:, None]
-        var = np.maximum(sq / counts[:, None] - mean**2, self.var_floor_)
+        seg = np.concatenate([np.minimum((np.arange(len(s)) * n_states) // len(s), n_states - 1) for s in seqs])
+        x = np.vstack(seqs)
+        counts = np.maximum(np.bincount(seg, minlength=n_states), 1)
+        onehot = np.zeros((len(seg), n_states))
+        onehot[np.arange(len(seg)), seg] = 1.0
+        mean = onehot.T @ x / counts[:, None]
+        var = np.maximum(onehot.T @ (x * x) / counts[:, None] - mean**2, self.var_floor_)
         return HMMParams(_band_transmat(n_states, self.skip), np.ones((n_states, 1)),
                          mean[:, None, :], var[:, None, :])
 
@@ -255,11 +253,13 @@ class WordHMM:
         return HMMParams(p.transmat, weights, means, variances)
 
     def _em(self, batch: _Batch, p: HMMParams, history: list) -> HMMParams:
+        from ._kernels import logsumexp_last
+
         prev = -np.inf
         n_frames = len(batch.frames)
         for _ in range(self.n_iter):
             comp = _component_loglik(batch.design, p)
-            state_ll = _logsumexp_last(comp)
+            state_ll = logsumexp_last(comp)
             gamma, xi, loglik = _forward_backward(batch, state_ll, p.transmat)
             ok = np.isfinite(loglik)
             if not ok.any():
@@ -274,11 +274,12 @@ class WordHMM:
 
     def _m_step(self, batch, p, comp, state_ll, gamma, xi) -> HMMParams:
         s, m, d = p.means.shape
-        resp = gamma[:, :, None] * np.exp(comp - state_ll[:, :, None])  # (F, S, M)
-        resp = resp.reshape(len(resp), s * m)
+        from ._kernels import mixture_posteriors
+
+        resp = mixture_posteriors(comp, state_ll, gamma)  # (F, S*M)
         occ = resp.sum(0)
         sx = resp.T @ batch.frames
-        sxx = resp.T @ (batch.frames**2)
+        sxx = resp.T @ batch.squares
         safe = np.maximum(occ, _TINY)[:, None]
         means = sx / safe
         var = sxx / safe - means**2
