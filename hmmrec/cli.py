@@ -85,8 +85,8 @@ def cmd_train(args) -> int:
         raise HmmrecError(f"{args.data}: need at least two labels to train a recognizer, found {corpus.labels}")
     print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: "
           + ", ".join(f"{k} ({v})" for k, v in corpus.counts().items()), file=sys.stderr)
-    rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, n_jobs=args.jobs,
-                        verbose=0 if args.quiet else 1)
+    rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
+                        n_jobs=args.jobs, verbose=0 if args.quiet else 1)
     rec.fit(corpus.paths, corpus.y)
     rec.save(out, overwrite=args.force)
     print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
@@ -157,7 +157,8 @@ def cmd_crossval(args) -> int:
         folds = [(f"fold{i}", tr, te) for i, (tr, te) in enumerate(kfold(corpus, args.k, args.seed))]
     accs, reports = {}, {}
     for name, tr, te in folds:
-        rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, n_jobs=args.jobs)
+        rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
+                                n_jobs=args.jobs)
         rec.fit(tr.paths, tr.y)
         rep = evaluate_files(rec, te)
         accs[name], reports[name] = rep["accuracy"], rep
@@ -183,8 +184,10 @@ def cmd_info(args) -> int:
 def _add_training_options(p):
     p.add_argument("--states", type=_states, default="auto", help="states per word model, or 'auto' (default)")
     p.add_argument("--mix", type=_positive_int, default=4, help="Gaussians per state (default 4)")
-    p.add_argument("--speeds", type=_speeds, default=(0.9, 1.1),
-                   help="speed-perturbed copies of the training data, e.g. 0.9,1.1 (default) or none")
+    p.add_argument("--speeds", type=_speeds, default=(),
+                   help="speed-perturbed copies of the training data, e.g. 0.9,1.1 (default: none)")
+    p.add_argument("--warps", type=_speeds, default=(0.9, 1.1),
+                   help="copies with the filterbank warped (vocal tract length), e.g. 0.9,1.1 (default) or none")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
 
 

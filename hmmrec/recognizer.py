@@ -35,7 +35,8 @@ FORMAT_NAME = "hmmrec-model"
 FORMAT_VERSION = 1
 _FRAMES_PER_STATE = 4.0
 _MIN_STATES, _MAX_STATES = 3, 16
-_DEFAULT_SPEEDS = (0.9, 1.1)
+_DEFAULT_SPEEDS = ()
+_DEFAULT_WARPS = (0.9, 1.1)
 _BACKGROUND = "(background)"
 _BACKGROUND_MIX = 16
 _BACKGROUND_MAX_FRAMES = 20000  # a random sample of training frames is plenty for 16 Gaussians
@@ -99,6 +100,10 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     speeds : tuple of float
         Extra copies of every training utterance played at these speeds (speed
         perturbation; makes models less speaker-dependent). ``()`` for none.
+    warps : tuple of float
+        Extra copies of every training utterance with the mel filterbank warped by
+        these factors (vocal tract length perturbation: shorter and longer vocal
+        tracts). ``()`` for none.
     feature_config : FeatureConfig or None
         ``None``: default settings at the (median) sample rate of the training files.
     n_jobs : int
@@ -108,13 +113,14 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_states="auto", n_mix=4, skip=True, n_iter=8, var_floor=0.05,
-                 speeds=_DEFAULT_SPEEDS, feature_config=None, n_jobs=-1, verbose=0):
+                 speeds=_DEFAULT_SPEEDS, warps=_DEFAULT_WARPS, feature_config=None, n_jobs=-1, verbose=0):
         self.n_states = n_states
         self.n_mix = n_mix
         self.skip = skip
         self.n_iter = n_iter
         self.var_floor = var_floor
         self.speeds = speeds
+        self.warps = warps
         self.feature_config = feature_config
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -151,6 +157,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         for s in self.speeds:
             if not 0.5 <= s <= 2.0:
                 raise ParameterError(f"speeds must lie between 0.5 and 2.0, got {s!r}")
+        for w in self.warps:
+            if not 0.7 <= w <= 1.3:
+                raise ParameterError(f"warps must lie between 0.7 and 1.3, got {w!r}")
 
     def _log(self, msg: str):
         if self.verbose:
@@ -170,7 +179,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         by_label: dict[str, list[np.ndarray]] = {}
         counts: dict[str, int] = {}
         names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
-        feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), n) for x, n in zip(X, names)])
+        feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), tuple(self.warps), n)
+                                                   for x, n in zip(X, names)])
         for label, seqs in zip(y, feats):
             by_label.setdefault(label, []).extend(seqs)
             counts[label] = counts.get(label, 0) + 1
@@ -202,6 +212,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             "n_states": {lab: int(m.n_states) for lab, m in zip(labels, self.models_)},
             "n_mix": int(self.n_mix),
             "speeds": [float(s) for s in self.speeds],
+            "warps": [float(w) for w in self.warps],
             "seconds": round(time.perf_counter() - t0, 2),
             "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3), "p95": round(float(np.percentile(d, 95)), 3)}
                            for lab, d in durations.items()},
@@ -382,6 +393,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         try:
             params = header["params"]
             params["speeds"] = tuple(params.get("speeds", ()))
+            params["warps"] = tuple(params.get("warps", ()))
             rec = cls(**params)
             rec.feature_config_ = FeatureConfig.from_dict(header["feature_config"])
             rec.feature_config = None
@@ -413,13 +425,16 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         return rec
 
 
-def _features_job(x, cfg: FeatureConfig, speeds: tuple, name: str) -> list[np.ndarray]:
-    """Features of one training input and of its speed-perturbed copies."""
+def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, name: str) -> list[np.ndarray]:
+    """Features of one training input and of its speed-perturbed and warped copies."""
+    from dataclasses import replace
+
     rec = HMMRecognizer()
     y = rec._signal(x, cfg)
     out = [rec._features_of_signal(y, cfg, name)]
-    for s in speeds:
-        f = extract(_speed_perturb(y, s), cfg)
+    variants = [(_speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps]
+    for signal, c in variants:
+        f = extract(signal, c)
         if len(f) >= 2:
             out.append(f)
     return out

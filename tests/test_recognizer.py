@@ -55,8 +55,8 @@ def test_init_stores_params_and_clone_works():
     rec = HMMRecognizer(n_states=5, n_mix=3, speeds=(0.9,), n_jobs=1)
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
-    assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "feature_config", "n_jobs",
-                           "verbose"}
+    assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "feature_config",
+                           "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)
@@ -88,7 +88,8 @@ def test_unfitted_use_raises_not_fitted(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs", [{"n_mix": 0}, {"n_mix": 1.5}, {"n_states": 0}, {"var_floor": 0.0},
-                                    {"var_floor": 1.0}, {"speeds": (3.0,)}])
+                                    {"var_floor": 1.0}, {"speeds": (3.0,)}, {"warps": (1.5,)},
+                                    {"warps": (0.5,)}])
 def test_fit_validates_params(kwargs):
     X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
     with pytest.raises(ParameterError):
@@ -204,7 +205,7 @@ def test_fit_on_signals_with_given_feature_config():
         for f in sound_files("train", label, 3):
             X.append(audio.load(f, 16000)[0])
             y.append(label)
-    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), feature_config=cfg, n_jobs=1).fit(X, y)
+    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), feature_config=cfg, n_jobs=1).fit(X, y)
     assert rec.feature_config_ is cfg and rec.models_[0].n_features == 26
     assert [m.n_states for m in rec.models_] == [4, 4]
     test = [str(sound_files("test", lab, 1)[0]) for lab in ("apple", "_silence_")]
@@ -379,3 +380,18 @@ def test_load_never_executes_code(tmp_path, fruit_model_path, where):
     with pytest.raises(ModelFileError, match="evil.model"):
         HMMRecognizer.load(evil)
     assert not marker.exists()
+
+
+def test_warp_augmentation_adds_warped_copies_and_is_saved(tmp_path):
+    """warps=(0.9, 1.1) trains on three versions of every file; the setting survives save/load."""
+    X = [str(p) for lab in ("apple", "kiwi") for p in sound_files("train", lab, 3)]
+    y = [Path(p).parent.name for p in X]
+    plain = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), n_jobs=1).fit(X, y)
+    warped = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(0.9, 1.1), n_jobs=1).fit(X, y)
+    assert warped.training_summary_["warps"] == [0.9, 1.1]
+    # the background model sees all training frames (fewer than its sample cap here)
+    assert not np.allclose(warped.background_.means, plain.background_.means)
+    path = warped.save(tmp_path / "w.model")
+    again = HMMRecognizer.load(path)
+    assert again.warps == (0.9, 1.1) and again.get_params()["warps"] == (0.9, 1.1)
+    np.testing.assert_allclose(again.loglik(X[:2]), warped.loglik(X[:2]))

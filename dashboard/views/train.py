@@ -17,7 +17,6 @@ from hmmrec.errors import HmmrecError
 from hmmrec.evaluate import evaluate_files
 
 RESULT = "train_result"  # the last TrainResult of this session
-SPEEDS = (0.9, 1.1)
 STATE_CHOICES = ["auto"] + list(range(3, 17))
 LABEL_COLUMN_PX, METRIC_COLUMN_PX, FILES_COLUMN_PX = 90, 85, 50
 
@@ -54,9 +53,9 @@ with st.expander("Model settings"):
     n_states = s1.selectbox("States per word", STATE_CHOICES, key="train_states",
                             help="auto: about one state per 4 frames of the word's median length")
     n_mix = s2.slider("Gaussians per state", 1, 8, 4, key="train_mix")
-    speeds = s3.checkbox("Speed perturbation", value=True, key="train_speeds",
-                         help="Also train on copies played at 0.9× and 1.1× speed: slower to train, "
-                              "more robust to new speakers.")
+    speeds = s3.checkbox("Data augmentation", value=True, key="train_speeds",
+                         help="Also train on copies with the filterbank warped by 0.9 and 1.1 (shorter and "
+                              "longer vocal tracts): slower to train, more robust to new speakers.")
     n_jobs = s4.selectbox("Parallel jobs", [-1, 1, 2, 4], key="train_jobs",
                           format_func=lambda v: "all cores" if v == -1 else str(v))
 
@@ -86,7 +85,8 @@ if go or evaluate_only:
                 st.write(f"{len(corpus)} files, {len(corpus.labels)} labels: "
                          + ", ".join(f"{common.md(k)} ({v})" for k, v in corpus.counts().items()))
                 bar = st.progress(0.0, text="starting…")
-                rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, speeds=SPEEDS if speeds else (), n_jobs=n_jobs)
+                aug = {} if speeds else {"speeds": (), "warps": ()}  # hmmrec's defaults, or none
+                rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, n_jobs=n_jobs, **aug)
                 common.fit_with_progress(rec, corpus.paths, corpus.y, lambda f, text: bar.progress(f, text=text))
                 name = f"{Path(train_path).name or 'model'} {datetime.now():%H:%M:%S}"
                 info = common.add_session_model(rec, name, f"trained here on {train_path}")
