@@ -1,0 +1,239 @@
+"""Keyword spotting on a long stream of unseen speakers (Speech Commands). Prints JSON.
+
+    python benchmarks/kws.py [--sensitivities 0,0.1,...,1] [--hour] [--no-peer]
+
+The stream: keywords and ``_unknown_`` words (distractors) of the held-out speakers,
+in random order, separated by gaps of 1.5-4 s, over ``_silence_`` background noise
+mixed at 20 dB SNR (speech level = RMS of the spoken part of the keyword clips).
+The recognizer is trained on the other speakers (speaker split of
+``speech_commands.py``), with ``_unknown_`` and ``_silence_`` as non-keyword models.
+
+Scoring: an event is a hit when its label is that of a keyword whose spoken part it
+overlaps (each keyword counts once); every other event is a false alarm. Reported per
+sensitivity: miss rate, false alarms per hour, decision latency (event ``time`` minus
+the end of the spoken keyword; p50/p95). Real-time factor: processing time / audio
+time at the default sensitivity, one thread. ``--hour`` also streams one hour (the
+stream repeated) and reports the memory growth. The peer, pocketsphinx's keyword
+spotter (``pip install pocketsphinx``), runs on the same stream with the same scoring
+across its detection threshold.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")  # one core, as the target says
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from _common import Timer, emit, log  # noqa: E402
+from speech_commands import speech_commands_corpus  # noqa: E402
+
+from hmmrec import audio  # noqa: E402
+from hmmrec.corpus import is_keyword, split_by_speaker  # noqa: E402
+from hmmrec.recognizer import HMMRecognizer  # noqa: E402
+from hmmrec.stream import DEFAULT_SENSITIVITY, StreamRecognizer  # noqa: E402
+
+SR = 16000
+SNR_DB = 20.0
+GAP_S = (1.5, 4.0)
+CHUNK = 1600  # 0.1 s, as from a microphone
+
+
+def spoken_part(y: np.ndarray, sr: int = SR, below_db: float = 30.0) -> tuple[int, int]:
+    """First and last sample of the 10 ms frames within ``below_db`` of the loudest one."""
+    hop = sr // 100
+    n = max(1, len(y) // hop)
+    e = np.array([np.mean(y[i * hop:(i + 1) * hop] ** 2) + 1e-12 for i in range(n)])
+    db = 10 * np.log10(e)
+    on = np.flatnonzero(db > db.max() - below_db)
+    return int(on[0] * hop), int(min(len(y), (on[-1] + 1) * hop))
+
+
+def build_stream(test, noise_files, seed=0):
+    """(signal, truth) where truth lists {label, start, end} of every keyword (seconds)."""
+    rng = np.random.default_rng(seed)
+    items = [u for u in test if u.label != "_silence_"]
+    items = [items[i] for i in rng.permutation(len(items))]
+    pieces, truth, levels = [], [], []
+    t = int(rng.uniform(*GAP_S) * SR)
+    pieces.append(np.zeros(t, np.float32))
+    for u in items:
+        y, _ = audio.load(u.path, SR)
+        a, b = spoken_part(y)
+        if is_keyword(u.label):
+            truth.append({"label": u.label, "start": (t + a) / SR, "end": (t + b) / SR, "file": Path(u.path).name})
+            levels.append(np.sqrt(np.mean(y[a:b] ** 2)))
+        pieces.append(y.astype(np.float32))
+        t += len(y)
+        gap = int(rng.uniform(*GAP_S) * SR)
+        pieces.append(np.zeros(gap, np.float32))
+        t += gap
+    speech = np.concatenate(pieces)
+    noise = np.concatenate([audio.load(p, SR)[0] for p in noise_files]).astype(np.float32)
+    noise = np.resize(noise, len(speech))  # repeat the noise clips over the whole stream
+    speech_rms = float(np.median(levels))
+    noise *= speech_rms / (np.sqrt(np.mean(noise**2)) * 10 ** (SNR_DB / 20))
+    return np.clip(speech + noise, -1, 1), truth
+
+
+def score(events, truth, duration_s, scores=None):
+    """Misses, false alarms per hour and latencies of (label, start, end, time) events.
+
+    With ``scores`` (one per event), also the score distribution of hits and false alarms.
+    """
+    used = np.zeros(len(truth), bool)
+    latencies, false_alarms, hit_scores, fa_scores = [], 0, [], []
+    for k, (label, start, end, when) in enumerate(events):
+        hit = None
+        for i, tr in enumerate(truth):
+            if not used[i] and tr["label"] == label and start < tr["end"] and end > tr["start"]:
+                hit = i
+                break
+        if hit is None:
+            false_alarms += 1
+            if scores is not None:
+                fa_scores.append(scores[k])
+        else:
+            used[hit] = True
+            latencies.append(when - truth[hit]["end"])
+            if scores is not None:
+                hit_scores.append(scores[k])
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    extra = {}
+    if scores is not None:
+        extra = {"hit_score_percentiles": {p: round(float(np.percentile(hit_scores, p)), 3) for p in (5, 25, 50)}
+                 if hit_scores else {}, "top_false_alarm_scores": [round(float(v), 3) for v in
+                                                                   sorted(fa_scores, reverse=True)[:10]]}
+    return extra | {"miss_rate": round(1 - used.mean(), 4), "misses": int((~used).sum()), "false_alarms": false_alarms,
+            "false_alarms_per_hour": round(false_alarms / (duration_s / 3600), 2),
+            "latency_p50_s": round(float(np.nanpercentile(lat, 50)), 3),
+            "latency_p95_s": round(float(np.nanpercentile(lat, 95)), 3)}
+
+
+def run_hmmrec(rec, signal, sensitivity):
+    stream = StreamRecognizer(rec, sensitivity=sensitivity)
+    events = []
+    t0 = time.process_time()
+    for i in range(0, len(signal), CHUNK):
+        events += stream.push(signal[i:i + CHUNK])
+    events += stream.flush()
+    cpu = time.process_time() - t0
+    return [(e.label, e.start, e.end, e.time) for e in events], [e.score for e in events], cpu
+
+
+def memory_over_hour(rec, signal):
+    """RSS (MB) after the first minute and after one hour of streaming (signal repeated)."""
+    import psutil
+
+    proc = psutil.Process()
+    stream = StreamRecognizer(rec)
+    n_total, fed, marks = 3600 * SR, 0, {}
+    while fed < n_total:
+        for i in range(0, len(signal), CHUNK):
+            stream.push(signal[i:i + CHUNK])
+            fed += CHUNK
+            if "after_1_min" not in marks and fed >= 60 * SR:
+                marks["after_1_min"] = proc.memory_info().rss / 2**20
+            if fed >= n_total:
+                break
+    marks["after_60_min"] = proc.memory_info().rss / 2**20
+    return {k: round(v, 1) for k, v in marks.items()} | {
+        "growth_mb": round(marks["after_60_min"] - marks["after_1_min"], 1)}
+
+
+def run_pocketsphinx(signal, keywords, threshold):
+    """Events of pocketsphinx's keyword search (all keywords, one threshold)."""
+    from pocketsphinx import Decoder
+
+    with tempfile.NamedTemporaryFile("w", suffix=".kws", delete=False) as fh:
+        for k in keywords:
+            fh.write(f"{k} /{threshold:.0e}/\n")
+    try:
+        dec = Decoder(kws=fh.name, loglevel="FATAL")
+    finally:
+        os.unlink(fh.name)
+    frate = int(dec.config["frate"])
+    pcm = (signal * 32767).astype(np.int16)
+    events, utt_start, step = [], 0.0, 1600
+    t0 = time.process_time()
+    dec.start_utt()
+    for i in range(0, len(pcm), step):
+        dec.process_raw(pcm[i:i + step].tobytes(), False, False)
+        if dec.hyp() is not None:
+            now = (i + step) / SR
+            for seg in dec.seg():
+                events.append((seg.word.strip(), utt_start + seg.start_frame / frate,
+                               utt_start + seg.end_frame / frate, now))
+            dec.end_utt()
+            dec.start_utt()
+            utt_start = now
+    dec.end_utt()
+    return events, time.process_time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sensitivities", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1")
+    ap.add_argument("--hour", action="store_true", help="also measure memory over one hour of streaming")
+    ap.add_argument("--no-peer", action="store_true", help="skip pocketsphinx")
+    ap.add_argument("--test-size", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-wav", help="write the stream to this WAV (and its truth beside it)")
+    args = ap.parse_args()
+
+    corpus = speech_commands_corpus()
+    train, test = split_by_speaker(corpus, args.test_size, args.seed)
+    noise = [u.path for u in test if u.label == "_silence_"]
+    log(f"training on {len(train)} files of {len({u.speaker for u in train})} speakers")
+    with Timer() as tt:
+        rec = HMMRecognizer().fit(train.paths, train.y)
+    signal, truth = build_stream(test, noise, args.seed)
+    duration = len(signal) / SR
+    keywords = sorted({t["label"] for t in truth})
+    log(f"stream: {duration / 60:.1f} min, {len(truth)} keywords, "
+        f"{sum(1 for u in test if u.label == '_unknown_')} distractors")
+    if args.save_wav:
+        import json
+
+        audio.write_wav(args.save_wav, signal, SR)
+        Path(args.save_wav).with_suffix(".truth.json").write_text(json.dumps(truth, indent=1))
+
+    result = {"dataset": "speech_commands", "stream_minutes": round(duration / 60, 1), "keywords": len(truth),
+              "distractors": sum(1 for u in test if u.label == "_unknown_"), "snr_db": SNR_DB,
+              "train_seconds": round(tt.seconds, 1), "hmmrec": []}
+    sens = [float(s) for s in args.sensitivities.split(",")]
+    if DEFAULT_SENSITIVITY not in sens:
+        sens.append(DEFAULT_SENSITIVITY)
+    for s in sorted(sens):
+        events, scores, cpu = run_hmmrec(rec, signal, s)
+        row = {"sensitivity": s, **score(events, truth, duration, scores if s == max(sens) else None),
+               "real_time_factor": round(cpu / duration, 5)}
+        result["hmmrec"].append(row)
+        log(f"hmmrec sensitivity {s}: {row}")
+    ok = [r for r in result["hmmrec"] if r["false_alarms_per_hour"] <= 1.0]
+    result["hmmrec_miss_rate_at_1_fa_per_hour"] = min(r["miss_rate"] for r in ok) if ok else None
+    default = next(r for r in result["hmmrec"] if r["sensitivity"] == DEFAULT_SENSITIVITY)
+    result["hmmrec_default"] = default
+    if args.hour:
+        result["memory_one_hour"] = memory_over_hour(rec, signal)
+        log(f"memory: {result['memory_one_hour']}")
+    if not args.no_peer:
+        result["pocketsphinx"] = []
+        for thr in (1e-10, 1e-20, 1e-30, 1e-40):
+            events, cpu = run_pocketsphinx(signal, keywords, thr)
+            row = {"kws_threshold": thr, **score(events, truth, duration), "real_time_factor": round(cpu / duration, 4)}
+            result["pocketsphinx"].append(row)
+            log(f"pocketsphinx {thr:.0e}: {row}")
+        ok = [r for r in result["pocketsphinx"] if r["false_alarms_per_hour"] <= 1.0]
+        result["pocketsphinx_miss_rate_at_1_fa_per_hour"] = min(r["miss_rate"] for r in ok) if ok else None
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
