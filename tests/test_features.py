@@ -123,12 +123,49 @@ def test_digital_silence_sits_on_the_noise_floor():
 
 # -- CMVN ------------------------------------------------------------------------------------
 def test_cmvn_zero_mean_unit_variance(real_signal):
-    feats = extract(real_signal)
-    np.testing.assert_allclose(feats.mean(axis=0), 0.0, atol=1e-9)
-    np.testing.assert_allclose(feats.std(axis=0), 1.0, atol=1e-6)
+    """Over all frames (the default) or over the active part (cmvn_active_db > 0)."""
+    from hmmrec.features import active_span
+
     raw = extract(real_signal, normalise=False)
-    assert np.abs(raw.mean(axis=0)).max() > 1.0  # so the check above is not vacuous
-    np.testing.assert_allclose(normalize(raw, FeatureConfig()), feats, atol=1e-12)
+    assert np.abs(raw.mean(axis=0)).max() > 1.0  # so the checks below are not vacuous
+    every = extract(real_signal)
+    np.testing.assert_allclose(every.mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(every.std(axis=0), 1.0, atol=1e-6)
+    np.testing.assert_allclose(normalize(raw, FeatureConfig()), every, atol=1e-12)
+    cfg = FeatureConfig(cmvn_active_db=30.0)
+    feats = extract(real_signal, cfg)
+    a, b = active_span(raw[:, 0], cfg.cmvn_active_db)
+    assert b - a < len(raw)  # the signal has quiet edges
+    np.testing.assert_allclose(feats[a:b].mean(axis=0), 0.0, atol=1e-9)
+    np.testing.assert_allclose(feats[a:b].std(axis=0), 1.0, atol=1e-6)
+
+
+def test_active_span_ignores_added_silence(real_signal):
+    """With cmvn_active_db, normalised frames of a word do not depend on the silence around it."""
+    cfg = FeatureConfig(cmvn_active_db=30.0)
+    pad = np.zeros(int(1.5 * cfg.sr))
+    word = extract(real_signal, cfg)
+    padded = extract(np.concatenate([pad, real_signal, pad]), cfg)
+    inner = slice(10, len(word) - 10)  # away from the edges, where frames and deltas straddle the padding
+    shift = len(pad) // cfg.hop_samples  # the padding is a whole number of hops
+    np.testing.assert_allclose(padded[shift:shift + len(word)][inner], word[inner], atol=1e-6)
+    # with statistics over all frames the padding changes everything
+    flat = FeatureConfig(cmvn_active_db=0.0)
+    assert not np.allclose(extract(np.concatenate([pad, real_signal, pad]), flat)[shift:shift + len(word)][inner],
+                           extract(real_signal, flat)[inner], atol=1e-2)
+
+
+def test_active_span_bounds():
+    from hmmrec.features import active_span
+
+    e = np.array([-30.0, -30, -2, 0, -1, -30, -30, -30, -30, -30])
+    assert active_span(e, 30.0, pad=1) == (1, 6)
+    assert active_span(e, 30.0, pad=0) == (2, 5)
+    # a noise floor 20 dB under the word (4.6 nats) is not active although within 30 dB
+    noisy = np.array([-4.6, -4.7, -4.5, -1.0, 0.0, -0.5, -4.6, -4.6, -4.5, -4.7])
+    assert active_span(noisy, 30.0, pad=0) == (3, 6)
+    assert active_span(np.array([5.0]), 30.0) == (0, 1)
+    assert active_span(np.zeros(0), 30.0) == (0, 0)
 
 
 def test_cmvn_mean_only_and_none(real_signal):
