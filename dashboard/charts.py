@@ -71,8 +71,12 @@ def state_runs(states: np.ndarray, hop_s: float, win_s: float) -> pd.DataFrame:
 
 
 def state_bands(runs: pd.DataFrame, label: str) -> alt.Chart:
-    """Coloured bands behind a waveform: which stretch of audio each state took."""
-    base = alt.Chart(runs.assign(model=label))
+    """Coloured bands behind a waveform: which stretch of audio each word state took.
+
+    Stretches the background model explains (state -1: silence or noise around the
+    word) get no band.
+    """
+    base = alt.Chart(runs[runs["state"] >= 0].assign(model=label))
     bands = base.mark_rect(clip=True, opacity=0.22).encode(
         x="start:Q", x2="end:Q",
         color=alt.Color("state:N", legend=None, scale=alt.Scale(scheme="tableau10")),
@@ -85,15 +89,15 @@ def state_bands(runs: pd.DataFrame, label: str) -> alt.Chart:
 
 
 def state_path_chart(runs: pd.DataFrame, label: str, n_states: int, domain, winner: bool) -> alt.Chart:
-    """The Viterbi state sequence as a step chart (x: time in seconds, y: state)."""
+    """The Viterbi state sequence as a step chart (x: time in seconds, y: state; "bg" = background)."""
     pts = pd.concat([runs[["start", "state"]].rename(columns={"start": "t"}),
                      pd.DataFrame({"t": [runs["end"].iloc[-1]], "state": [runs["state"].iloc[-1]]})],
                     ignore_index=True)
     color = WINNER_COLOR if winner else WAVE_COLOR
     line = alt.Chart(pts).mark_line(clip=True, interpolate="step-after", color=color, strokeWidth=2).encode(
         x=time_x(domain=domain, title=None),
-        y=alt.Y("state:Q", title="state", scale=alt.Scale(domain=[0, max(n_states - 1, 1)]),
-                axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("state:Q", title="state", scale=alt.Scale(domain=[-1, max(n_states - 1, 1)]),
+                axis=alt.Axis(tickMinStep=1, format="d", labelExpr="datum.value < 0 ? 'bg' : datum.label")),
     )
     hover = alt.Chart(runs).mark_rect(clip=True, opacity=0).encode(
         x="start:Q", x2="end:Q",

@@ -338,6 +338,28 @@ def viterbi(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]
     return float(delta[s - 1]), path
 
 
+def viterbi_wrapped(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]:
+    """Best path through a filler-wrapped model (:func:`wrap_with_filler`): it starts in
+    state 0 or 1 and ends in one of the last two states."""
+    t_len, s = log_b.shape
+    if t_len == 0:
+        return -np.inf, np.zeros(0, int)
+    with np.errstate(divide="ignore"):
+        log_a = np.log(transmat)
+    delta = np.full(s, -np.inf)
+    delta[:2] = log_b[0, :2]
+    back = np.zeros((t_len, s), dtype=np.int32)
+    for t in range(1, t_len):
+        cand = delta[:, None] + log_a
+        back[t] = cand.argmax(0)
+        delta = cand[back[t], np.arange(s)] + log_b[t]
+    path = np.zeros(t_len, dtype=np.int32)
+    path[-1] = s - 1 if delta[s - 1] >= delta[s - 2] else s - 2
+    for t in range(t_len - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return float(delta[path[-1]]), path
+
+
 class ModelBank:
     """Many word models scored together on the same frames.
 
@@ -466,3 +488,33 @@ def wrap_with_filler(word: HMMParams, filler: HMMParams, p_stay: float = 0.9):
     final = np.zeros(s + 2, bool)
     final[s], final[s + 1] = True, True
     return HMMParams(a, weights, means, variances), start, final
+
+
+def filler_or_model(model: HMMParams, filler: HMMParams):
+    """One model whose paths are either the filler alone or ``model`` from start to end.
+
+    For labels of pure background (``_silence_``): a segment the filler explains
+    throughout is background too. State 0 is the filler (it never leaves itself),
+    states 1.. are ``model``'s. Returns ``(params, start, final)`` for :class:`ModelBank`.
+    """
+    if filler.n_states != 1:
+        raise ParameterError("the filler model must have exactly one state")
+    s = model.n_states
+    m = max(model.n_mix, filler.n_mix)
+
+    def pad(arr, fill):
+        out = np.full(arr.shape[:1] + (m,) + arr.shape[2:], fill, dtype=float)
+        out[:, : arr.shape[1]] = arr
+        return out
+
+    a = np.zeros((s + 1, s + 1))
+    a[0, 0] = 1.0
+    a[1:, 1:] = model.transmat
+    params = HMMParams(a, np.vstack([pad(filler.weights, 0.0), pad(model.weights, 0.0)]),
+                       np.concatenate([pad(filler.means, 0.0), pad(model.means, 0.0)]),
+                       np.concatenate([pad(filler.variances, 1.0), pad(model.variances, 1.0)]))
+    start = np.zeros(s + 1)
+    start[0], start[1] = 0.5, 0.5
+    final = np.zeros(s + 1, bool)
+    final[0], final[s] = True, True
+    return params, start, final

@@ -26,8 +26,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from . import audio
 from .corpus import is_keyword
 from .errors import HmmrecError, ModelFileError, NotFittedError, ParameterError
-from .features import FeatureConfig, extract
-from .hmm import HMMParams, ModelBank, WordHMM, viterbi
+from .features import FeatureConfig, active_span, extract, normalize
+from .hmm import HMMParams, ModelBank, WordHMM, filler_or_model, viterbi, viterbi_wrapped, wrap_with_filler
 
 __all__ = ["HMMRecognizer", "FORMAT_VERSION"]
 
@@ -40,6 +40,18 @@ _DEFAULT_WARPS = (0.9, 1.1)
 _BACKGROUND = "(background)"
 _BACKGROUND_MIX = 16
 _BACKGROUND_MAX_FRAMES = 20000  # a random sample of training frames is plenty for 16 Gaussians
+_FILLER = "(filler)"
+_FILLER_MIX = 8
+_FILLER_MIN_FRAMES = 100
+# word models learn only the spoken part of each training utterance: frames within
+# _TRIM_DB of the loudest one, plus a few frames each side. What lies around the words
+# (silence, noise) trains the filler model, which surrounds every word model when
+# recognising a file.
+_TRIM_DB = 30.0
+_FILLER_STAY = 0.9
+# labels of pure background sound are modelled and scored whole, never trimmed or wrapped:
+# a recording of silence is silence from its first frame to its last
+WHOLE_LABELS = frozenset({"_silence_", "_background_", "_noise_"})
 # the posterior is softmax(temperature * per-frame log-likelihood); training data is easier
 # than new speakers, so the fitted temperature is capped at 1 to keep confidences honest
 _LOG_TEMPERATURE_BOUNDS = (-4.0, 0.0)
@@ -64,6 +76,14 @@ def _speed_perturb(y: np.ndarray, factor: float) -> np.ndarray:
 
     frac = Fraction(factor).limit_denominator(100)
     return resample_poly(y, frac.denominator, frac.numerator).astype(np.float32)
+
+
+def spoken_span(raw: np.ndarray, db: float = _TRIM_DB) -> tuple[int, int]:
+    """(first, stop) frames of the spoken part of raw (unnormalised) features.
+
+    Column 0 of raw features is the log frame energy; see :func:`~hmmrec.features.active_span`.
+    """
+    return active_span(raw[:, 0], db)
 
 
 def _background_sample(by_label: dict) -> list[np.ndarray]:
@@ -176,13 +196,19 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         cfg = _resolve_config(self.feature_config, X)
         self.feature_config_ = cfg
-        by_label: dict[str, list[np.ndarray]] = {}
+        by_label: dict[str, list[np.ndarray]] = {}  # spoken parts: the word models
+        whole: dict[str, list[np.ndarray]] = {}  # whole utterances: background, calibration
         counts: dict[str, int] = {}
         names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
         feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), tuple(self.warps), n)
                                                    for x, n in zip(X, names)])
-        for label, seqs in zip(y, feats):
-            by_label.setdefault(label, []).extend(seqs)
+        outside: list[np.ndarray] = []  # frames around the spoken parts: the filler
+        for label, pairs in zip(y, feats):
+            whole.setdefault(label, []).extend(f for f, _ in pairs)
+            for f, (a, b) in pairs:
+                outside.extend([f] if label in WHOLE_LABELS else [f[:a], f[b:]])
+            whole_label = label in WHOLE_LABELS
+            by_label.setdefault(label, []).extend(f if whole_label else f[a:b] for f, (a, b) in pairs)
             counts[label] = counts.get(label, 0) + 1
         labels = sorted(by_label)
         self._log(f"features: {len(X)} files, {len(labels)} labels, {time.perf_counter() - t0:.1f} s")
@@ -196,16 +222,25 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             jobs.append((label, seqs, n_states, self.n_mix, self.skip, self.n_iter, self.var_floor))
         # a one-state background model of all training frames: the filler around words
         # and the non-keyword hypothesis of the stream scorer
-        jobs.append((_BACKGROUND, _background_sample(by_label), 1, _BACKGROUND_MIX, False, self.n_iter,
+        jobs.append((_BACKGROUND, _background_sample(whole), 1, _BACKGROUND_MIX, False, self.n_iter,
                      self.var_floor))
+        outside = [f for f in outside if len(f)]
+        has_filler = sum(len(f) for f in outside) >= _FILLER_MIN_FRAMES
+        if has_filler:
+            jobs.append((_FILLER, _background_sample({"": outside}), 1, _FILLER_MIX, False, self.n_iter,
+                         self.var_floor))
         results = self._parallel(_fit_one, jobs, progress=True)
+        # too little silence around the training words: the background doubles as filler
+        self.filler_ = results.pop()[1].params_ if has_filler else None
         self.background_ = results.pop()[1].params_
+        if self.filler_ is None:
+            self.filler_ = self.background_
         durations = {lab: [len(s) * cfg.hop_s for s in by_label[lab]] for lab in labels}
         self.classes_ = np.array(labels)
         self.models_ = [m.params_ for _, m, _ in results]
         self.n_examples_ = {lab: counts[lab] for lab in labels}
-        self._bank = ModelBank(self.models_)
-        self.temperature_ = self._calibrate(by_label)
+        self._bank = self._make_bank()
+        self.temperature_ = self._calibrate(whole)
         self.training_summary_ = {
             "n_files": len(X),
             "examples": self.n_examples_,
@@ -274,9 +309,32 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "models_"):
             raise NotFittedError("this HMMRecognizer is not fitted yet; call fit() or HMMRecognizer.load()")
 
+    def scoring_models(self) -> list[tuple[HMMParams, np.ndarray, np.ndarray]]:
+        """(params, start probabilities, final states) of every label's model as scored.
+
+        Word models sit between two copies of the filler model; models of
+        :data:`WHOLE_LABELS` explain the whole input, or the filler alone does.
+        """
+        self._check_fitted()
+        out = []
+        for label, m in zip(self.classes_, self.models_):
+            if label in WHOLE_LABELS:
+                out.append(filler_or_model(m, self.filler_))
+            else:
+                out.append(wrap_with_filler(m, self.filler_, _FILLER_STAY))
+        return out
+
+    def _make_bank(self) -> ModelBank:
+        scored = self.scoring_models()
+        return ModelBank([w[0] for w in scored], starts=[w[1] for w in scored], finals=[w[2] for w in scored])
+
     @property
     def bank(self) -> ModelBank:
-        """The joint scorer of all word models."""
+        """The joint scorer of all word models, each between two copies of the background model.
+
+        Model ``k`` has the background (filler) state first, then the word's states,
+        then the filler again: silence or noise around a word is left to the filler.
+        """
         self._check_fitted()
         return self._bank
 
@@ -323,7 +381,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         -------
         label : str
         states : np.ndarray, shape (n_frames,), int
-            Frame ``i`` starts at ``i * feature_config_.hop_s`` seconds.
+            The word model's state of each frame, ``-1`` before and after the word
+            (frames the background model explains). Frame ``i`` starts at
+            ``i * feature_config_.hop_s`` seconds.
         """
         feats = self.features([x])[0]
         if label is None:
@@ -331,9 +391,14 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if label not in self.classes_:
             raise ParameterError(f"unknown label {label!r}; the model knows {', '.join(self.classes_)}")
         k = int(np.flatnonzero(self.classes_ == label)[0])
-        log_b = self.bank.state_loglik(feats)[:, k, : self.models_[k].n_states]
-        _, path = viterbi(log_b, self.models_[k].transmat)
-        return str(label), path
+        n = self.models_[k].n_states
+        scored = self.bank.params[k]
+        log_b = self.bank.state_loglik(feats)[:, k, : scored.n_states]
+        if label in WHOLE_LABELS:  # the label's own model, first frame to last
+            return str(label), viterbi(log_b[:, 1:], self.models_[k].transmat)[1]
+        _, path = viterbi_wrapped(log_b, scored.transmat)
+        # word states 0..n-1; -1 where the filler (silence, noise around the word) holds
+        return str(label), np.where((path >= 1) & (path <= n), path - 1, -1)
 
     # -- files ---------------------------------------------------------------------
     def save(self, path, overwrite: bool = False) -> Path:
@@ -353,8 +418,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             "training": self.training_summary_,
         }
         arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
-        for k, m in enumerate(self.models_ + [self.background_]):
-            prefix = f"m{k}" if k < len(self.models_) else "bg"
+        named = [(f"m{k}", m) for k, m in enumerate(self.models_)] + [("bg", self.background_), ("fl", self.filler_)]
+        for prefix, m in named:
             for key in ("transmat", "weights", "means", "variances"):
                 arrays[f"{prefix}_{key}"] = getattr(m, key)
         tmp = p.with_name(p.name + ".tmp")
@@ -399,25 +464,29 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             rec.feature_config = None
             labels = header["labels"]
             models = []
-            for k in range(len(labels) + 1):
-                prefix = f"m{k}" if k < len(labels) else "bg"
+            prefixes = [f"m{k}" for k in range(len(labels))] + ["bg"] + (["fl"] if "fl_transmat" in data else [])
+            names = list(labels) + [_BACKGROUND, _FILLER]
+            for k, prefix in enumerate(prefixes):
                 m = HMMParams(*(np.asarray(data[f"{prefix}_{key}"], dtype=np.float64)
                                 for key in ("transmat", "weights", "means", "variances")))
                 s, mix, d = m.means.shape
                 if (m.transmat.shape != (s, s) or m.weights.shape != (s, mix) or m.variances.shape != (s, mix, d)
                         or d != rec.feature_config_.n_features):
                     raise ValueError(f"inconsistent shapes in model {k}")
-                name = labels[k] if k < len(labels) else _BACKGROUND
+                name = names[k]
                 m.check(f"model {name}")
                 m.log_likelihood_history = header["training"].get("log_likelihood_history", {}).get(name, [])
                 models.append(m)
+            rec.filler_ = models.pop() if "fl_transmat" in data else None
             rec.background_ = models.pop()
+            if rec.filler_ is None:  # files written before the filler model existed
+                rec.filler_ = rec.background_
             rec.classes_ = np.array(labels)
             rec.models_ = models
             rec.temperature_ = float(header["temperature"])
             rec.training_summary_ = header["training"]
             rec.n_examples_ = header["training"].get("examples", {})
-            rec._bank = ModelBank(models)
+            rec._bank = rec._make_bank()
         except ModelFileError:
             raise
         except Exception as exc:
@@ -425,16 +494,17 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         return rec
 
 
-def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, name: str) -> list[np.ndarray]:
-    """Features of one training input and of its speed-perturbed and warped copies."""
+def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, name: str) -> list:
+    """(normalised features, spoken span) of one training input and of its perturbed copies."""
     from dataclasses import replace
 
     rec = HMMRecognizer()
     y = rec._signal(x, cfg)
-    out = [rec._features_of_signal(y, cfg, name)]
-    variants = [(_speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps]
+    rec._features_of_signal(y, cfg, name)  # a clear error if too short
+    variants = [(y, cfg)] + [(_speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps]
+    out = []
     for signal, c in variants:
-        f = extract(signal, c)
-        if len(f) >= 2:
-            out.append(f)
+        raw = extract(signal, c, normalise=False)
+        if len(raw) >= 2:
+            out.append((normalize(raw, c), spoken_span(raw)))
     return out

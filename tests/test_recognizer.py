@@ -174,6 +174,19 @@ def test_nan_signal_is_rejected(fruit_model):
         fruit_model.predict([y])
 
 
+def _check_word_path(path, n_states, n_frames):
+    """-1 (background) before and after, the word's states 0..n-1 in order in between."""
+    assert path.shape == (n_frames,)
+    inside = np.flatnonzero(path >= 0)
+    assert len(inside) >= 1
+    assert np.all(path[inside[0]:inside[-1] + 1] >= 0), "the word is one contiguous stretch"
+    word = path[inside[0]:inside[-1] + 1]
+    assert word[0] == 0 and word[-1] == n_states - 1
+    steps = np.diff(word)
+    assert np.all(steps >= 0) and np.all(steps <= 2)
+    return inside[0], inside[-1] + 1
+
+
 def test_decode_gives_monotone_path_per_frame(fruit_model):
     for label in ("orange", "_silence_"):
         f = sound_files("test", label, 1)[0]
@@ -181,16 +194,29 @@ def test_decode_gives_monotone_path_per_frame(fruit_model):
         best, path = fruit_model.decode(str(f))
         assert best == fruit_model.predict([str(f)])[0]
         k = list(fruit_model.classes_).index(best)
-        assert path.shape == (n_frames,)
-        assert path[0] == 0 and path[-1] == fruit_model.models_[k].n_states - 1
-        steps = np.diff(path)
-        assert np.all(steps >= 0) and np.all(steps <= 2)
+        _check_word_path(path, fruit_model.models_[k].n_states, n_frames)
         # forced under another label's model
         other = "kiwi" if best != "kiwi" else "pineapple"
         lab, path2 = fruit_model.decode(str(f), label=other)
         k2 = list(fruit_model.classes_).index(other)
-        assert lab == other and path2.shape == (n_frames,) and path2[-1] == fruit_model.models_[k2].n_states - 1
-        assert np.all(np.diff(path2) >= 0)
+        assert lab == other
+        _check_word_path(path2, fruit_model.models_[k2].n_states, n_frames)
+
+
+def test_decode_leaves_added_silence_to_the_background(fruit_model):
+    """Half a second more of the recording's background before the word: its states start after it."""
+    from hmmrec import audio
+
+    f = sound_files("test", "orange", 1)[0]
+    sr = fruit_model.feature_config_.sr
+    y, _ = audio.load(f, sr)
+    level = np.sqrt(np.mean(y[: sr // 50] ** 2))  # the first 20 ms are background
+    quiet = np.random.default_rng(0).normal(0, level, sr // 2).astype(np.float32)
+    lab, path = fruit_model.decode(np.concatenate([quiet, y]))
+    assert lab == "orange"
+    first, _ = _check_word_path(path, fruit_model.models_[list(fruit_model.classes_).index("orange")].n_states,
+                                len(path))
+    assert first * fruit_model.feature_config_.hop_s >= 0.45
 
 
 def test_decode_unknown_label(fruit_model):
@@ -213,14 +239,17 @@ def test_fit_on_signals_with_given_feature_config():
 
 
 # -- bank scores are exact (numerical range) -----------------------------------------------------
-def _ref_forward_last(log_b: np.ndarray, transmat: np.ndarray) -> float:
+def _ref_forward_last(log_b: np.ndarray, transmat: np.ndarray, start=None, final=None) -> float:
+    """Plain log-domain forward; default: start in state 0, end in the last state."""
+    n = log_b.shape[1]
+    start = np.eye(n)[0] if start is None else np.asarray(start, float)
+    final = np.eye(n, dtype=bool)[n - 1] if final is None else np.asarray(final, bool)
     with np.errstate(divide="ignore"):
         la = np.log(transmat)
-    alpha = np.full(log_b.shape[1], -np.inf)
-    alpha[0] = log_b[0, 0]
+        alpha = np.log(start) + log_b[0]
     for t in range(1, len(log_b)):
         alpha = logsumexp(alpha[:, None] + la, axis=0) + log_b[t]
-    return float(alpha[-1])
+    return float(logsumexp(alpha[final]))
 
 
 def test_bank_scores_equal_reference_forward_on_real_files(fruit_model, test_set):
@@ -233,8 +262,9 @@ def test_bank_scores_equal_reference_forward_on_real_files(fruit_model, test_set
         feats = fruit_model.features([f])[0]
         scores = fruit_model.bank.score(feats)
         log_b = fruit_model.bank.state_loglik(feats)
-        for k, m in enumerate(fruit_model.models_):
-            ref = _ref_forward_last(log_b[:, k, :m.n_states], m.transmat)
+        # each label's model as the bank scores it (words between fillers, _silence_ or filler)
+        for k, (m, start, final) in enumerate(fruit_model.scoring_models()):
+            ref = _ref_forward_last(log_b[:, k, :m.n_states], m.transmat, start, final)
             if not np.isclose(scores[k], ref, rtol=1e-9, atol=1e-6):
                 bad.append((Path(f).name, fruit_model.classes_[k], scores[k], ref))
     assert not bad, bad
