@@ -29,7 +29,7 @@ from . import audio
 from .corpus import is_keyword
 from .errors import ParameterError
 from .features import FeatureStream, normalize
-from .hmm import ModelBank, wrap_with_filler
+from .hmm import ModelBank, viterbi_wrapped, wrap_with_filler
 
 __all__ = ["KeywordEvent", "WindowScore", "WindowScorer", "Decider", "StreamRecognizer", "stream_file",
            "sensitivity_to_threshold"]
@@ -41,11 +41,11 @@ DEFAULT_PATIENCE_S = 0.2
 _MIN_WINDOW_S, _MAX_WINDOW_S = 0.5, 2.0
 _WINDOW_MARGIN_S = 0.2
 # margin (nats per frame) at sensitivity 0 and 1; the threshold moves linearly between them
-_THRESHOLD_AT_0, _THRESHOLD_AT_1 = 1.5, -0.1
-_FILLER_STAY = 0.95
+_THRESHOLD_AT_0, _THRESHOLD_AT_1 = 6.0, 1.0
 # a window whose loudest frame is less than this far above the feature floor (digital
 # silence, an unplugged microphone) cannot hold a word and is not scored
 _MIN_PEAK_OVER_FLOOR_DB = 20.0
+_FILLER_STAY = 0.9
 
 
 def sensitivity_to_threshold(sensitivity: float) -> float:
@@ -136,6 +136,8 @@ class WindowScorer:
         self.hop_frames = max(int(round(hop_s / cfg.hop_s)), 1)
         self.classes = recognizer.classes_
         self.keyword = np.array([is_keyword(c) for c in self.classes])
+        # every label's model between two copies of the background: here the non-keyword
+        # models (_silence_ too) are rivals that may explain any stretch of the window
         wrapped = [wrap_with_filler(m, recognizer.background_, _FILLER_STAY) for m in recognizer.models_]
         bg = recognizer.background_
         self._wrapped = [w[0] for w in wrapped]
@@ -211,31 +213,12 @@ class WindowScorer:
         k = ws.best
         p = self._wrapped[k]
         log_b = self.bank.state_loglik(x)[:, k, : p.n_states]
-        _, path = _viterbi_wrapped(log_b, p.transmat)
+        _, path = viterbi_wrapped(log_b, p.transmat)
         inside = np.flatnonzero((path > 0) & (path < p.n_states - 1))
         hop = self.cfg.hop_s
         if len(inside) == 0:
             return ws.start, ws.end
         return (ws.first_frame + inside[0]) * hop, (ws.first_frame + inside[-1]) * hop + self.cfg.win_s
-
-
-def _viterbi_wrapped(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]:
-    """Viterbi through a filler-wrapped model: start in state 0 or 1, end in the last two."""
-    t_len, s = log_b.shape
-    with np.errstate(divide="ignore"):
-        log_a = np.log(transmat)
-    delta = np.full(s, -np.inf)
-    delta[:2] = log_b[0, :2]
-    back = np.zeros((t_len, s), dtype=np.int32)
-    for t in range(1, t_len):
-        cand = delta[:, None] + log_a
-        back[t] = cand.argmax(0)
-        delta = cand[back[t], np.arange(s)] + log_b[t]
-    path = np.zeros(t_len, dtype=np.int32)
-    path[-1] = s - 1 if delta[s - 1] >= delta[s - 2] else s - 2
-    for t in range(t_len - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return float(delta[path[-1]]), path
 
 
 @dataclass
@@ -245,7 +228,8 @@ class _Candidate:
     label: int
     margin: float
     window: WindowScore
-    frames: np.ndarray
+    start: float  # the word inside the window (Viterbi alignment), seconds
+    end: float
     stale: int = 0  # windows since the margin last improved
 
 
@@ -260,12 +244,17 @@ class Decider:
         Emit the best window once this many later windows did not beat it.
     refractory_s : float
         After an event, no event may start before ``end + refractory_s``.
+    patience_s : float or None
+        Also emit the best window once ``patience_s`` seconds of audio have passed
+        since the end of its word: later windows hold the same word and could only
+        delay the decision.
     """
 
-    def __init__(self, threshold: float, patience_windows: int, refractory_s: float):
+    def __init__(self, threshold: float, patience_windows: int, refractory_s: float, patience_s: float | None = None):
         self.threshold = threshold
         self.patience_windows = patience_windows
         self.refractory_s = refractory_s
+        self.patience_s = patience_s
         self.reset()
 
     def reset(self):
@@ -280,22 +269,23 @@ class Decider:
         above = ws.best >= 0 and ws.margin > self.threshold and ws.start >= self._blocked_until
         c = self._cand
         if above and (c is None or ws.margin > c.margin):
-            self._cand = _Candidate(ws.best, ws.margin, ws, frames)
+            start, end = align(ws, frames)
+            self._cand = c = _Candidate(ws.best, ws.margin, ws, start, end)
         elif c is not None:
             c.stale += 1
-            if c.stale >= self.patience_windows:
-                out.append(self._emit(now, align))
+        if c is not None and (c.stale >= self.patience_windows
+                              or (self.patience_s is not None and now >= c.end + self.patience_s)):
+            out.append(self._emit(now))
         return out
 
-    def _emit(self, now: float, align) -> KeywordEvent:
+    def _emit(self, now: float) -> KeywordEvent:
         c = self._cand
-        start, end = align(c.window, c.frames)
         self._cand = None
-        self._blocked_until = end + self.refractory_s
-        return KeywordEvent(label=str(c.label), start=start, end=end, score=c.margin, time=now)
+        self._blocked_until = c.end + self.refractory_s
+        return KeywordEvent(label=str(c.label), start=c.start, end=c.end, score=c.margin, time=now)
 
-    def flush(self, now: float, align) -> list[KeywordEvent]:
-        out = [self._emit(now, align)] if self._cand is not None else []
+    def flush(self, now: float, align=None) -> list[KeywordEvent]:
+        out = [self._emit(now)] if self._cand is not None else []
         self.reset()
         return out
 
@@ -337,7 +327,7 @@ class StreamRecognizer:
         self.hop_s = self.scorer.hop_frames * recognizer.feature_config_.hop_s
         self.sensitivity = sensitivity
         self.decider = Decider(sensitivity_to_threshold(sensitivity),
-                               max(1, int(round(patience_s / self.hop_s))), refractory_s)
+                               max(1, int(round(patience_s / self.hop_s))), refractory_s, patience_s)
         self.keep_history = keep_history
         self.reset()
 
