@@ -273,8 +273,10 @@ class Decider:
             self._cand = c = _Candidate(ws.best, ws.margin, ws, start, end)
         elif c is not None:
             c.stale += 1
+        # the clock of the decision is the audio the window needed, not the chunk it came
+        # in: decisions do not depend on how the stream was cut into chunks
         if c is not None and (c.stale >= self.patience_windows
-                              or (self.patience_s is not None and now >= c.end + self.patience_s)):
+                              or (self.patience_s is not None and ws.end >= c.end + self.patience_s)):
             out.append(self._emit(now))
         return out
 
@@ -395,7 +397,7 @@ def default_window_s(recognizer) -> float:
     return float(np.clip(max(p95) + _WINDOW_MARGIN_S, _MIN_WINDOW_S, _MAX_WINDOW_S))
 
 
-def stream_file(recognizer, path, chunk_s: float = 0.5, **kwargs):
+def stream_file(recognizer, path, chunk_s: float = 0.1, **kwargs):
     """Yield keyword events of a WAV file, reading it in chunks (bounded memory).
 
     ``kwargs`` go to :class:`StreamRecognizer`.

@@ -1,0 +1,187 @@
+"""The streaming keyword recognizer on the recorded streams of ``sounds/streams``.
+
+A model of all the fruit words is trained once (2 Gaussians, no augmentation: a few
+seconds); the two streams have a truth list (``streamN.csv``), stream2 also holds words
+the model does not know (``_unknown_`` rows), which must not become events.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from hmmrec import HMMRecognizer, audio
+from hmmrec.errors import ParameterError
+from hmmrec.stream import StreamRecognizer, sensitivity_to_threshold, stream_file
+
+from conftest import SOUNDS, sound_files
+
+WORDS = ["apple", "banana", "kiwi", "lime", "orange", "peach", "pineapple", "_silence_"]
+STREAMS = SOUNDS / "streams"
+
+
+@pytest.fixture(scope="module")
+def model():
+    X, y = [], []
+    for label in WORDS:
+        for f in sound_files("train", label):
+            X.append(str(f))
+            y.append(label)
+    return HMMRecognizer(n_mix=2, speeds=(), warps=(), n_jobs=1).fit(X, y)
+
+
+def truth_of(name):
+    with open(STREAMS / f"{name}.csv", newline="") as fh:
+        return [{"label": r["label"], "start": float(r["start"]), "end": float(r["end"])} for r in csv.DictReader(fh)]
+
+
+def run(model, y, chunk, **kw):
+    stream = StreamRecognizer(model, **kw)
+    events = []
+    for i in range(0, len(y), chunk):
+        events += stream.push(y[i:i + chunk])
+    return events + stream.flush()
+
+
+def match(events, truth):
+    """(hits, false alarms): an event hits an unused truth word of its label that it overlaps."""
+    used, hits, fas = set(), [], []
+    for e in events:
+        i = next((i for i, t in enumerate(truth) if i not in used and t["label"] == e.label
+                  and e.start < t["end"] and e.end > t["start"]), None)
+        if i is None:
+            fas.append(e)
+        else:
+            used.add(i)
+            hits.append((e, truth[i]))
+    return hits, fas
+
+
+@pytest.mark.parametrize("name, min_hits", [("stream1", 8), ("stream2", 6)])
+def test_streams_give_their_keywords_aligned_and_soon(model, name, min_hits):
+    truth = truth_of(name)
+    keywords = [t for t in truth if not t["label"].startswith("_")]
+    events = list(stream_file(model, STREAMS / f"{name}.wav"))
+    hits, fas = match(events, keywords)
+    assert len(hits) >= min_hits, (events, keywords)
+    assert not fas, fas  # in particular nothing on the _unknown_ words of stream2
+    for e, t in hits:
+        assert abs(e.start - t["start"]) < 0.25 and abs(e.end - t["end"]) < 0.25, (e, t)
+        assert 0 < e.time - t["end"] <= 0.6, (e, t)  # decided within 0.6 s of the word's end
+        assert e.score > sensitivity_to_threshold(0.5)
+    assert [e.time for e in events] == sorted(e.time for e in events)
+
+
+def test_chunking_does_not_change_the_events(model):
+    """Files, arrays and microphones cut the audio differently; the events must not care."""
+    sr = model.feature_config_.sr
+    y, _ = audio.load(STREAMS / "stream1.wav", sr)
+    ref = run(model, y, 1600)
+    assert len(ref) >= 7
+    for chunk in (160, 1000, 4096, 16000):
+        got = run(model, y, chunk)
+        assert [(e.label, e.start, e.end) for e in got] == [(e.label, e.start, e.end) for e in ref]
+        np.testing.assert_allclose([e.score for e in got], [e.score for e in ref], rtol=1e-9)
+        # an event is reported at the end of the chunk in which it was decided
+        for a, b in zip(got, ref):
+            assert b.time - 0.1 - 1e-9 <= a.time <= b.time + chunk / sr + 1e-9
+
+
+def test_single_samples_equal_big_chunks_on_a_short_piece(model):
+    sr = model.feature_config_.sr
+    y, _ = audio.load(STREAMS / "stream1.wav", sr)
+    y = y[: int(2.5 * sr)]  # the first word (peach, 1.0-1.5 s)
+    one = run(model, y, 1)
+    big = run(model, y, len(y))
+    assert [(e.label, e.start, e.end) for e in one] == [(e.label, e.start, e.end) for e in big]
+    assert [e.label for e in one] == ["peach"]
+
+
+@pytest.mark.parametrize("kind", ["zeros", "quiet noise", "loud noise"])
+def test_no_events_without_words(model, kind):
+    sr = model.feature_config_.sr
+    rng = np.random.default_rng(0)
+    n = 20 * sr
+    y = {"zeros": np.zeros(n), "quiet noise": rng.normal(0, 1e-3, n),
+         "loud noise": rng.normal(0, 0.05, n)}[kind].astype(np.float32)
+    assert run(model, y, 1600, sensitivity=0.5) == []
+
+
+def test_zeros_are_not_even_scored(model):
+    stream = StreamRecognizer(model, keep_history=True)
+    stream.push(np.zeros(5 * model.feature_config_.sr, dtype=np.float32))
+    assert stream.history and all(ws.margin == -np.inf and ws.best == -1 for ws in stream.history)
+
+
+def test_events_never_overlap_and_refractory_holds(model):
+    sr = model.feature_config_.sr
+    y, _ = audio.load(STREAMS / "stream2.wav", sr)
+    events = run(model, y, 1600, sensitivity=1.0, refractory_s=0.3)
+    for a, b in zip(events, events[1:]):
+        assert b.start >= a.end + 0.3 - 1e-9, (a, b)
+
+
+def test_more_sensitivity_never_fewer_events(model):
+    sr = model.feature_config_.sr
+    y, _ = audio.load(STREAMS / "stream2.wav", sr)
+    counts = [len(run(model, y, 1600, sensitivity=s)) for s in (0.0, 0.5, 1.0)]
+    assert counts == sorted(counts), counts
+    assert sensitivity_to_threshold(0.0) > sensitivity_to_threshold(0.5) > sensitivity_to_threshold(1.0)
+    with pytest.raises(ParameterError):
+        sensitivity_to_threshold(1.5)
+
+
+def test_memory_stays_bounded_on_a_long_stream(model):
+    """Two minutes of audio: the buffers hold one window, no history unless asked."""
+    sr = model.feature_config_.sr
+    y, _ = audio.load(STREAMS / "stream1.wav", sr)
+    stream = StreamRecognizer(model)
+    sizes = []
+    for rep in range(5):
+        for i in range(0, len(y), 1600):
+            stream.push(y[i:i + 1600])
+        sizes.append((len(stream.scorer._frames), len(stream._features._static), len(stream.history)))
+    window = stream.scorer.window_frames
+    assert all(f <= window + stream.scorer.hop_frames + 1 and s <= 10 and h == 0 for f, s, h in sizes), sizes
+    assert stream.time == pytest.approx(5 * len(y) / sr)
+
+
+def test_window_scores_explain_the_decision(model):
+    sr = model.feature_config_.sr
+    y, _ = audio.load(STREAMS / "stream1.wav", sr)
+    stream = StreamRecognizer(model, keep_history=True)
+    events = run_with(stream, y)
+    kw = np.array([not c.startswith("_") for c in model.classes_])
+    for ws in stream.history:
+        if np.isfinite(ws.margin):
+            assert ws.margins[ws.best] == pytest.approx(ws.margin)
+            assert np.all(np.isneginf(ws.margins[~kw]))
+            assert ws.best == int(np.argmax(np.where(kw, ws.loglik, -np.inf)))
+    # each event is the best of the windows that held its word until it was decided
+    thr = sensitivity_to_threshold(stream.sensitivity)
+    for e in events:
+        before = [ws for ws in stream.history if ws.start <= e.start and ws.end >= e.end and ws.end <= e.time
+                  and ws.best >= 0 and model.classes_[ws.best] == e.label]
+        assert before and e.score > thr
+        assert e.score == pytest.approx(max(ws.margin for ws in before))
+
+
+def run_with(stream, y, chunk=1600):
+    events = []
+    for i in range(0, len(y), chunk):
+        events += stream.push(y[i:i + chunk])
+    return events + stream.flush()
+
+
+def test_bad_settings_and_chunks(model):
+    with pytest.raises(ParameterError):
+        StreamRecognizer(model, hop_s=2.0, window_s=1.0)
+    with pytest.raises(ParameterError):
+        StreamRecognizer(model, refractory_s=-1)
+    stream = StreamRecognizer(model)
+    with pytest.raises(ParameterError, match="1-D"):
+        stream.push(np.zeros((10, 2), dtype=np.float32))
+    with pytest.raises(ParameterError, match="NaN"):
+        stream.push(np.array([0.0, np.nan], dtype=np.float32))
