@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
     print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: "
           + ", ".join(f"{k} ({v})" for k, v in corpus.counts().items()), file=sys.stderr)
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                        n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+                        noise_snrs=args.noise, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
     rec.fit(corpus.paths, corpus.y)
     rec.save(out, overwrite=args.force)
     print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
@@ -158,7 +158,7 @@ def cmd_crossval(args) -> int:
     accs, reports = {}, {}
     for name, tr, te in folds:
         rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                                n_jobs=args.jobs)
+                                noise_snrs=args.noise, n_jobs=args.jobs)
         rec.fit(tr.paths, tr.y)
         rep = evaluate_files(rec, te)
         accs[name], reports[name] = rep["accuracy"], rep
@@ -188,6 +188,9 @@ def _add_training_options(p):
                    help="speed-perturbed copies of the training data, e.g. 0.9,1.1 (default: none)")
     p.add_argument("--warps", type=_speeds, default=(0.9, 1.1),
                    help="copies with the filterbank warped (vocal tract length), e.g. 0.9,1.1 (default) or none")
+    p.add_argument("--noise", type=_speeds, default=(10.0,),
+                   help="copies with the training data's own background (e.g. _silence_) mixed in at these "
+                        "lowest SNRs in dB (default 10: 10-20 dB), or none")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
 
 

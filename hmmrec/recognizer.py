@@ -37,6 +37,8 @@ _FRAMES_PER_STATE = 4.0
 _MIN_STATES, _MAX_STATES = 3, 16
 _DEFAULT_SPEEDS = ()
 _DEFAULT_WARPS = (0.9, 1.1)
+_DEFAULT_NOISE_SNRS = (10.0,)
+_NOISE_SNR_SPAN_DB = 10.0
 _BACKGROUND = "(background)"
 _BACKGROUND_MIX = 16
 _BACKGROUND_MAX_FRAMES = 20000  # a random sample of training frames is plenty for 16 Gaussians
@@ -124,6 +126,12 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         Extra copies of every training utterance with the mel filterbank warped by
         these factors (vocal tract length perturbation: shorter and longer vocal
         tracts). ``()`` for none.
+    noise_snrs : tuple of float
+        Extra copies of every word utterance with background noise added: for each
+        value ``v`` one copy, mixed with a random stretch of the training data's own
+        background recordings (labels such as ``_silence_``) at a signal-to-noise
+        ratio drawn from ``[v, v + 10]`` dB (fixed seed). Nothing is added when the
+        training data has no background recordings. ``()`` for none.
     feature_config : FeatureConfig or None
         ``None``: default settings at the (median) sample rate of the training files.
     n_jobs : int
@@ -133,7 +141,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_states="auto", n_mix=4, skip=True, n_iter=8, var_floor=0.05,
-                 speeds=_DEFAULT_SPEEDS, warps=_DEFAULT_WARPS, feature_config=None, n_jobs=-1, verbose=0):
+                 speeds=_DEFAULT_SPEEDS, warps=_DEFAULT_WARPS, noise_snrs=_DEFAULT_NOISE_SNRS, feature_config=None,
+                 n_jobs=-1, verbose=0):
         self.n_states = n_states
         self.n_mix = n_mix
         self.skip = skip
@@ -141,6 +150,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.var_floor = var_floor
         self.speeds = speeds
         self.warps = warps
+        self.noise_snrs = noise_snrs
         self.feature_config = feature_config
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -180,6 +190,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         for w in self.warps:
             if not 0.7 <= w <= 1.3:
                 raise ParameterError(f"warps must lie between 0.7 and 1.3, got {w!r}")
+        for v in self.noise_snrs:
+            if not -10.0 <= v <= 60.0:
+                raise ParameterError(f"noise_snrs must lie between -10 and 60 dB, got {v!r}")
 
     def _log(self, msg: str):
         if self.verbose:
@@ -200,8 +213,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         whole: dict[str, list[np.ndarray]] = {}  # whole utterances: background, calibration
         counts: dict[str, int] = {}
         names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
-        feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), tuple(self.warps), n)
-                                                   for x, n in zip(X, names)])
+        noises = self._noise_plan(X, y, cfg)
+        feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), tuple(self.warps), nz, n)
+                                                   for x, nz, n in zip(X, noises, names)])
         outside: list[np.ndarray] = []  # frames around the spoken parts: the filler
         for label, pairs in zip(y, feats):
             whole.setdefault(label, []).extend(f for f, _ in pairs)
@@ -248,6 +262,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             "n_mix": int(self.n_mix),
             "speeds": [float(s) for s in self.speeds],
             "warps": [float(w) for w in self.warps],
+            "noise_snrs": [float(v) for v in self.noise_snrs],
             "seconds": round(time.perf_counter() - t0, 2),
             "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3), "p95": round(float(np.percentile(d, 95)), 3)}
                            for lab, d in durations.items()},
@@ -255,6 +270,24 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         }
         self._log(f"trained {len(labels)} models in {self.training_summary_['seconds']:.1f} s")
         return self
+
+    def _noise_plan(self, X, y, cfg) -> list:
+        """Per input, the (noise signal, SNR in dB) pairs of its noisy copies (fixed seed)."""
+        plan = [[] for _ in X]
+        if not self.noise_snrs:
+            return plan
+        noise = [self._signal(x, cfg) for x, lab in zip(X, y) if lab in WHOLE_LABELS]
+        noise = [n for n in noise if len(n) > 0 and np.any(n != 0)]
+        if not noise:
+            return plan
+        rng = np.random.default_rng(0)
+        for i, lab in enumerate(y):
+            if lab in WHOLE_LABELS:
+                continue
+            for v in self.noise_snrs:
+                plan[i].append((noise[int(rng.integers(len(noise)))], float(rng.uniform(v, v + _NOISE_SNR_SPAN_DB)),
+                                int(rng.integers(1 << 30))))
+        return plan
 
     def _parallel(self, fn, jobs, progress=False):
         n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1
@@ -459,6 +492,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             params = header["params"]
             params["speeds"] = tuple(params.get("speeds", ()))
             params["warps"] = tuple(params.get("warps", ()))
+            params["noise_snrs"] = tuple(params.get("noise_snrs", ()))
             rec = cls(**params)
             rec.feature_config_ = FeatureConfig.from_dict(header["feature_config"])
             rec.feature_config = None
@@ -494,7 +528,18 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         return rec
 
 
-def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, name: str) -> list:
+def _add_noise(y: np.ndarray, noise: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """``y`` plus a random stretch of ``noise`` (repeated as needed) at ``snr_db``."""
+    rng = np.random.default_rng(seed)
+    start = int(rng.integers(len(noise)))
+    n = np.resize(np.roll(noise, -start), len(y)).astype(np.float64)
+    p_signal, p_noise = float(np.mean(np.square(y, dtype=np.float64))), float(np.mean(n * n))
+    if p_signal == 0 or p_noise == 0:
+        return y
+    return (y + n * np.sqrt(p_signal / (p_noise * 10.0 ** (snr_db / 10.0)))).astype(np.float32)
+
+
+def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noises: list, name: str) -> list:
     """(normalised features, spoken span) of one training input and of its perturbed copies."""
     from dataclasses import replace
 
@@ -502,6 +547,7 @@ def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, name: str)
     y = rec._signal(x, cfg)
     rec._features_of_signal(y, cfg, name)  # a clear error if too short
     variants = [(y, cfg)] + [(_speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps]
+    variants += [(_add_noise(y, n, snr, seed), cfg) for n, snr, seed in noises]
     out = []
     for signal, c in variants:
         raw = extract(signal, c, normalise=False)

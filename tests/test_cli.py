@@ -17,7 +17,7 @@ from hmmrec.cli import main
 from conftest import REPO, SOUNDS, sound_files
 
 CLI_LABELS = ["kiwi", "pineapple", "_silence_"]
-FAST = ["--mix", "1", "--speeds", "none", "--warps", "none", "--jobs", "1"]
+FAST = ["--mix", "1", "--speeds", "none", "--warps", "none", "--noise", "none", "--jobs", "1"]
 
 
 def copy_tree(dest: Path, split: str, n: int) -> Path:

@@ -55,7 +55,7 @@ def test_fsdd_corpus_layout(fsdd):
 @pytest.mark.timeout(600)
 def test_fsdd_digits_accuracy(fsdd):
     train, test = fsdd
-    rec = HMMRecognizer(n_mix=2, speeds=(), warps=(), n_jobs=1).fit(train.paths, train.y)
+    rec = HMMRecognizer(n_mix=2, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(train.paths, train.y)
     assert rec.feature_config_.sr == 8000  # FSDD is recorded at 8 kHz
     pred = rec.predict(test.paths)
     acc = float(np.mean(pred == np.array(test.y)))

@@ -82,7 +82,7 @@ def all_fruit_model():
         for f in sound_files("train", label):
             X.append(str(f))
             y.append(label)
-    return HMMRecognizer(n_mix=2, speeds=(), warps=(), n_jobs=1).fit(X, y)
+    return HMMRecognizer(n_mix=2, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
 
 
 @pytest.fixture(scope="module")

@@ -55,8 +55,8 @@ def test_init_stores_params_and_clone_works():
     rec = HMMRecognizer(n_states=5, n_mix=3, speeds=(0.9,), n_jobs=1)
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
-    assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "feature_config",
-                           "n_jobs", "verbose"}
+    assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "noise_snrs",
+                           "feature_config", "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)
@@ -89,7 +89,7 @@ def test_unfitted_use_raises_not_fitted(tmp_path):
 
 @pytest.mark.parametrize("kwargs", [{"n_mix": 0}, {"n_mix": 1.5}, {"n_states": 0}, {"var_floor": 0.0},
                                     {"var_floor": 1.0}, {"speeds": (3.0,)}, {"warps": (1.5,)},
-                                    {"warps": (0.5,)}])
+                                    {"warps": (0.5,)}, {"noise_snrs": (99.0,)}])
 def test_fit_validates_params(kwargs):
     X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
     with pytest.raises(ParameterError):
@@ -231,7 +231,7 @@ def test_fit_on_signals_with_given_feature_config():
         for f in sound_files("train", label, 3):
             X.append(audio.load(f, 16000)[0])
             y.append(label)
-    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), feature_config=cfg, n_jobs=1).fit(X, y)
+    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), noise_snrs=(), feature_config=cfg, n_jobs=1).fit(X, y)
     assert rec.feature_config_ is cfg and rec.models_[0].n_features == 26
     assert [m.n_states for m in rec.models_] == [4, 4]
     test = [str(sound_files("test", lab, 1)[0]) for lab in ("apple", "_silence_")]
@@ -416,7 +416,7 @@ def test_warp_augmentation_adds_warped_copies_and_is_saved(tmp_path):
     """warps=(0.9, 1.1) trains on three versions of every file; the setting survives save/load."""
     X = [str(p) for lab in ("apple", "kiwi") for p in sound_files("train", lab, 3)]
     y = [Path(p).parent.name for p in X]
-    plain = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), n_jobs=1).fit(X, y)
+    plain = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
     warped = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(0.9, 1.1), n_jobs=1).fit(X, y)
     assert warped.training_summary_["warps"] == [0.9, 1.1]
     # the background model sees all training frames (fewer than its sample cap here)
@@ -425,3 +425,27 @@ def test_warp_augmentation_adds_warped_copies_and_is_saved(tmp_path):
     again = HMMRecognizer.load(path)
     assert again.warps == (0.9, 1.1) and again.get_params()["warps"] == (0.9, 1.1)
     np.testing.assert_allclose(again.loglik(X[:2]), warped.loglik(X[:2]))
+
+
+def test_noise_augmentation_uses_the_training_backgrounds(tmp_path):
+    """noise_snrs adds one noisy copy per word file when background recordings exist, none otherwise."""
+    from hmmrec.recognizer import _add_noise
+
+    y = np.sin(np.arange(8000) / 5.0).astype(np.float32)
+    noise = np.random.default_rng(0).normal(0, 1, 3000).astype(np.float32)
+    noisy = _add_noise(y, noise, 10.0, seed=1)
+    added = noisy - y
+    assert 10 * np.log10(np.mean(y.astype(float) ** 2) / np.mean(added.astype(float) ** 2)) == pytest.approx(10.0, abs=0.01)
+    np.testing.assert_array_equal(_add_noise(y, np.zeros(100, np.float32), 10.0, 1), y)  # silent "noise": unchanged
+
+    words = [str(p) for lab in ("apple", "kiwi") for p in sound_files("train", lab, 3)]
+    silence = [str(p) for p in sound_files("train", "_silence_", 2)]
+    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), noise_snrs=(10.0,), n_jobs=1)
+    plan = rec._noise_plan(words + silence, ["apple"] * 3 + ["kiwi"] * 3 + ["_silence_"] * 2,
+                           FeatureConfig(sr=16000))
+    assert [len(p) for p in plan] == [1] * 6 + [0, 0]
+    assert all(10.0 <= snr <= 20.0 for p in plan[:6] for _, snr, _ in p)
+    assert rec._noise_plan(words, ["apple"] * 3 + ["kiwi"] * 3, FeatureConfig(sr=16000)) == [[]] * 6
+    fitted = rec.fit(words + silence, ["apple"] * 3 + ["kiwi"] * 3 + ["_silence_"] * 2)
+    assert fitted.training_summary_["noise_snrs"] == [10.0]
+    assert HMMRecognizer.load(fitted.save(tmp_path / "n.model")).noise_snrs == (10.0,)

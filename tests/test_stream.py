@@ -29,7 +29,7 @@ def model():
         for f in sound_files("train", label):
             X.append(str(f))
             y.append(label)
-    return HMMRecognizer(n_mix=2, speeds=(), warps=(), n_jobs=1).fit(X, y)
+    return HMMRecognizer(n_mix=2, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
 
 
 def truth_of(name):

@@ -85,7 +85,7 @@ if go or evaluate_only:
                 st.write(f"{len(corpus)} files, {len(corpus.labels)} labels: "
                          + ", ".join(f"{common.md(k)} ({v})" for k, v in corpus.counts().items()))
                 bar = st.progress(0.0, text="starting…")
-                aug = {} if speeds else {"speeds": (), "warps": ()}  # hmmrec's defaults, or none
+                aug = {} if speeds else {"speeds": (), "warps": (), "noise_snrs": ()}  # hmmrec's defaults, or none
                 rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, n_jobs=n_jobs, **aug)
                 common.fit_with_progress(rec, corpus.paths, corpus.y, lambda f, text: bar.progress(f, text=text))
                 name = f"{Path(train_path).name or 'model'} {datetime.now():%H:%M:%S}"
