@@ -456,6 +456,20 @@ class ModelBank:
         return self.forward(self.state_loglik(np.asarray(x, dtype=np.float64)))
 
 
+def _stack_states(parts: list[HMMParams], transmat: np.ndarray) -> HMMParams:
+    """The emission states of ``parts`` one after another (mixtures padded with zero weights)."""
+    m = max(p.n_mix for p in parts)
+
+    def pad(arr, fill):
+        out = np.full(arr.shape[:1] + (m,) + arr.shape[2:], fill, dtype=float)
+        out[:, : arr.shape[1]] = arr
+        return out
+
+    return HMMParams(transmat, np.vstack([pad(p.weights, 0.0) for p in parts]),
+                     np.concatenate([pad(p.means, 0.0) for p in parts]),
+                     np.concatenate([pad(p.variances, 1.0) for p in parts]))
+
+
 def wrap_with_filler(word: HMMParams, filler: HMMParams, p_stay: float = 0.9):
     """The word model between two copies of a one-state filler (background) model.
 
@@ -465,17 +479,7 @@ def wrap_with_filler(word: HMMParams, filler: HMMParams, p_stay: float = 0.9):
     """
     if filler.n_states != 1:
         raise ParameterError("the filler model must have exactly one state")
-    s, d = word.n_states, word.n_features
-    m = max(word.n_mix, filler.n_mix)
-
-    def pad(arr, fill):
-        out = np.full(arr.shape[:1] + (m,) + arr.shape[2:], fill, dtype=float)
-        out[:, : arr.shape[1]] = arr
-        return out
-
-    weights = np.vstack([pad(filler.weights, 0.0), pad(word.weights, 0.0), pad(filler.weights, 0.0)])
-    means = np.concatenate([pad(filler.means, 0.0), pad(word.means, 0.0), pad(filler.means, 0.0)])
-    variances = np.concatenate([pad(filler.variances, 1.0), pad(word.variances, 1.0), pad(filler.variances, 1.0)])
+    s = word.n_states
     a = np.zeros((s + 2, s + 2))
     a[0, 0], a[0, 1] = p_stay, 1.0 - p_stay
     a[1 : s + 1, 1 : s + 1] = word.transmat
@@ -487,7 +491,7 @@ def wrap_with_filler(word: HMMParams, filler: HMMParams, p_stay: float = 0.9):
     start[0], start[1] = 0.5, 0.5
     final = np.zeros(s + 2, bool)
     final[s], final[s + 1] = True, True
-    return HMMParams(a, weights, means, variances), start, final
+    return _stack_states([filler, word, filler], a), start, final
 
 
 def filler_or_model(model: HMMParams, filler: HMMParams):
@@ -500,19 +504,10 @@ def filler_or_model(model: HMMParams, filler: HMMParams):
     if filler.n_states != 1:
         raise ParameterError("the filler model must have exactly one state")
     s = model.n_states
-    m = max(model.n_mix, filler.n_mix)
-
-    def pad(arr, fill):
-        out = np.full(arr.shape[:1] + (m,) + arr.shape[2:], fill, dtype=float)
-        out[:, : arr.shape[1]] = arr
-        return out
-
     a = np.zeros((s + 1, s + 1))
     a[0, 0] = 1.0
     a[1:, 1:] = model.transmat
-    params = HMMParams(a, np.vstack([pad(filler.weights, 0.0), pad(model.weights, 0.0)]),
-                       np.concatenate([pad(filler.means, 0.0), pad(model.means, 0.0)]),
-                       np.concatenate([pad(filler.variances, 1.0), pad(model.variances, 1.0)]))
+    params = _stack_states([filler, model], a)
     start = np.zeros(s + 1)
     start[0], start[1] = 0.5, 0.5
     final = np.zeros(s + 1, bool)
