@@ -28,16 +28,16 @@ import numpy as np
 from . import audio
 from .corpus import is_keyword
 from .errors import ParameterError
-from .features import FeatureStream, normalize
+from .features import FeatureStream, floor_log_energy, normalize
 from .hmm import ModelBank, viterbi_wrapped, wrap_with_filler
 
 __all__ = ["KeywordEvent", "WindowScore", "WindowScorer", "Decider", "StreamRecognizer", "stream_file",
-           "sensitivity_to_threshold"]
+           "sensitivity_to_threshold", "events_at_sensitivities"]
 
 DEFAULT_HOP_S = 0.1
 DEFAULT_SENSITIVITY = 0.5
 DEFAULT_REFRACTORY_S = 0.3
-DEFAULT_PATIENCE_S = 0.2
+DEFAULT_PATIENCE_S = 0.1
 _MIN_WINDOW_S, _MAX_WINDOW_S = 0.5, 2.0
 _WINDOW_MARGIN_S = 0.2
 # margin (nats per frame) at sensitivity 0 and 1; the threshold moves linearly between them
@@ -147,8 +147,7 @@ class WindowScorer:
         self.word_frames = np.array([max(stats.get(str(c), {}).get("p50", window_s) / cfg.hop_s, 1.0)
                                      for c in self.classes])
         # raw c0 is the log frame energy; this is its value for a frame at the floor + 20 dB
-        floor = cfg.win_samples / cfg.n_fft * 10.0 ** ((cfg.floor_db + _MIN_PEAK_OVER_FLOOR_DB) / 10.0)
-        self._min_log_energy = float(np.log((cfg.n_fft // 2 + 1) * floor))
+        self._min_log_energy = floor_log_energy(cfg, _MIN_PEAK_OVER_FLOOR_DB)
         self.bank = ModelBank(self._wrapped + [bg], starts=[w[1] for w in wrapped] + [np.ones(1)],
                               finals=[w[2] for w in wrapped] + [np.ones(1, bool)])
         self.reset()
@@ -407,3 +406,56 @@ def stream_file(recognizer, path, chunk_s: float = 0.1, **kwargs):
     for chunk in audio.iter_chunks(path, sr, max(1, int(chunk_s * sr))):
         yield from rec.push(chunk)
     yield from rec.flush()
+
+
+def events_at_sensitivities(recognizer, chunks, sensitivities, **kwargs) -> dict[float, list[KeywordEvent]]:
+    """The events of one stream at several sensitivities, for the price of one scoring pass.
+
+    Every window is scored once and handed to one :class:`Decider` per sensitivity, so
+    the events of each setting are exactly those of ``StreamRecognizer(recognizer,
+    sensitivity=s, **kwargs)`` fed the same chunks. For miss/false-alarm curves and
+    for turning the sensitivity knob after the fact.
+
+    Parameters
+    ----------
+    recognizer : HMMRecognizer (fitted)
+    chunks : iterable of np.ndarray
+        Float mono samples at the model's rate.
+    sensitivities : iterable of float
+    kwargs
+        ``window_s``, ``hop_s``, ``refractory_s``, ``patience_s`` as for :class:`StreamRecognizer`.
+    """
+    levels = sorted({float(v) for v in sensitivities})
+    if not levels:
+        raise ParameterError("events_at_sensitivities needs at least one sensitivity")
+    for v in levels:
+        sensitivity_to_threshold(v)  # validates
+    base = StreamRecognizer(recognizer, sensitivity=levels[-1], **kwargs)
+    proto = base.decider
+    deciders = {v: Decider(sensitivity_to_threshold(v), proto.patience_windows, proto.refractory_s, proto.patience_s)
+                for v in levels}
+    out: dict[float, list[KeywordEvent]] = {v: [] for v in levels}
+
+    def decide(windows, final):
+        for ws, seg in windows:
+            memo = {}
+
+            def align(w, frames, seg=seg):  # one Viterbi alignment per window, shared by all deciders
+                if "span" not in memo:
+                    memo["span"] = base.scorer.align(w, seg)
+                return memo["span"]
+
+            for v, d in deciders.items():
+                out[v].extend(base._named(ev) for ev in d.update(ws, seg, base.time, align))
+        if final:
+            for v, d in deciders.items():
+                out[v].extend(base._named(ev) for ev in d.flush(base.time))
+
+    for chunk in chunks:
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if chunk.ndim != 1 or not np.all(np.isfinite(chunk)):
+            raise ParameterError("events_at_sensitivities: chunks must be 1-D arrays of finite samples")
+        base._n_samples += len(chunk)
+        decide(base.scorer.push(base._features.push(chunk)), final=False)
+    decide(base.scorer.push(base._features.flush(), final=True), final=True)
+    return out

@@ -7,7 +7,7 @@ import pytest
 
 from hmmrec import audio
 from hmmrec.errors import ParameterError
-from hmmrec.features import FeatureConfig, FeatureStream, extract, n_frames_for, normalize
+from hmmrec.features import FeatureConfig, FeatureStream, extract, floor_log_energy, n_frames_for, normalize
 
 from conftest import sound_files
 
@@ -112,8 +112,15 @@ def test_digital_silence_sits_on_the_noise_floor():
     cfg = FeatureConfig(sr=8000, n_fft=256, order=0)
     z = extract(np.zeros(4000), cfg, normalise=False)
     assert np.all(np.isfinite(z)) and np.ptp(z, axis=0).max() < 1e-9
-    # c0 is the log of the floor's energy: n_bins * win / n_fft * 10**(floor_db / 10)
+    # c0 is the log of the floor's energy: n_bins * sum(window**2) / n_fft * 10**(floor_db / 10)
     expected = np.log((cfg.n_fft // 2 + 1) * cfg.win_samples / cfg.n_fft * 10 ** (cfg.floor_db / 10))
+    assert floor_log_energy(cfg) == pytest.approx(expected)
+    # white noise through a Hamming window has sum(w**2) of the flat window's power
+    ham = FeatureConfig(sr=8000, n_fft=256, order=0, window="hamming")
+    power = np.sum(np.hamming(cfg.win_samples) ** 2)
+    assert floor_log_energy(ham) == pytest.approx(np.log((cfg.n_fft // 2 + 1) * power / cfg.n_fft * 1e-8))
+    zh = extract(np.zeros(4000), ham, normalise=False)
+    assert zh[0, 0] == pytest.approx(floor_log_energy(ham))
     assert z[0, 0] == pytest.approx(expected)
     louder = extract(np.zeros(4000), FeatureConfig(sr=8000, n_fft=256, order=0, floor_db=-60.0), normalise=False)
     assert louder[0, 0] == pytest.approx(expected + np.log(100.0))
@@ -256,7 +263,7 @@ def test_stream_rejects_2d_chunk():
 @pytest.mark.parametrize("kwargs", [
     {"sr": 0}, {"sr": -16000}, {"hop_s": 0.0}, {"hop_s": 0.03}, {"hop_s": -0.01}, {"order": 3}, {"order": -1},
     {"delta_n": 0}, {"cmvn": "x"}, {"cmvn": "MV"}, {"n_mfcc": 0}, {"n_mfcc": 27}, {"n_fft": 256},
-    {"warp": 0.5}, {"warp": 1.5},
+    {"warp": 0.5}, {"warp": 1.5}, {"window": "hann"}, {"window": ""},
 ])
 def test_config_validation(kwargs):
     with pytest.raises(ParameterError):
@@ -286,6 +293,22 @@ def test_config_from_dict_rejects_unknown_and_bad_values():
         FeatureConfig.from_dict({**d, "bogus": 1})
     with pytest.raises(ParameterError):
         FeatureConfig.from_dict({**d, "order": 5})
+
+
+def test_config_without_window_is_a_rectangular_one():
+    # model files written before the window setting existed were made with a rectangular window
+    d = FeatureConfig().to_dict()
+    del d["window"]
+    assert FeatureConfig.from_dict(d).window == "rect" == FeatureConfig().window
+
+
+def test_window_changes_features_but_not_their_shape(real_signal):
+    ham = extract(real_signal, FeatureConfig(window="hamming"), normalise=False)
+    rect = extract(real_signal, FeatureConfig(window="rect"), normalise=False)
+    assert ham.shape == rect.shape
+    assert not np.allclose(ham, rect)
+    # a tapered window has less energy than a flat one (c0 is the log frame energy)
+    assert np.median(ham[:, 0] - rect[:, 0]) < 0
 
 
 def test_config_is_immutable():

@@ -428,7 +428,7 @@ def test_warp_augmentation_adds_warped_copies_and_is_saved(tmp_path):
 
 
 def test_noise_augmentation_uses_the_training_backgrounds(tmp_path):
-    """noise_snrs adds one noisy copy per word file when background recordings exist, none otherwise."""
+    """noise_snrs adds one noisy copy per word file, of the training backgrounds when there are any."""
     from hmmrec.recognizer import _add_noise
 
     y = np.sin(np.arange(8000) / 5.0).astype(np.float32)
@@ -445,7 +445,30 @@ def test_noise_augmentation_uses_the_training_backgrounds(tmp_path):
                            FeatureConfig(sr=16000))
     assert [len(p) for p in plan] == [1] * 6 + [0, 0]
     assert all(10.0 <= snr <= 20.0 for p in plan[:6] for _, snr, _ in p)
-    assert rec._noise_plan(words, ["apple"] * 3 + ["kiwi"] * 3, FeatureConfig(sr=16000)) == [[]] * 6
+    # without recorded background, white, pink and brown noise stand in for it
+    from hmmrec.recognizer import synthetic_noises
+
+    plan = rec._noise_plan(words, ["apple"] * 3 + ["kiwi"] * 3, FeatureConfig(sr=16000))
+    assert [len(p) for p in plan] == [1] * 6
+    synth = synthetic_noises(16000)
+    assert all(any(np.array_equal(n, s) for s in synth) for p in plan for n, _, _ in p)
+    assert HMMRecognizer(noise_snrs=())._noise_plan(words, ["apple"] * 6, FeatureConfig(sr=16000)) == [[]] * 6
     fitted = rec.fit(words + silence, ["apple"] * 3 + ["kiwi"] * 3 + ["_silence_"] * 2)
     assert fitted.training_summary_["noise_snrs"] == [10.0]
     assert HMMRecognizer.load(fitted.save(tmp_path / "n.model")).noise_snrs == (10.0,)
+
+
+def test_synthetic_noises_are_unit_level_and_coloured():
+    from hmmrec.recognizer import synthetic_noises
+
+    white, pink, brown = synthetic_noises(8000)
+    assert all(len(n) == 16000 and n.dtype == np.float32 and np.sqrt(np.mean(n.astype(float) ** 2)) == pytest.approx(1.0, rel=1e-3)
+               for n in (white, pink, brown))
+    # the share of power below 500 Hz grows from white to pink to brown
+    def low_share(n):
+        p = np.abs(np.fft.rfft(n)) ** 2
+        f = np.fft.rfftfreq(len(n), 1 / 8000)
+        return p[f < 500].sum() / p.sum()
+
+    assert low_share(white) < low_share(pink) < low_share(brown)
+    np.testing.assert_array_equal(synthetic_noises(8000)[1], pink)  # fixed seed

@@ -14,7 +14,7 @@ import pytest
 
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
-from hmmrec.stream import StreamRecognizer, sensitivity_to_threshold, stream_file
+from hmmrec.stream import StreamRecognizer, events_at_sensitivities, sensitivity_to_threshold, stream_file
 
 from conftest import SOUNDS, sound_files
 
@@ -162,7 +162,8 @@ def test_window_scores_explain_the_decision(model):
     # each event is the best of the windows that held its word until it was decided
     thr = sensitivity_to_threshold(stream.sensitivity)
     for e in events:
-        before = [ws for ws in stream.history if ws.start <= e.start and ws.end >= e.end and ws.end <= e.time
+        before = [ws for ws in stream.history if ws.start <= e.start + 1e-9 and ws.end >= e.end - 1e-9
+                  and ws.end <= e.time + 1e-9
                   and ws.best >= 0 and model.classes_[ws.best] == e.label]
         assert before and e.score > thr
         assert e.score == pytest.approx(max(ws.margin for ws in before))
@@ -185,3 +186,18 @@ def test_bad_settings_and_chunks(model):
         stream.push(np.zeros((10, 2), dtype=np.float32))
     with pytest.raises(ParameterError, match="NaN"):
         stream.push(np.array([0.0, np.nan], dtype=np.float32))
+
+
+def test_one_pass_at_many_sensitivities_equals_separate_streams(model):
+    y, _ = audio.load(STREAMS / "stream2.wav", 16000)
+    chunks = [y[i:i + 1600] for i in range(0, len(y), 1600)]
+    levels = [0.2, 0.5, 0.9]
+    swept = events_at_sensitivities(model, chunks, levels)
+    assert sorted(swept) == levels
+    for s in levels:
+        assert swept[s] == run(model, y, 1600, sensitivity=s)
+    assert len(swept[0.9]) >= len(swept[0.2]) > 0
+    with pytest.raises(ParameterError):
+        events_at_sensitivities(model, chunks, [1.5])
+    with pytest.raises(ParameterError):
+        events_at_sensitivities(model, [np.full(10, np.nan, np.float32)], [0.5])
