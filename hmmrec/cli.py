@@ -182,15 +182,24 @@ def cmd_info(args) -> int:
 
 # -- parser ---------------------------------------------------------------------------
 def _add_training_options(p):
-    p.add_argument("--states", type=_states, default="auto", help="states per word model, or 'auto' (default)")
-    p.add_argument("--mix", type=_positive_int, default=4, help="Gaussians per state (default 4)")
-    p.add_argument("--speeds", type=_speeds, default=(),
-                   help="speed-perturbed copies of the training data, e.g. 0.9,1.1 (default: none)")
-    p.add_argument("--warps", type=_speeds, default=(0.9, 1.1),
-                   help="copies with the filterbank warped (vocal tract length), e.g. 0.9,1.1 (default) or none")
-    p.add_argument("--noise", type=_speeds, default=(10.0,),
-                   help="copies with the training data's own background (e.g. _silence_) mixed in at these "
-                        "lowest SNRs in dB (default 10: 10-20 dB), or none")
+    from .recognizer import HMMRecognizer
+
+    d = HMMRecognizer().get_params()  # the estimator's defaults are the command's
+
+    def shown(v):
+        return ",".join(f"{x:g}" for x in v) if v else "none"
+
+    p.add_argument("--states", type=_states, default=d["n_states"], help="states per word model, or 'auto' (default)")
+    p.add_argument("--mix", type=_positive_int, default=d["n_mix"], help=f"Gaussians per state (default {d['n_mix']})")
+    p.add_argument("--speeds", type=_speeds, default=d["speeds"],
+                   help=f"speed-perturbed copies of the training data, e.g. 0.9,1.1 (default: {shown(d['speeds'])})")
+    p.add_argument("--warps", type=_speeds, default=d["warps"],
+                   help="copies with the filterbank warped (vocal tract length), e.g. 0.9,1.1, or none "
+                        f"(default: {shown(d['warps'])})")
+    p.add_argument("--noise", type=_speeds, default=d["noise_snrs"],
+                   help="copies with background noise mixed in at these lowest SNRs in dB (each v: v to v+10 dB), "
+                        "or none; the noise is the training data's own background (e.g. _silence_), else white, "
+                        f"pink and brown noise (default: {shown(d['noise_snrs'])})")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
 
 

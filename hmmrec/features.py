@@ -15,6 +15,7 @@ that training, file recognition and streaming can never disagree.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 from python_speech_features import sigproc
@@ -157,15 +158,21 @@ def warp_frequencies(f: np.ndarray, warp: float, high: float) -> np.ndarray:
     return np.where(f <= knee, warp * f, warp * knee + (high - warp * knee) * (f - knee) / (high - knee))
 
 
+@lru_cache(maxsize=32)
 def mel_filterbank(n_filt: int, n_fft: int, sr: int, low_hz: float, high_hz: float, warp: float = 1.0) -> np.ndarray:
-    """Triangular mel filters, shape (n_filt, n_fft // 2 + 1), on exact (not rounded) edges."""
+    """Triangular mel filters, shape (n_filt, n_fft // 2 + 1), on exact (not rounded) edges.
+
+    Cached (read-only result): every utterance of a corpus uses the same few filterbanks.
+    """
     edges = mel2hz(np.linspace(hz2mel(low_hz), hz2mel(high_hz), n_filt + 2))
     edges = warp_frequencies(edges, warp, high_hz)
     freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
     left, center, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rise = (freqs - left) / np.maximum(center - left, 1e-9)
     fall = (right - freqs) / np.maximum(right - center, 1e-9)
-    return np.maximum(0.0, np.minimum(rise, fall))
+    out = np.maximum(0.0, np.minimum(rise, fall))
+    out.setflags(write=False)
+    return out
 
 
 def floor_power(cfg: FeatureConfig, over_db: float = 0.0) -> float:

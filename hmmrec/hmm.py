@@ -33,6 +33,7 @@ _TINY = 1e-300
 _MIN_WEIGHT = 1e-5
 _SPLIT_OFFSET = 0.2  # in standard deviations, for mixture splitting
 _SELF_LOOP_INIT = 0.6
+_RELATIVE_UNDERFLOW = 1e-280  # below this, exp() sums have lost their precision
 
 
 @dataclass
@@ -131,6 +132,27 @@ def _component_loglik(batch_design: np.ndarray, p: HMMParams) -> np.ndarray:
     w = _gauss_weights(p.means.reshape(s * m, d), p.variances.reshape(s * m, d),
                        np.log(np.maximum(p.weights.reshape(-1), _TINY)))
     return (batch_design @ w).reshape(-1, s, m)
+
+
+def _mixture_split(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """State log-likelihoods (F, S) and each component's share of its state (F, S, M).
+
+    ``comp`` (F, S, M) holds log(weight * density) and is overwritten. One vectorised
+    ``exp`` serves both results; relative to each state's best component nothing can
+    underflow to an empty state.
+    """
+    # (reductions over a short last axis are slow in NumPy: loop over the components)
+    top = comp[:, :, 0].copy()
+    for k in range(1, comp.shape[2]):
+        np.maximum(top, comp[:, :, k], out=top)
+    np.subtract(comp, top[:, :, None], out=comp)
+    with np.errstate(under="ignore"):
+        np.exp(comp, out=comp)
+    total = comp[:, :, 0].copy()
+    for k in range(1, comp.shape[2]):
+        total += comp[:, :, k]
+    comp /= total[:, :, None]
+    return top + np.log(total), comp
 
 
 def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
@@ -253,30 +275,25 @@ class WordHMM:
         return HMMParams(p.transmat, weights, means, variances)
 
     def _em(self, batch: _Batch, p: HMMParams, history: list) -> HMMParams:
-        from ._kernels import logsumexp_last
-
         prev = -np.inf
-        n_frames = len(batch.frames)
         for _ in range(self.n_iter):
-            comp = _component_loglik(batch.design, p)
-            state_ll = logsumexp_last(comp)
+            state_ll, within = _mixture_split(_component_loglik(batch.design, p))
             gamma, xi, loglik = _forward_backward(batch, state_ll, p.transmat)
             ok = np.isfinite(loglik)
             if not ok.any():
                 raise DataError("no training sequence can be aligned to the model (too short?)")
             mean_ll = loglik[ok].sum() / batch.lengths[ok].sum()
             history.append(float(mean_ll))
-            p = self._m_step(batch, p, comp, state_ll, gamma, xi)
+            p = self._m_step(batch, p, within, gamma, xi)
             if mean_ll - prev < self.tol:
                 break
             prev = mean_ll
         return p
 
-    def _m_step(self, batch, p, comp, state_ll, gamma, xi) -> HMMParams:
+    def _m_step(self, batch, p, within, gamma, xi) -> HMMParams:
         s, m, d = p.means.shape
-        from ._kernels import mixture_posteriors
-
-        resp = mixture_posteriors(comp, state_ll, gamma)  # (F, S*M)
+        within *= gamma[:, :, None]  # posterior of every (state, component) per frame
+        resp = within.reshape(len(gamma), s * m)
         occ = resp.sum(0)
         sx = resp.T @ batch.frames
         sxx = resp.T @ batch.squares
@@ -403,8 +420,8 @@ class ModelBank:
         self.n_emissions = len(unique)
         self._w = _gauss_weights(np.vstack(means), np.vstack(variances), np.concatenate(log_w))
         owner = np.concatenate(owner)  # components are grouped by owner in order
-        self._starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-        self._sizes = np.diff(np.r_[self._starts, len(owner)])
+        self._starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).astype(np.int64)
+        self._sizes = np.diff(np.r_[self._starts, len(owner)]).astype(np.int64)
         # transitions as bands (log): enter s from s, s-1, s-2
         with np.errstate(divide="ignore"):
             self._log_stay = np.full((self.n_models, s_max), -np.inf)
@@ -427,10 +444,21 @@ class ModelBank:
 
     def emission_loglik(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_emissions) log-densities of the distinct emission states."""
+        from ._kernels import group_logsumexp, group_sum
+
         comp = _design(x) @ self._w  # (T, C)
-        m = np.maximum.reduceat(comp, self._starts, axis=1)
-        summed = np.add.reduceat(np.exp(comp - np.repeat(m, self._sizes, axis=1)), self._starts, axis=1)
-        return m + np.log(summed)
+        # log-sum-exp per mixture, vectorised: relative to each frame's best component
+        top = comp.max(axis=1, keepdims=True)
+        with np.errstate(under="ignore"):
+            sums = group_sum(np.exp(comp - top), self._starts, self._sizes)
+        with np.errstate(divide="ignore"):
+            out = np.log(sums) + top
+        # a mixture hundreds of nats below the frame's best underflows: redo those frames
+        # mixture by mixture, so that the result is exact (never -inf) in every case
+        redo = np.flatnonzero((sums < _RELATIVE_UNDERFLOW).any(axis=1))
+        if len(redo):
+            out[redo] = group_logsumexp(np.ascontiguousarray(comp[redo]), self._starts, self._sizes)
+        return out
 
     def state_loglik(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_models, s_max) log emission densities; padded states are -inf."""

@@ -142,7 +142,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         1 prints one progress line per trained label to stderr.
     """
 
-    def __init__(self, n_states="auto", n_mix=4, skip=True, n_iter=8, var_floor=0.05,
+    def __init__(self, n_states="auto", n_mix=8, skip=True, n_iter=8, var_floor=0.05,
                  speeds=_DEFAULT_SPEEDS, warps=_DEFAULT_WARPS, noise_snrs=_DEFAULT_NOISE_SNRS, feature_config=None,
                  n_jobs=-1, verbose=0):
         self.n_states = n_states
