@@ -174,8 +174,9 @@ def cmd_info(args) -> int:
     rec = _load_model(args.model)
     cfg = rec.feature_config_
     print(f"{args.model}: {len(rec.classes_)} labels, features {cfg.n_features}-dim at {cfg.sr} Hz")
-    for lab, m in zip(rec.classes_, rec.models_):
-        print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians, "
+    for lab, m, sm in zip(rec.classes_, rec.models_, rec.stream_models_):
+        stream = f" ({sm.n_mix} when streaming)" if sm is not m else ""
+        print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}, "
               f"{rec.n_examples_.get(str(lab), '?')} training files")
     return EXIT_OK
 

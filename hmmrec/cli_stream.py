@@ -173,10 +173,12 @@ def _add_decision_options(p, window: bool) -> None:
     p.add_argument("--jsonl", action="store_true",
                    help="one JSON object per event: label, start, end, score, time")
     if window:
+        from .stream import DEFAULT_HOP_S
+
         p.add_argument("--window", type=_positive_float, default=None, metavar="S",
                        help="window length in seconds (default: fitted to the training data)")
         p.add_argument("--hop", type=_positive_float, default=None, metavar="S",
-                       help="seconds between windows")
+                       help=f"seconds between windows (default {DEFAULT_HOP_S})")
 
 
 def add_commands(sub) -> None:

@@ -409,7 +409,7 @@ class FeatureStream:
             n = cfg.delta_n
             pad_l = n if lo == 0 else 0
             pad_r = n if final else 0
-            padded = np.pad(level, ((pad_l, pad_r), (0, 0)), mode="edge")
+            padded = np.pad(level, ((pad_l, pad_r), (0, 0)), mode="edge") if pad_l or pad_r else level
             m = len(padded) - 2 * n
             level = sum(w[i] * padded[i : i + m] for i in range(len(w)))
             lo, hi = lo - pad_l + n, hi + pad_r - n

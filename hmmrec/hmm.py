@@ -195,6 +195,9 @@ class WordHMM:
         Stop a stage when the mean per-frame log-likelihood improves by less.
     var_floor : float
         Variances are floored at this fraction of the global per-feature variance.
+
+    After ``fit``, ``params_`` holds the model and ``stages_`` the model as it was at
+    the end of every mixture stage (Gaussians per state -> :class:`HMMParams`).
     """
 
     def __init__(self, n_states=8, n_mix=2, skip=True, n_iter=8, tol=1e-3, var_floor=0.05):
@@ -238,11 +241,13 @@ class WordHMM:
         p = self._init_uniform(seqs, n_states)
         history = []
         p = self._em(batch, p, history)
+        self.stages_ = {p.n_mix: p}
         while p.n_mix < self.n_mix:
             # double the mixtures at each stage (1, 2, 4, ...), as far as n_mix allows
             for _ in range(min(p.n_mix, self.n_mix - p.n_mix)):
                 p = self._split(p)
             p = self._em(batch, p, history)
+            self.stages_[p.n_mix] = p
         p.log_likelihood_history = history
         p.check()
         self.params_ = p
@@ -449,8 +454,9 @@ class ModelBank:
         comp = _design(x) @ self._w  # (T, C)
         # log-sum-exp per mixture, vectorised: relative to each frame's best component
         top = comp.max(axis=1, keepdims=True)
+        shifted = comp - top
         with np.errstate(under="ignore"):
-            sums = group_sum(np.exp(comp - top), self._starts, self._sizes)
+            sums = group_sum(np.exp(shifted, out=shifted), self._starts, self._sizes)
         with np.errstate(divide="ignore"):
             out = np.log(sums) + top
         # a mixture hundreds of nats below the frame's best underflows: redo those frames

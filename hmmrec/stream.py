@@ -138,7 +138,9 @@ class WindowScorer:
         self.keyword = np.array([is_keyword(c) for c in self.classes])
         # every label's model between two copies of the background: here the non-keyword
         # models (_silence_ too) are rivals that may explain any stretch of the window
-        wrapped = [wrap_with_filler(m, recognizer.background_, _FILLER_STAY) for m in recognizer.models_]
+        # the models kept for streaming (an earlier mixture stage of the same training)
+        models = getattr(recognizer, "stream_models_", recognizer.models_)
+        wrapped = [wrap_with_filler(m, recognizer.background_, _FILLER_STAY) for m in models]
         bg = recognizer.background_
         self._wrapped = [w[0] for w in wrapped]
         # margins are per frame of the word (its median training duration), not per frame

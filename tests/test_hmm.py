@@ -464,3 +464,46 @@ def test_forward_with_peaked_densities_is_exact():
     ref = ref_forward(log_b, p.transmat)[-1]
     assert np.isfinite(ref)
     assert ModelBank([p]).score(x)[0] == pytest.approx(ref, rel=1e-9)
+
+
+# -- the scaled recursions against the log-domain ones -------------------------------------------
+@pytest.mark.parametrize("spread", [1.0, 50.0, 800.0])
+def test_scaled_forward_equals_log_domain(spread):
+    """Scaled-probability recursions give the log-domain results, also where they must fall back."""
+    from hmmrec._kernels import _band_forward_log, _fb_log, band_forward, forward_backward
+    from hmmrec.hmm import _band_transmat
+
+    rng = np.random.default_rng(int(spread))
+    for _ in range(20):
+        s = int(rng.integers(2, 10))
+        a = _band_transmat(s, True) * rng.uniform(0.5, 1.5, (s, s))
+        a /= a.sum(1, keepdims=True)
+        lengths = rng.integers(s, 50, size=4)
+        offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+        log_b = rng.normal(0, spread, (offsets[-1], s))
+        with np.errstate(divide="ignore"):
+            log_a = np.log(a)
+        ptr, idx, logp = [0], [], []
+        for j in range(s):
+            src = np.flatnonzero(a[:, j] > 0)
+            idx += src.tolist()
+            logp += log_a[src, j].tolist()
+            ptr.append(len(idx))
+        ptr, idx, logp = np.array(ptr, np.int64), np.array(idx, np.int64), np.array(logp)
+        gamma, xi, ll = forward_backward(log_b, offsets, ptr, idx, logp)
+        g2, xi2 = np.zeros_like(gamma), np.zeros_like(xi)
+        work = np.empty_like(gamma), np.empty_like(gamma)
+        ll2 = [_fb_log(log_b, offsets[n], offsets[n + 1], ptr, idx, logp, *work, g2, xi2) for n in range(4)]
+        np.testing.assert_allclose(ll, ll2, rtol=1e-10)
+        np.testing.assert_allclose(gamma, g2, atol=1e-8)
+        np.testing.assert_allclose(xi, xi2, rtol=1e-8, atol=1e-8)
+        # the banded scorer of ModelBank, on the same sequences
+        p = HMMParams(a, np.ones((s, 1)), np.zeros((s, 1, 1)), np.ones((s, 1, 1)))
+        bank = ModelBank([p])
+        for n in range(4):
+            lb = np.ascontiguousarray(log_b[offsets[n]:offsets[n + 1], None, :])
+            fast = band_forward(lb, bank._log_start, bank._log_stay, bank._log_next, bank._log_skip, bank._final)
+            slow = _band_forward_log(lb, 0, bank._log_start, bank._log_stay, bank._log_next, bank._log_skip,
+                                     bank._final)
+            assert fast[0] == pytest.approx(slow, rel=1e-10)
+            assert fast[0] == pytest.approx(ll[n], rel=1e-10)  # same model, same frames

@@ -27,6 +27,7 @@ import pytest
 from hmmrec import HMMRecognizer, audio, live
 from hmmrec.cli import main
 from hmmrec.errors import HmmrecError
+from hmmrec.stream import DEFAULT_HOP_S
 
 from conftest import FRUIT_LABELS, REPO, SOUNDS, sound_files
 
@@ -453,7 +454,7 @@ def test_stream_command_jsonl_and_text(all_fruit_model_path, capsys):
     assert all(e["start"] < e["end"] <= e["time"] + 1e-6 for e in events)
     assert [e["time"] for e in events] == sorted(e["time"] for e in events)
 
-    rc = main(["stream", str(all_fruit_model_path), str(STREAM_WAV), "--sensitivity", "0.5", "--hop", "0.1"])
+    rc = main(["stream", str(all_fruit_model_path), str(STREAM_WAV), "--sensitivity", "0.5", "--hop", str(DEFAULT_HOP_S)])
     out, err = capsys.readouterr()
     assert rc == 0
     lines = out.splitlines()

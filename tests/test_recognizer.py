@@ -56,7 +56,7 @@ def test_init_stores_params_and_clone_works():
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
     assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "noise_snrs",
-                           "feature_config", "n_jobs", "verbose"}
+                           "stream_n_mix", "feature_config", "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)
@@ -472,3 +472,52 @@ def test_synthetic_noises_are_unit_level_and_coloured():
 
     assert low_share(white) < low_share(pink) < low_share(brown)
     np.testing.assert_array_equal(synthetic_noises(8000)[1], pink)  # fixed seed
+
+
+def test_stream_models_are_an_earlier_mixture_stage(tmp_path):
+    from conftest import small_train_set
+
+    from hmmrec.stream import StreamRecognizer
+
+    X, y = small_train_set()
+    rec = HMMRecognizer(n_mix=4, stream_n_mix=2, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
+    assert [m.n_mix for m in rec.models_] == [4] * len(rec.classes_)
+    assert [m.n_mix for m in rec.stream_models_] == [2] * len(rec.classes_)
+    for full, early in zip(rec.models_, rec.stream_models_):
+        assert early.n_states == full.n_states and not np.allclose(early.means[:, 0], full.means[:, 0])
+    assert rec.training_summary_["stream_n_mix"] == 2
+    # the stream scorer uses them: its bank holds the 2-Gaussian states
+    scorer = StreamRecognizer(rec).scorer
+    assert all(p.n_mix == max(2, rec.background_.n_mix) for p in scorer.bank.params)
+    np.testing.assert_array_equal(scorer.bank.params[0].means[1:-1, :2], rec.stream_models_[0].means)
+    # saved and loaded as they are
+    back = HMMRecognizer.load(rec.save(tmp_path / "s.model"))
+    for a, b in zip(back.stream_models_, rec.stream_models_):
+        for key in ("transmat", "weights", "means", "variances"):
+            np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    # a file without stream models (older, or stream_n_mix >= n_mix) streams with the final models
+    arrays = {k: v for k, v in model_arrays(tmp_path / "s.model").items() if not k.startswith("s")}
+    (tmp_path / "old.model").write_bytes(npz_bytes(**arrays))
+    old = HMMRecognizer.load(tmp_path / "old.model")
+    assert all(a is b for a, b in zip(old.stream_models_, old.models_))
+    same = HMMRecognizer(n_mix=2, stream_n_mix=0, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
+    assert all(a is b for a, b in zip(same.stream_models_, same.models_))
+    with pytest.raises(ParameterError, match="stream_n_mix"):
+        HMMRecognizer(stream_n_mix=-1).fit(X, y)
+
+
+def test_default_features_follow_the_training_rate(tmp_path):
+    """16 kHz data gets the full band; 8 kHz data stops the filterbank at 3400 Hz."""
+    from hmmrec.recognizer import _resolve_config
+
+    wide = [str(p) for p in sound_files("train", "kiwi", 2)]
+    cfg = _resolve_config(None, wide)
+    assert cfg.sr == 16000 and cfg.high_hz == 0.0 and cfg.n_fft == 512
+    narrow = []
+    for i, p in enumerate(wide):
+        y, _ = audio.load(p, 8000)
+        narrow.append(str(audio.write_wav(tmp_path / f"n{i}.wav", y, 8000)))
+    cfg = _resolve_config(None, narrow)
+    assert cfg.sr == 8000 and cfg.high_hz == 3400.0 and cfg.n_fft == 256
+    given = FeatureConfig(sr=8000, n_fft=256)
+    assert _resolve_config(given, narrow) is given  # an explicit config is used as it is
