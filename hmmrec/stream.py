@@ -34,7 +34,7 @@ from .hmm import ModelBank, viterbi_wrapped, wrap_with_filler
 __all__ = ["KeywordEvent", "WindowScore", "WindowScorer", "Decider", "StreamRecognizer", "stream_file",
            "sensitivity_to_threshold", "events_at_sensitivities"]
 
-DEFAULT_HOP_S = 0.1
+DEFAULT_HOP_S = 0.2
 DEFAULT_SENSITIVITY = 0.5
 DEFAULT_REFRACTORY_S = 0.3
 DEFAULT_PATIENCE_S = 0.1
