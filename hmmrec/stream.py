@@ -46,6 +46,8 @@ _THRESHOLD_AT_0, _THRESHOLD_AT_1 = 6.0, 1.0
 # silence, an unplugged microphone) cannot hold a word and is not scored
 _MIN_PEAK_OVER_FLOOR_DB = 20.0
 _FILLER_STAY = 0.9
+# a word's sound has faded where its log energy stays this far below its loudest frame
+_SOUND_END_DB = 15.0
 
 
 def sensitivity_to_threshold(sensitivity: float) -> float:
@@ -231,6 +233,7 @@ class _Candidate:
     window: WindowScore
     start: float  # the word inside the window (Viterbi alignment), seconds
     end: float
+    sound_end: float  # where the word's sound fades (<= end; see Decider.sound_end)
     stale: int = 0  # windows since the margin last improved
 
 
@@ -248,10 +251,17 @@ class Decider:
     patience_s : float or None
         Also emit the best window once ``patience_s`` seconds of audio have passed
         since the end of its word: later windows hold the same word and could only
-        delay the decision.
+        delay the decision. The end that counts here is where the word's sound fades
+        (see :meth:`sound_end`), which the Viterbi end can overshoot by a few tenths of
+        a second in noise.
+    frame_s, frame_len_s : float
+        Hop and length of the frames handed to :meth:`update`, in seconds.
     """
 
-    def __init__(self, threshold: float, patience_windows: int, refractory_s: float, patience_s: float | None = None):
+    def __init__(self, threshold: float, patience_windows: int, refractory_s: float, patience_s: float | None = None,
+                 frame_s: float = 0.01, frame_len_s: float = 0.025):
+        self.frame_s = frame_s
+        self.frame_len_s = frame_len_s
         self.threshold = threshold
         self.patience_windows = patience_windows
         self.refractory_s = refractory_s
@@ -271,15 +281,29 @@ class Decider:
         c = self._cand
         if above and (c is None or ws.margin > c.margin):
             start, end = align(ws, frames)
-            self._cand = c = _Candidate(ws.best, ws.margin, ws, start, end)
+            self._cand = c = _Candidate(ws.best, ws.margin, ws, start, end, self.sound_end(ws, frames, start, end))
         elif c is not None:
             c.stale += 1
         # the clock of the decision is the audio the window needed, not the chunk it came
         # in: decisions do not depend on how the stream was cut into chunks
         if c is not None and (c.stale >= self.patience_windows
-                              or (self.patience_s is not None and ws.end >= c.end + self.patience_s)):
+                              or (self.patience_s is not None and ws.end >= c.sound_end + self.patience_s)):
             out.append(self._emit(now))
         return out
+
+    def sound_end(self, ws: WindowScore, frames, start: float, end: float) -> float:
+        """End (seconds) of the last frame of the aligned word within ``_SOUND_END_DB`` of its loudest.
+
+        ``frames`` are the window's raw frames (column 0: log energy); ``end`` if none.
+        """
+        if frames is None or len(frames) == 0:
+            return end
+        energy = np.asarray(frames)[:, 0]
+        first = int(np.clip(round((start - ws.start) / self.frame_s), 0, len(energy) - 1))
+        stop = int(np.clip(round((end - self.frame_len_s - ws.start) / self.frame_s) + 1, first + 1, len(energy)))
+        word = energy[first:stop]
+        loud = np.flatnonzero(word >= word.max() - _SOUND_END_DB * np.log(10.0) / 10.0)
+        return min(end, ws.start + (first + int(loud[-1])) * self.frame_s + self.frame_len_s)
 
     def _emit(self, now: float) -> KeywordEvent:
         c = self._cand
@@ -329,8 +353,10 @@ class StreamRecognizer:
         self.window_s = self.scorer.window_frames * recognizer.feature_config_.hop_s
         self.hop_s = self.scorer.hop_frames * recognizer.feature_config_.hop_s
         self.sensitivity = sensitivity
+        cfg = recognizer.feature_config_
         self.decider = Decider(sensitivity_to_threshold(sensitivity),
-                               max(1, int(round(patience_s / self.hop_s))), refractory_s, patience_s)
+                               max(1, int(round(patience_s / self.hop_s))), refractory_s, patience_s,
+                               frame_s=cfg.hop_s, frame_len_s=cfg.win_s)
         self.keep_history = keep_history
         self.reset()
 
@@ -434,7 +460,8 @@ def events_at_sensitivities(recognizer, chunks, sensitivities, **kwargs) -> dict
         sensitivity_to_threshold(v)  # validates
     base = StreamRecognizer(recognizer, sensitivity=levels[-1], **kwargs)
     proto = base.decider
-    deciders = {v: Decider(sensitivity_to_threshold(v), proto.patience_windows, proto.refractory_s, proto.patience_s)
+    deciders = {v: Decider(sensitivity_to_threshold(v), proto.patience_windows, proto.refractory_s, proto.patience_s,
+                           frame_s=proto.frame_s, frame_len_s=proto.frame_len_s)
                 for v in levels}
     out: dict[float, list[KeywordEvent]] = {v: [] for v in levels}
 

@@ -201,3 +201,26 @@ def test_one_pass_at_many_sensitivities_equals_separate_streams(model):
         events_at_sensitivities(model, chunks, [1.5])
     with pytest.raises(ParameterError):
         events_at_sensitivities(model, [np.full(10, np.nan, np.float32)], [0.5])
+
+
+def test_decision_clock_starts_where_the_sound_fades():
+    """A Viterbi end that runs into the noise after a word does not delay the decision."""
+    from hmmrec.stream import Decider, WindowScore
+
+    hop, win = 0.01, 0.025
+    energy = np.full(100, -10.0)  # 1 s window: noise ...
+    energy[20:50] = 0.0  # ... a word from 0.2 to 0.5 s, 43 dB above it ...
+    energy[50:90] = -5.0  # ... and a tail 22 dB down that the alignment swallows
+    frames = energy[:, None]
+    ws = WindowScore(start=0.0, end=0.995, first_frame=0, loglik=np.zeros(2), background=0.0, best=0, margin=5.0)
+    d = Decider(threshold=1.0, patience_windows=10, refractory_s=0.3, patience_s=0.1, frame_s=hop, frame_len_s=win)
+    assert d.sound_end(ws, frames, 0.2, 0.9 + win) == pytest.approx(0.49 + win)
+    assert d.sound_end(ws, None, 0.2, 0.9) == 0.9  # no frames: the aligned end
+    # the window that found the word ends more than 0.1 s after the sound faded: it decides at
+    # once, while the Viterbi end (0.925 s) alone would have kept it waiting
+    def align(w, f):
+        return 0.2, 0.9 + win
+
+    assert Decider(1.0, 10, 0.3, 0.1, frame_s=hop, frame_len_s=win).update(ws, None, 1.0, align) == []
+    events = d.update(ws, frames, 1.0, align)
+    assert [(e.start, e.end, e.time) for e in events] == [(0.2, pytest.approx(0.9 + win), 1.0)]  # aligned span kept
