@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import sys
@@ -74,6 +75,20 @@ def _corpus_fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _builtin_stamp(train_dir: Path) -> dict:
+    """What a cached built-in model must have been made from: these files, this hmmrec, these settings.
+
+    A model cached by an older hmmrec (other defaults) is trained anew, not shown stale.
+    """
+    from hmmrec import __version__
+
+    params = {k: v for k, v in HMMRecognizer(**BUILTIN_MODEL_PARAMS).get_params().items()
+              if k not in ("n_jobs", "verbose", "feature_config")}
+    stamp = {"mark": CACHE_MARK, "fingerprint": _corpus_fingerprint(train_dir), "hmmrec": __version__,
+             "params": params}
+    return json.loads(json.dumps(stamp))  # as it reads back from a model file (tuples are lists)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def load_model_file(path: str, mtime: float) -> HMMRecognizer:
     """A model file, read once per (path, modification time) for all sessions."""
@@ -87,7 +102,7 @@ def builtin_model() -> tuple[HMMRecognizer, str]:
     train_dir = SOUNDS / "train"
     if not train_dir.is_dir():
         raise HmmrecError(f"{train_dir}: not found; start the dashboard with --model PATH")
-    stamp = {"mark": CACHE_MARK, "fingerprint": _corpus_fingerprint(train_dir)}
+    stamp = _builtin_stamp(train_dir)
     cf = cache_file()
     ours = not cf.exists()
     if cf.exists():

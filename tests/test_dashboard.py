@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hmmrec import HMMRecognizer
+
 from conftest import REPO, SOUNDS, small_train_set
 
 st_testing = pytest.importorskip("streamlit.testing.v1",
@@ -320,6 +322,13 @@ def test_builtin_model_is_cached_and_foreign_files_are_left_alone(app, tmp_path,
     common.builtin_model.clear()
     again, how = common.builtin_model()
     assert how.startswith("cached model") and list(again.classes_) == list(rec.classes_)
+
+    # a model cached with other settings (an older hmmrec's defaults) is trained anew and replaced
+    monkeypatch.setattr(common, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 2, "speeds": ()})
+    common.builtin_model.clear()
+    newer, how = common.builtin_model()
+    assert "cached in" in how and newer.models_[0].n_mix == 2
+    assert HMMRecognizer.load(cache).training_summary_["dashboard"]["params"]["n_mix"] == 2
 
     cache.write_bytes(b"a file of the user's, not a model of ours")
     common.builtin_model.clear()
