@@ -14,8 +14,8 @@ sensitivity: miss rate, false alarms per hour, decision latency (event ``time`` 
 the end of the spoken keyword; p50/p95). Real-time factor: processing time / audio
 time at the default sensitivity, one thread. All sensitivities are decided from one
 scoring pass (``hmmrec.stream.events_at_sensitivities``, exactly the events of separate
-streams; the plain default-sensitivity stream is checked against it). ``--hour`` also streams one hour (the
-stream repeated) and reports the memory growth. The peer, pocketsphinx's keyword
+streams; the plain default-sensitivity stream is checked against it). ``--hour`` also
+streams one hour (the stream repeated) and reports the memory growth. The peer, pocketsphinx's keyword
 spotter (``pip install pocketsphinx``), runs on the same stream with the same scoring
 across its detection threshold.
 """
@@ -128,8 +128,8 @@ def run_hmmrec(rec, signal, sensitivity):
     stream = StreamRecognizer(rec, sensitivity=sensitivity)
     events = []
     t0 = time.process_time()
-    for i in range(0, len(signal), CHUNK):
-        events += stream.push(signal[i:i + CHUNK])
+    for chunk in chunks_of(signal):
+        events += stream.push(chunk)
     events += stream.flush()
     cpu = time.process_time() - t0
     return [(e.label, e.start, e.end, e.time) for e in events], [e.score for e in events], cpu
@@ -237,7 +237,6 @@ def main():
         assert events == [(e.label, e.start, e.end, e.time) for e in swept[DEFAULT_SENSITIVITY]]
         result["real_time_factor"] = round(cpu / duration, 5)
         log(f"real-time factor {result['real_time_factor']}")
-    if rec is not None:
         ok = [r for r in result["hmmrec"] if r["false_alarms_per_hour"] <= 1.0]
         result["hmmrec_miss_rate_at_1_fa_per_hour"] = min(r["miss_rate"] for r in ok) if ok else None
         result["hmmrec_default"] = next(r for r in result["hmmrec"] if r["sensitivity"] == DEFAULT_SENSITIVITY)

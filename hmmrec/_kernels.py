@@ -267,7 +267,7 @@ def _fb_scaled(log_b, t0, t1, pred_ptr, pred_idx, pred_p, alpha, beta, b, scale,
                 i = pred_idx[q]
                 v = nb * pred_p[q]
                 beta[t, i] += v
-                xi_n[pred_idx[q], j] += alpha[t, i] * v
+                xi_n[i, j] += alpha[t, i] * v
         for i in range(s_n):
             if not beta[t, i] < 1e250:
                 return np.nan
@@ -328,40 +328,3 @@ def forward_backward(log_b, offsets, pred_ptr, pred_idx, pred_logp):
                     xi[i, j] += xi_n[i, j]
         loglik[n] = ll
     return gamma, xi, loglik
-
-
-@njit(cache=True)
-def logsumexp_last(a):
-    """log(sum(exp(a), axis=-1)) of a 3-D array (F, S, M); -inf rows stay -inf."""
-    f_n, s_n, m_n = a.shape
-    out = np.empty((f_n, s_n))
-    for f in range(f_n):
-        for s in range(s_n):
-            m = a[f, s, 0]
-            for k in range(1, m_n):
-                if a[f, s, k] > m:
-                    m = a[f, s, k]
-            if m == _NEG_INF:
-                out[f, s] = _NEG_INF
-                continue
-            tot = 0.0
-            for k in range(m_n):
-                tot += np.exp(a[f, s, k] - m)
-            out[f, s] = m + np.log(tot)
-    return out
-
-
-@njit(cache=True)
-def mixture_posteriors(comp, state_ll, gamma):
-    """Posterior of every (state, component) per frame: gamma * exp(comp - state_ll), as (F, S*M)."""
-    f_n, s_n, m_n = comp.shape
-    out = np.zeros((f_n, s_n * m_n))
-    for f in range(f_n):
-        for s in range(s_n):
-            g = gamma[f, s]
-            if g <= 0.0:
-                continue
-            for k in range(m_n):
-                out[f, s * m_n + k] = g * np.exp(comp[f, s, k] - state_ll[f, s])
-    return out
-

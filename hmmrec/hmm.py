@@ -103,12 +103,6 @@ def _design(x: np.ndarray) -> np.ndarray:
     return np.hstack([x * x, x, np.ones((len(x), 1))])
 
 
-def _logsumexp_last(a: np.ndarray) -> np.ndarray:
-    m = a.max(axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
-
-
 class _Batch:
     """Sequences padded into one array, with their frames stacked for emissions."""
 
@@ -156,12 +150,13 @@ def _mixture_split(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
-    """Forward-backward over all sequences of a batch (log domain, compiled).
+    """Forward-backward over all sequences of a batch (compiled).
 
     ``log_b`` is (F, S) state log-likelihoods of the stacked frames. Returns the state
     posteriors (F, S), the expected transition counts (S, S) and the log-likelihood of
     each sequence (N,), ``-inf`` (and zero posteriors) where a sequence cannot reach the
-    last state. Working in logs means no state spread, however extreme, can underflow.
+    last state. Sequences run on scaled probabilities, and again in logs should those
+    under- or overflow, so no state spread, however extreme, can underflow.
     """
     from ._kernels import forward_backward
 
@@ -327,7 +322,7 @@ class WordHMM:
     def state_loglik(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_states) log emission densities."""
         self._check_fitted()
-        return _logsumexp_last(_component_loglik(_design(x), self.params_))
+        return _mixture_split(_component_loglik(_design(x), self.params_))[0]
 
     def score(self, x: np.ndarray) -> float:
         """Log-likelihood of one sequence (paths start in state 0, end in the last)."""

@@ -311,7 +311,7 @@ class Decider:
         self._blocked_until = c.end + self.refractory_s
         return KeywordEvent(label=str(c.label), start=c.start, end=c.end, score=c.margin, time=now)
 
-    def flush(self, now: float, align=None) -> list[KeywordEvent]:
+    def flush(self, now: float) -> list[KeywordEvent]:
         out = [self._emit(now)] if self._cand is not None else []
         self.reset()
         return out
@@ -353,12 +353,18 @@ class StreamRecognizer:
         self.window_s = self.scorer.window_frames * recognizer.feature_config_.hop_s
         self.hop_s = self.scorer.hop_frames * recognizer.feature_config_.hop_s
         self.sensitivity = sensitivity
-        cfg = recognizer.feature_config_
-        self.decider = Decider(sensitivity_to_threshold(sensitivity),
-                               max(1, int(round(patience_s / self.hop_s))), refractory_s, patience_s,
-                               frame_s=cfg.hop_s, frame_len_s=cfg.win_s)
+        self._refractory_s, self._patience_s = refractory_s, patience_s
+        self.decider = self._decider_at(sensitivity)
+        # every decider here sees the same windows; push() returns the events of the first
+        # (events_at_sensitivities adds one per sensitivity)
+        self._deciders = [self.decider]
         self.keep_history = keep_history
         self.reset()
+
+    def _decider_at(self, sensitivity: float) -> Decider:
+        cfg = self.recognizer.feature_config_
+        return Decider(sensitivity_to_threshold(sensitivity), max(1, int(round(self._patience_s / self.hop_s))),
+                       self._refractory_s, self._patience_s, frame_s=cfg.hop_s, frame_len_s=cfg.win_s)
 
     @property
     def sr(self) -> int:
@@ -378,7 +384,8 @@ class StreamRecognizer:
         """Start a new stream."""
         self._features.reset()
         self.scorer.reset()
-        self.decider.reset()
+        for d in self._deciders:
+            d.reset()
         self._n_samples = 0
         self.history: list[WindowScore] = []
 
@@ -387,33 +394,47 @@ class StreamRecognizer:
 
     def push(self, chunk: np.ndarray) -> list[KeywordEvent]:
         """Add float mono samples at :attr:`sr`; return the events decided so far."""
+        return self._push_all(chunk)[0]
+
+    def flush(self) -> list[KeywordEvent]:
+        """End of stream: the remaining events. The recognizer is then ready for a new stream."""
+        return self._flush_all()[0]
+
+    def _push_all(self, chunk: np.ndarray) -> list[list[KeywordEvent]]:
+        """:meth:`push` for every decider: one list of events each."""
         chunk = np.asarray(chunk, dtype=np.float32)
         if chunk.ndim != 1:
             raise ParameterError(f"StreamRecognizer.push expects a 1-D chunk, got shape {chunk.shape}")
         if not np.all(np.isfinite(chunk)):
             raise ParameterError("StreamRecognizer.push: chunk contains NaN or infinite samples")
         self._n_samples += len(chunk)
-        frames = self._features.push(chunk)
-        return self._windows_to_events(frames, final=False)
+        return self._windows_to_events(self._features.push(chunk), final=False)
 
-    def _windows_to_events(self, frames, final: bool) -> list[KeywordEvent]:
-        out = []
-        for ws, seg in self.scorer.push(frames, final=final):
-            if self.keep_history:
-                self.history.append(ws)
-            out.extend(self._named(ev) for ev in self.decider.update(ws, seg, self.time, self.scorer.align))
-        if final:
-            out.extend(self._named(ev) for ev in self.decider.flush(self.time, self.scorer.align))
-        return out
-
-    def flush(self) -> list[KeywordEvent]:
-        """End of stream: the remaining events. The recognizer is then ready for a new stream."""
+    def _flush_all(self) -> list[list[KeywordEvent]]:
         out = self._windows_to_events(self._features.flush(), final=True)
         history = self.history
         self.reset()
         self.history = history
         return out
 
+    def _windows_to_events(self, frames, final: bool) -> list[list[KeywordEvent]]:
+        out = [[] for _ in self._deciders]
+        for ws, seg in self.scorer.push(frames, final=final):
+            if self.keep_history:
+                self.history.append(ws)
+            span = {}
+
+            def align(w, f, seg=seg):  # one Viterbi alignment per window, whichever decider asks
+                if "span" not in span:
+                    span["span"] = self.scorer.align(w, seg)
+                return span["span"]
+
+            for events, d in zip(out, self._deciders):
+                events.extend(self._named(ev) for ev in d.update(ws, seg, self.time, align))
+        if final:
+            for events, d in zip(out, self._deciders):
+                events.extend(self._named(ev) for ev in d.flush(self.time))
+        return out
 
 def default_window_s(recognizer) -> float:
     """Window length fitted to the training data (see :class:`StreamRecognizer`)."""
@@ -456,35 +477,12 @@ def events_at_sensitivities(recognizer, chunks, sensitivities, **kwargs) -> dict
     levels = sorted({float(v) for v in sensitivities})
     if not levels:
         raise ParameterError("events_at_sensitivities needs at least one sensitivity")
-    for v in levels:
-        sensitivity_to_threshold(v)  # validates
-    base = StreamRecognizer(recognizer, sensitivity=levels[-1], **kwargs)
-    proto = base.decider
-    deciders = {v: Decider(sensitivity_to_threshold(v), proto.patience_windows, proto.refractory_s, proto.patience_s,
-                           frame_s=proto.frame_s, frame_len_s=proto.frame_len_s)
-                for v in levels}
-    out: dict[float, list[KeywordEvent]] = {v: [] for v in levels}
-
-    def decide(windows, final):
-        for ws, seg in windows:
-            memo = {}
-
-            def align(w, frames, seg=seg):  # one Viterbi alignment per window, shared by all deciders
-                if "span" not in memo:
-                    memo["span"] = base.scorer.align(w, seg)
-                return memo["span"]
-
-            for v, d in deciders.items():
-                out[v].extend(base._named(ev) for ev in d.update(ws, seg, base.time, align))
-        if final:
-            for v, d in deciders.items():
-                out[v].extend(base._named(ev) for ev in d.flush(base.time))
-
+    stream = StreamRecognizer(recognizer, sensitivity=levels[0], **kwargs)
+    stream._deciders = [stream._decider_at(v) for v in levels]  # validates every level
+    out = [[] for _ in levels]
     for chunk in chunks:
-        chunk = np.asarray(chunk, dtype=np.float32)
-        if chunk.ndim != 1 or not np.all(np.isfinite(chunk)):
-            raise ParameterError("events_at_sensitivities: chunks must be 1-D arrays of finite samples")
-        base._n_samples += len(chunk)
-        decide(base.scorer.push(base._features.push(chunk)), final=False)
-    decide(base.scorer.push(base._features.flush(), final=True), final=True)
-    return out
+        for events, new in zip(out, stream._push_all(chunk)):
+            events.extend(new)
+    for events, new in zip(out, stream._flush_all()):
+        events.extend(new)
+    return dict(zip(levels, out))

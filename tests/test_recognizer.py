@@ -500,6 +500,13 @@ def test_stream_models_are_an_earlier_mixture_stage(tmp_path):
     (tmp_path / "old.model").write_bytes(npz_bytes(**arrays))
     old = HMMRecognizer.load(tmp_path / "old.model")
     assert all(a is b for a, b in zip(old.stream_models_, old.models_))
+    # a stream model whose states do not match its word model is a damaged file
+    arrays = model_arrays(tmp_path / "s.model")
+    for key in ("transmat", "weights", "means", "variances"):
+        arrays[f"s0_{key}"] = arrays[f"s0_{key}"][:-1] if key != "transmat" else arrays["s0_transmat"][:-1, :-1]
+    (tmp_path / "bad.model").write_bytes(npz_bytes(**arrays))
+    with pytest.raises(ModelFileError, match="stream model"):
+        HMMRecognizer.load(tmp_path / "bad.model")
     same = HMMRecognizer(n_mix=2, stream_n_mix=0, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
     assert all(a is b for a, b in zip(same.stream_models_, same.models_))
     with pytest.raises(ParameterError, match="stream_n_mix"):
