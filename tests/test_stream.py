@@ -258,3 +258,24 @@ def test_a_word_running_into_the_window_end_waits_for_a_later_window():
     d.update(ws, frames, 1.0, align)
     events = d.update(ws2, np.r_[energy[30:], np.full(30, -10.0)][:, None], 1.3, align)
     assert [(e.label, e.start, e.time) for e in events] == [("0", 0.6, 1.3)]
+
+
+def test_a_window_that_finds_a_word_long_after_it_faded_does_not_decide():
+    from hmmrec.stream import Decider, WindowScore
+
+    hop, win = 0.01, 0.025
+    energy = np.full(100, -10.0)
+    energy[10:40] = 0.0  # a word from 0.1 to 0.4 s, faded 0.6 s before the window's end
+
+    def align(w, f):
+        return w.start + 0.1, w.start + 0.4 + win
+
+    def decide(first_frame):
+        start = first_frame * hop
+        ws = WindowScore(start=start, end=start + 0.995, first_frame=first_frame, loglik=np.zeros(2),
+                         background=0.0, best=0, margin=5.0)
+        d = Decider(1.0, 1, 0.3, 0.1, frame_s=hop, frame_len_s=win, min_tail_s=0.05, max_tail_s=0.35)
+        return d.update(ws, energy[:, None], ws.end, align) + d.flush(ws.end)
+
+    assert decide(30) == []  # earlier windows had their chance at it
+    assert [e.start for e in decide(0)] == [pytest.approx(0.1)]  # the stream's first window had none before it
