@@ -11,9 +11,10 @@ The pieces, each doing one thing:
   model alone (and every ``_...`` label) is the non-keyword hypothesis.
 * :class:`Decider` turns window scores into :class:`KeywordEvent` s: a keyword is a
   candidate while its margin over the best non-keyword hypothesis is above the
-  threshold set by ``sensitivity``; the best window of a run of candidate windows is
-  emitted once the margin has not improved for ``patience_s``; overlapping
-  detections are merged and a refractory time follows each event.
+  threshold set by ``sensitivity`` in a window that holds the fade of the word's sound
+  (0.05-0.35 s before the window's end); the best such window is emitted once
+  ``patience_s`` has passed since the sound faded; overlapping detections are merged
+  and a refractory time follows each event.
 * :class:`StreamRecognizer` wires them together behind ``push(chunk)`` /
   ``flush()``. Files (:func:`stream_file`), arrays and the microphone
   (:mod:`hmmrec.live`) all feed this one object.
