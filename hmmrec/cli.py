@@ -27,6 +27,16 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return v
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -86,7 +96,7 @@ def cmd_train(args) -> int:
     print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: "
           + ", ".join(f"{k} ({v})" for k, v in corpus.counts().items()), file=sys.stderr)
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                        noise_snrs=args.noise, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+                        noise_snrs=args.noise, mmi_iter=args.mmi, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
     rec.fit(corpus.paths, corpus.y)
     rec.save(out, overwrite=args.force)
     print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
@@ -158,7 +168,7 @@ def cmd_crossval(args) -> int:
     accs, reports = {}, {}
     for name, tr, te in folds:
         rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                                noise_snrs=args.noise, n_jobs=args.jobs)
+                            noise_snrs=args.noise, mmi_iter=args.mmi, n_jobs=args.jobs)
         rec.fit(tr.paths, tr.y)
         rep = evaluate_files(rec, te)
         accs[name], reports[name] = rep["accuracy"], rep
@@ -201,6 +211,9 @@ def _add_training_options(p):
                    help="copies with background noise mixed in at these lowest SNRs in dB (each v: v to v+10 dB), "
                         "or none; the noise is the training data's own background (e.g. _silence_), else white, "
                         f"pink and brown noise (default: {shown(d['noise_snrs'])})")
+    p.add_argument("--mmi", type=_non_negative_int, default=d["mmi_iter"],
+                   help="iterations of discriminative (maximum mutual information) training after the "
+                        f"maximum-likelihood one, 0 for none (default {d['mmi_iter']})")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
 
 

@@ -20,7 +20,7 @@ the global variance of the training frames.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -332,6 +332,45 @@ class WordHMM:
         """Viterbi path: (log-probability, state index per frame)."""
         self._check_fitted()
         return viterbi(self.state_loglik(x), self.params_.transmat)
+
+
+def occupancy_stats(p: HMMParams, seqs: list[np.ndarray], weights: np.ndarray):
+    """Weighted Gaussian statistics of sequences under a model (forward-backward).
+
+    Returns ``(occ, sum_x, sum_xx)`` per Gaussian, shapes (S*M,), (S*M, D), (S*M, D):
+    the posterior occupancy of every Gaussian and its first and second moments, each
+    sequence counted ``weights[i]`` times. Empty ``seqs``: zeros.
+    """
+    s, m, d = p.means.shape
+    if not len(seqs):
+        return np.zeros(s * m), np.zeros((s * m, d)), np.zeros((s * m, d))
+    batch = _Batch(seqs)
+    state_ll, within = _mixture_split(_component_loglik(batch.design, p))
+    gamma, _, _ = _forward_backward(batch, state_ll, p.transmat)
+    gamma *= np.repeat(np.asarray(weights, dtype=np.float64), batch.lengths)[:, None]
+    within *= gamma[:, :, None]
+    resp = within.reshape(len(gamma), s * m)
+    return resp.sum(0), resp.T @ batch.frames, resp.T @ batch.squares
+
+
+def extended_baum_welch(p: HMMParams, num, den, var_floor: np.ndarray, e: float = 2.0, tau: float = 100.0) -> HMMParams:
+    """One extended Baum-Welch update of means and variances (maximum mutual information).
+
+    ``num`` and ``den`` are :func:`occupancy_stats` of the model's own examples and of
+    the examples it competes for (weighted by their posteriors). Each Gaussian moves
+    towards its own examples and away from its rivals' by ``(num - den)`` statistics,
+    damped by ``D = e * den_occupancy + tau`` frames of its current self (``tau`` also
+    keeps Gaussians without rivals where they are). Weights, transitions and the
+    training history are kept.
+    """
+    s, m, d = p.means.shape
+    mu = p.means.reshape(s * m, d)
+    var = p.variances.reshape(s * m, d)
+    damp = (e * den[0] + tau)[:, None]
+    occ = (num[0] - den[0])[:, None] + damp
+    means = (num[1] - den[1] + damp * mu) / occ
+    variances = np.maximum((num[2] - den[2] + damp * (var + mu * mu)) / occ - means**2, var_floor)
+    return replace(p, means=means.reshape(s, m, d), variances=variances.reshape(s, m, d))
 
 
 def viterbi(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]:

@@ -10,7 +10,8 @@ import pytest
 from scipy.special import logsumexp
 
 from hmmrec.errors import DataError, NotFittedError, ParameterError
-from hmmrec.hmm import HMMParams, ModelBank, WordHMM, _Batch, _forward_backward, viterbi
+from hmmrec.hmm import (HMMParams, ModelBank, WordHMM, _Batch, _forward_backward, extended_baum_welch,
+                        occupancy_stats, viterbi)
 
 TRUE_MEANS = np.array([[-4.0, 2.0, 0.0], [0.0, -3.0, 3.0], [4.0, 2.0, -2.0]])
 TRUE_STD = np.array([[0.5, 1.0, 0.7], [1.0, 0.5, 0.8], [0.6, 0.9, 1.2]])
@@ -507,3 +508,52 @@ def test_scaled_forward_equals_log_domain(spread):
                                      bank._final)
             assert fast[0] == pytest.approx(slow, rel=1e-10)
             assert fast[0] == pytest.approx(ll[n], rel=1e-10)  # same model, same frames
+
+
+# -- discriminative training (extended Baum-Welch) ---------------------------------------------
+def test_occupancy_stats_are_weighted_gaussian_moments(seqs):
+    p = WordHMM(n_states=3, n_mix=2, n_iter=5).fit(seqs).params_
+    occ, sx, sxx = occupancy_stats(p, seqs, np.ones(len(seqs)))
+    frames = np.vstack(seqs)
+    assert occ.sum() == pytest.approx(len(frames))
+    np.testing.assert_allclose(sx.sum(0), frames.sum(0), rtol=1e-9)
+    np.testing.assert_allclose(sxx.sum(0), (frames**2).sum(0), rtol=1e-9)
+    w = np.r_[np.full(20, 2.0), np.zeros(len(seqs) - 20)]  # twice the first 20, none of the rest
+    occ2, _, _ = occupancy_stats(p, seqs, w)
+    occ20, _, _ = occupancy_stats(p, seqs[:20], np.ones(20))
+    np.testing.assert_allclose(occ2, 2 * occ20, rtol=1e-9)
+    zero = occupancy_stats(p, [], np.zeros(0))
+    assert zero[0].shape == (6,) and not zero[0].any() and not zero[2].any()
+
+
+def test_extended_baum_welch_without_rivals_or_errors_keeps_the_model(seqs):
+    p = WordHMM(n_states=3, n_mix=2, n_iter=5).fit(seqs).params_
+    none = occupancy_stats(p, [], np.zeros(0))
+    q = extended_baum_welch(p, none, none, np.full(3, 1e-6))
+    np.testing.assert_allclose(q.means, p.means)
+    np.testing.assert_allclose(q.variances, p.variances)
+    assert q.transmat is p.transmat and q.weights is p.weights
+
+
+def test_extended_baum_welch_raises_the_posterior_of_the_right_word():
+    """Two close words: one iteration of MMI on both raises the mean log posterior of the truth."""
+    a = three_segment_sequences(30, seed=1)
+    b = [s + np.array([0.2, -0.2, 0.15]) for s in three_segment_sequences(30, seed=2)]  # a near copy
+    models = [WordHMM(n_states=3, n_mix=1).fit(x).params_ for x in (a, b)]
+    data, truth = a + b, np.r_[np.zeros(30, int), np.ones(30, int)]
+
+    def posteriors(ms):
+        ll = np.array([ModelBank(ms).score(x) for x in data])
+        return np.exp(ll - logsumexp(ll, axis=1, keepdims=True))
+
+    before = posteriors(models)
+    assert 0.5 < before[np.arange(60), truth].mean() < 0.99  # confusable, not hopeless
+    new = []
+    for k, p in enumerate(models):
+        own, rivals = np.flatnonzero(truth == k), np.flatnonzero(truth != k)
+        num = occupancy_stats(p, [data[i] for i in own], 1 - before[own, k])
+        den = occupancy_stats(p, [data[i] for i in rivals], before[rivals, k])
+        new.append(extended_baum_welch(p, num, den, np.full(3, 1e-3), tau=10.0))
+    after = posteriors(new)
+    assert np.log(after[np.arange(60), truth]).mean() > np.log(before[np.arange(60), truth]).mean() + 0.05
+    assert (after.argmax(1) == truth).mean() > (before.argmax(1) == truth).mean()

@@ -56,7 +56,7 @@ def test_init_stores_params_and_clone_works():
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
     assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "noise_snrs",
-                           "stream_n_mix", "feature_config", "n_jobs", "verbose"}
+                           "mmi_iter", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)
@@ -89,7 +89,8 @@ def test_unfitted_use_raises_not_fitted(tmp_path):
 
 @pytest.mark.parametrize("kwargs", [{"n_mix": 0}, {"n_mix": 1.5}, {"n_states": 0}, {"var_floor": 0.0},
                                     {"var_floor": 1.0}, {"speeds": (3.0,)}, {"warps": (1.5,)},
-                                    {"warps": (0.5,)}, {"noise_snrs": (99.0,)}])
+                                    {"warps": (0.5,)}, {"noise_snrs": (99.0,)}, {"mmi_iter": -1},
+                                    {"mmi_iter": 0.5}])
 def test_fit_validates_params(kwargs):
     X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
     with pytest.raises(ParameterError):
@@ -528,3 +529,39 @@ def test_default_features_follow_the_training_rate(tmp_path):
     assert cfg.sr == 8000 and cfg.high_hz == 3400.0 and cfg.n_fft == 256
     given = FeatureConfig(sr=8000, n_fft=256)
     assert _resolve_config(given, narrow) is given  # an explicit config is used as it is
+
+
+def _sweeps(f0: float, n: int, seed: int, sr: int = 8000) -> list[np.ndarray]:
+    """Noisy 0.4 s tone glides from f0 up by half, a little different each time."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        t = np.arange(int(0.4 * sr)) / sr
+        f = f0 * rng.uniform(0.96, 1.04) * (1 + 0.5 * t / t[-1])
+        y = 0.3 * np.sin(2 * np.pi * np.cumsum(f) / sr) + 0.03 * rng.standard_normal(len(t))
+        out.append(np.r_[np.zeros(800), y, np.zeros(800)].astype(np.float32))
+    return out
+
+
+def test_discriminative_training_raises_the_posterior_of_the_right_word():
+    """Two close glides: MMI moves the models apart where maximum likelihood left them confused."""
+    from hmmrec.recognizer import _MMI_KAPPA
+
+    X = _sweeps(500, 25, 1) + _sweeps(540, 25, 2)
+    y = ["low"] * 25 + ["high"] * 25
+    cfg = FeatureConfig(sr=8000)
+    kw = dict(n_states=4, n_mix=2, warps=(), noise_snrs=(), stream_n_mix=1, feature_config=cfg, n_jobs=1)
+    ml = HMMRecognizer(mmi_iter=0, **kw).fit(X, y)
+    mmi = HMMRecognizer(mmi_iter=1, **kw).fit(X, y)
+    assert mmi.training_summary_["mmi_iter"] == 1 and ml.training_summary_["mmi_iter"] == 0
+    truth = np.searchsorted(ml.classes_, y)
+
+    def objective(rec):
+        z = _MMI_KAPPA * rec.loglik(X)
+        return (z[np.arange(len(X)), truth] - logsumexp(z, axis=1)).mean()
+
+    assert -0.69 < objective(ml) < -0.01  # confusable at the softened scale
+    assert objective(mmi) > objective(ml) + 0.01
+    # the stream models (a 1-Gaussian stage) are trained discriminatively too
+    assert not np.allclose(mmi.stream_models_[0].means, ml.stream_models_[0].means)
+    np.testing.assert_allclose(mmi.stream_models_[0].weights, ml.stream_models_[0].weights)
