@@ -386,7 +386,8 @@ def fit_with_progress(rec: HMMRecognizer, X, y, progress) -> HMMRecognizer:
         m = _PROGRESS_LINE.match(line)
         if m:
             i, n, label = int(m.group(1)), int(m.group(2)), m.group(3)
-            progress(0.15 + 0.8 * i / n, f"trained {label} ({i}/{n}) · {time.perf_counter() - t0:.0f} s")
+            then = " · discriminative training…" if i == n and rec.mmi_iter else ""
+            progress(0.15 + 0.8 * i / n, f"trained {label} ({i}/{n}) · {time.perf_counter() - t0:.0f} s{then}")
         elif line.startswith("features:"):
             progress(0.15, f"{line} · training the word models…")
 

@@ -255,11 +255,14 @@ def test_train_and_evaluate_a_tiny_model(app, tmp_path):
     app.text_input(key="train_test").set_value(str(_manifest(tmp_path / "test.csv", "test", 2)))
     app.slider(key="train_mix").set_value(1)
     app.checkbox(key="train_speeds").set_value(False)
+    app.checkbox(key="train_mmi").set_value(False)
     app.selectbox(key="train_jobs").set_value(1)
     app.button(key="train_go").click().run()
     no_trouble(app)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Labels"] == "2" and metrics["Training files"] == "6"
+    trained = app.session_state["train_result"].info.rec
+    assert trained.mmi_iter == 0 and trained.n_mix == 1 and trained.warps == ()
     assert metrics["Test accuracy"].endswith("%")
     assert app.get("download_button")
     per_label = app.dataframe[0].value
