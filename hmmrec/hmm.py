@@ -149,6 +149,18 @@ def _mixture_split(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return top + np.log(total), comp
 
 
+def _gaussian_stats(batch: _Batch, within: np.ndarray, gamma: np.ndarray):
+    """Occupancy, first and second moments of every Gaussian, shapes (S*M,), (S*M, D), (S*M, D).
+
+    ``within`` (F, S, M): each component's share of its state (overwritten);
+    ``gamma`` (F, S): state posteriors of the stacked frames.
+    """
+    f, s, m = within.shape
+    within *= gamma[:, :, None]  # posterior of every (state, component) per frame
+    resp = within.reshape(f, s * m)
+    return resp.sum(0), resp.T @ batch.frames, resp.T @ batch.squares
+
+
 def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
     """Forward-backward over all sequences of a batch (compiled).
 
@@ -292,11 +304,7 @@ class WordHMM:
 
     def _m_step(self, batch, p, within, gamma, xi) -> HMMParams:
         s, m, d = p.means.shape
-        within *= gamma[:, :, None]  # posterior of every (state, component) per frame
-        resp = within.reshape(len(gamma), s * m)
-        occ = resp.sum(0)
-        sx = resp.T @ batch.frames
-        sxx = resp.T @ batch.squares
+        occ, sx, sxx = _gaussian_stats(batch, within, gamma)
         safe = np.maximum(occ, _TINY)[:, None]
         means = sx / safe
         var = sxx / safe - means**2
@@ -348,9 +356,7 @@ def occupancy_stats(p: HMMParams, seqs: list[np.ndarray], weights: np.ndarray):
     state_ll, within = _mixture_split(_component_loglik(batch.design, p))
     gamma, _, _ = _forward_backward(batch, state_ll, p.transmat)
     gamma *= np.repeat(np.asarray(weights, dtype=np.float64), batch.lengths)[:, None]
-    within *= gamma[:, :, None]
-    resp = within.reshape(len(gamma), s * m)
-    return resp.sum(0), resp.T @ batch.frames, resp.T @ batch.squares
+    return _gaussian_stats(batch, within, gamma)
 
 
 def extended_baum_welch(p: HMMParams, num, den, var_floor: np.ndarray, e: float = 2.0, tau: float = 100.0) -> HMMParams:

@@ -317,15 +317,14 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.models_ = [m.params_ for _, m, _ in results]
         self.stream_models_ = [_stage(m, self.stream_n_mix) for _, m, _ in results]
         self.n_examples_ = {lab: counts[lab] for lab in labels}
-        self._bank = self._make_bank()
         floors = [m.var_floor_ for _, m, _ in results]
-        final = [s is m for s, m in zip(self.stream_models_, self.models_)]
+        # the stream uses the final models themselves when stream_n_mix >= n_mix (same objects)
+        stream_is_final = all(sm is m for sm, m in zip(self.stream_models_, self.models_))
         for i in range(self.mmi_iter):
             t1 = time.perf_counter()
             self.models_, changed = self._mmi_step(self.models_, labels, whole, by_label, floors)
-            if not all(final):
-                self.stream_models_, _ = self._mmi_step(self.stream_models_, labels, whole, by_label, floors)
-            self.stream_models_ = [m if f else s for s, m, f in zip(self.stream_models_, self.models_, final)]
+            self.stream_models_ = (self.models_ if stream_is_final else
+                                   self._mmi_step(self.stream_models_, labels, whole, by_label, floors)[0])
             self._log(f"discriminative iteration {i + 1}: {changed} examples weighed, {time.perf_counter() - t1:.1f} s")
         self._bank = self._make_bank()
         self.temperature_ = self._calibrate(whole)

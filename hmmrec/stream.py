@@ -473,6 +473,7 @@ class StreamRecognizer:
                 events.extend(self._named(ev) for ev in d.flush(self.time))
         return out
 
+
 def default_window_s(recognizer) -> float:
     """Window length fitted to the training data (see :class:`StreamRecognizer`)."""
     stats = recognizer.training_summary_.get("duration_s", {})
