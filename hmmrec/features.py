@@ -227,13 +227,16 @@ def _preemphasis(y: np.ndarray, coeff: float, prev: float = 0.0) -> np.ndarray:
 
 
 def _frame(y: np.ndarray, cfg: FeatureConfig, n: int) -> np.ndarray:
-    idx = np.arange(cfg.win_samples)[None, :] + cfg.hop_samples * np.arange(n)[:, None]
-    return y[idx]
+    """(n, win_samples) read-only view of the first ``n`` frames of ``y``."""
+    return np.lib.stride_tricks.sliding_window_view(y, cfg.win_samples)[:: cfg.hop_samples][:n]
 
 
+@lru_cache(maxsize=8)
 def _delta_weights(n: int) -> np.ndarray:
     k = np.arange(-n, n + 1, dtype=np.float64)
-    return k / (2.0 * np.sum(np.arange(1, n + 1) ** 2))
+    w = k / (2.0 * np.sum(np.arange(1, n + 1) ** 2))
+    w.setflags(write=False)
+    return w
 
 
 def _add_deltas(static: np.ndarray, cfg: FeatureConfig) -> np.ndarray:

@@ -12,7 +12,8 @@ The pieces, each doing one thing:
 * :class:`Decider` turns window scores into :class:`KeywordEvent` s: a keyword is a
   candidate while its margin over the best non-keyword hypothesis is above the
   threshold set by ``sensitivity`` in a window that holds the fade of the word's sound
-  (0.05-0.35 s before the window's end); the best such window is emitted once
+  (0.05-0.35 s before the window's end) and whose loudest sound is the window's (within
+  6 dB); the best such window is emitted once
   ``patience_s`` has passed since the sound faded; overlapping detections are merged
   and a refractory time follows each event.
 * :class:`StreamRecognizer` wires them together behind ``push(chunk)`` /
@@ -58,6 +59,8 @@ _MIN_TAIL_S = 0.05
 # the same sound it is as likely a false alarm as a hit (on the Speech Commands stream the
 # miss/false-alarm curve stayed the same while the p95 latency fell from 0.72 to 0.43 s)
 _MAX_TAIL_S = 0.35
+# the word a window decides on must hold the window's loudest sound (within this many dB)
+_MAX_PEAK_GAP_DB = 6.0
 
 
 def sensitivity_to_threshold(sensitivity: float) -> float:
@@ -276,12 +279,21 @@ class Decider:
         Commands stream the minimum cut the false alarms by 30-50% at about the same
         misses (0.1 s: 1 point more misses), the maximum moved each sensitivity along
         the same miss/false-alarm curve and brought the p95 latency from 0.72 to 0.43 s.
+    max_peak_gap_db : float
+        A window counts for a word only if the word's loudest frame is at most this far
+        (dB) below the window's loudest frame: a keyword model that explains a fainter
+        stretch (a step in the background, the run-up to a louder word) beside the
+        window's main sound is not the word of that window. The stream recognizer uses
+        6 dB: on the Speech Commands stream it cut the false alarms at the loosest
+        sensitivity from 194 to 137 per hour with fewer misses (0.302 -> 0.271), and left
+        the stricter settings as they were.
     """
 
     def __init__(self, threshold: float, patience_windows: int, refractory_s: float, patience_s: float | None = None,
                  frame_s: float = 0.01, frame_len_s: float = 0.025, min_tail_s: float = 0.0,
-                 max_tail_s: float = np.inf):
+                 max_tail_s: float = np.inf, max_peak_gap_db: float = np.inf):
         self.frame_s = frame_s
+        self.max_peak_gap_db = max_peak_gap_db
         self.min_tail_s = min_tail_s
         self.max_tail_s = max_tail_s
         self.frame_len_s = frame_len_s
@@ -311,7 +323,8 @@ class Decider:
             start, end = align(ws, frames)
             fade = self.sound_end(ws, frames, start, end)
             tail = ws.end - fade
-            if (last or tail >= self.min_tail_s) and (ws.first_frame == 0 or tail <= self.max_tail_s):
+            if ((last or tail >= self.min_tail_s) and (ws.first_frame == 0 or tail <= self.max_tail_s)
+                    and self.peak_gap_db(ws, frames, start, end) <= self.max_peak_gap_db):
                 new = _Candidate(ws.best, ws.margin, ws, start, end, fade)
         if new is not None:
             self._cand = c = new
@@ -324,6 +337,20 @@ class Decider:
             out.append(self._emit(now))
         return out
 
+    def _word_energy(self, ws: WindowScore, frames, start: float, end: float):
+        """(log energy of the window's frames, index of the word's first frame, of its last + 1)."""
+        energy = np.asarray(frames)[:, 0]
+        first = int(np.clip(round((start - ws.start) / self.frame_s), 0, len(energy) - 1))
+        stop = int(np.clip(round((end - self.frame_len_s - ws.start) / self.frame_s) + 1, first + 1, len(energy)))
+        return energy, first, stop
+
+    def peak_gap_db(self, ws: WindowScore, frames, start: float, end: float) -> float:
+        """How far (dB) the loudest frame of the aligned word is below the window's loudest frame."""
+        if frames is None or len(frames) == 0:
+            return 0.0
+        energy, first, stop = self._word_energy(ws, frames, start, end)
+        return float(energy.max() - energy[first:stop].max()) * 10.0 / np.log(10.0)
+
     def sound_end(self, ws: WindowScore, frames, start: float, end: float) -> float:
         """End (seconds) of the last frame of the aligned word within ``_SOUND_END_DB`` of its loudest.
 
@@ -331,9 +358,7 @@ class Decider:
         """
         if frames is None or len(frames) == 0:
             return end
-        energy = np.asarray(frames)[:, 0]
-        first = int(np.clip(round((start - ws.start) / self.frame_s), 0, len(energy) - 1))
-        stop = int(np.clip(round((end - self.frame_len_s - ws.start) / self.frame_s) + 1, first + 1, len(energy)))
+        energy, first, stop = self._word_energy(ws, frames, start, end)
         word = energy[first:stop]
         loud = np.flatnonzero(word >= word.max() - _SOUND_END_DB * np.log(10.0) / 10.0)
         return min(end, ws.start + (first + int(loud[-1])) * self.frame_s + self.frame_len_s)
@@ -399,7 +424,8 @@ class StreamRecognizer:
         cfg = self.recognizer.feature_config_
         return Decider(sensitivity_to_threshold(sensitivity), max(1, int(round(self._patience_s / self.hop_s))),
                        self._refractory_s, self._patience_s, frame_s=cfg.hop_s, frame_len_s=cfg.win_s,
-                       min_tail_s=_MIN_TAIL_S, max_tail_s=max(_MAX_TAIL_S, _MIN_TAIL_S + self.hop_s))
+                       min_tail_s=_MIN_TAIL_S, max_tail_s=max(_MAX_TAIL_S, _MIN_TAIL_S + self.hop_s),
+                       max_peak_gap_db=_MAX_PEAK_GAP_DB)
 
     @property
     def sr(self) -> int:
@@ -422,6 +448,7 @@ class StreamRecognizer:
         for d in self._deciders:
             d.reset()
         self._n_samples = 0
+        self._pending: list[np.ndarray] = []  # samples not yet handed to the feature stream
         self.history: list[WindowScore] = []
 
     def _named(self, ev: KeywordEvent) -> KeywordEvent:
@@ -443,10 +470,26 @@ class StreamRecognizer:
         if not np.all(np.isfinite(chunk)):
             raise ParameterError("StreamRecognizer.push: chunk contains NaN or infinite samples")
         self._n_samples += len(chunk)
-        return self._windows_to_events(self._features.push(chunk), final=False)
+        self._pending.append(chunk)
+        if self._n_samples < self._samples_for_next_window():
+            # no window can be complete yet: keep the samples (features of bigger pieces
+            # cost less, and the frames are the same whatever the pieces)
+            return [[] for _ in self._deciders]
+        return self._windows_to_events(self._features.push(self._take_pending()), final=False)
+
+    def _take_pending(self) -> np.ndarray:
+        pending, self._pending = self._pending, []
+        return np.concatenate(pending) if len(pending) > 1 else pending[0] if pending else np.zeros(0, np.float32)
+
+    def _samples_for_next_window(self) -> int:
+        """Samples the stream must have consumed before the scorer's next window is complete."""
+        cfg = self.recognizer.feature_config_
+        last_frame = self.scorer._next_end - 1 + self._features.lookahead_frames
+        return last_frame * cfg.hop_samples + cfg.win_samples
 
     def _flush_all(self) -> list[list[KeywordEvent]]:
-        out = self._windows_to_events(self._features.flush(), final=True)
+        frames = np.vstack([self._features.push(self._take_pending()), self._features.flush()])
+        out = self._windows_to_events(frames, final=True)
         history = self.history
         self.reset()
         self.history = history

@@ -279,3 +279,33 @@ def test_a_window_that_finds_a_word_long_after_it_faded_does_not_decide():
 
     assert decide(30) == []  # earlier windows had their chance at it
     assert [e.start for e in decide(0)] == [pytest.approx(0.1)]  # the stream's first window had none before it
+
+
+def test_a_word_quieter_than_the_rest_of_its_window_does_not_decide():
+    """The word a window decides on must hold the window's loudest sound (within max_peak_gap_db)."""
+    from hmmrec.stream import Decider, WindowScore
+
+    hop, win = 0.01, 0.025
+    energy = np.full(100, -10.0)  # noise (log energy, natural log units)
+    energy[10:40] = -6.0  # a faint stretch from 0.1 to 0.4 s (a step in the noise floor) ...
+    energy[50:80] = 0.0  # ... and, louder by 26 dB, a word from 0.5 to 0.8 s
+    frames = energy[:, None]
+    ws = WindowScore(start=0.0, end=0.995, first_frame=0, loglik=np.zeros(2), background=0.0, best=0, margin=5.0)
+
+    def decider():
+        return Decider(1.0, 1, 0.3, 0.1, frame_s=hop, frame_len_s=win, max_peak_gap_db=6.0)
+
+    d = decider()
+    assert d.peak_gap_db(ws, frames, 0.1, 0.4 + win) == pytest.approx(6.0 * 10 / np.log(10))
+    assert d.peak_gap_db(ws, frames, 0.45, 0.8 + win) == 0.0
+    assert d.peak_gap_db(ws, None, 0.1, 0.4) == 0.0  # no frames: nothing to compare
+    # a keyword model that explains the faint stretch: no candidate, no event
+    assert d.update(ws, frames, 1.0, lambda w, f: (0.1, 0.4 + win)) == [] and d._cand is None
+    assert d.flush(1.0) == []
+    # one that explains the loud word does decide
+    d = decider()
+    events = d.update(ws, frames, 1.0, lambda w, f: (0.45, 0.8 + win)) + d.flush(1.0)
+    assert [e.start for e in events] == [0.45]
+    # without the rule (the default) the faint stretch would have made an event
+    d = Decider(1.0, 1, 0.3, 0.1, frame_s=hop, frame_len_s=win)
+    assert [e.start for e in d.update(ws, frames, 1.0, lambda w, f: (0.1, 0.4 + win)) + d.flush(1.0)] == [0.1]
