@@ -95,7 +95,8 @@ def cmd_train(args) -> int:
     print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: "
           + ", ".join(f"{k} ({v})" for k, v in corpus.counts().items()), file=sys.stderr)
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                        noise_snrs=args.noise, mmi_iter=args.mmi, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
+                        noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models, n_jobs=args.jobs,
+                        verbose=0 if args.quiet else 1)
     rec.fit(corpus.paths, corpus.y)
     rec.save(out, overwrite=args.force)
     print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
@@ -167,7 +168,8 @@ def cmd_crossval(args) -> int:
     accs, reports = {}, {}
     for name, tr, te in folds:
         rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                            noise_snrs=args.noise, mmi_iter=args.mmi, n_jobs=args.jobs)
+                            noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models,
+                            n_jobs=args.jobs)
         rec.fit(tr.paths, tr.y)
         rep = evaluate_files(rec, te)
         accs[name], reports[name] = rep["accuracy"], rep
@@ -183,9 +185,11 @@ def cmd_info(args) -> int:
     rec = _load_model(args.model)
     cfg = rec.feature_config_
     print(f"{args.model}: {len(rec.classes_)} labels, features {cfg.n_features}-dim at {cfg.sr} Hz")
-    for lab, m, sm in zip(rec.classes_, rec.models_, rec.stream_models_):
+    for k, (lab, m, sm) in enumerate(zip(rec.classes_, rec.models_, rec.stream_models_)):
         stream = f" ({sm.n_mix} when streaming)" if sm is not m else ""
-        print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}, "
+        more = sum(1 for j in rec.extra_labels_ if j == k)
+        models = f" (and {more} more stream models)" if more else ""
+        print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}{models}, "
               f"{rec.n_examples_.get(str(lab), '?')} training files")
     return EXIT_OK
 
@@ -213,6 +217,9 @@ def _add_training_options(p):
     p.add_argument("--mmi", type=_non_negative_int, default=d["mmi_iter"],
                    help="iterations of discriminative (maximum mutual information) training after the "
                         f"maximum-likelihood one, 0 for none (default {d['mmi_iter']})")
+    p.add_argument("--unknown-models", type=_positive_int, default=d["unknown_models"],
+                   help="models for each non-keyword label of speech such as _unknown_, one per group of similar "
+                        f"examples (at most one per 5 examples; default {d['unknown_models']})")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
 
 

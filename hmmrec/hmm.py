@@ -437,9 +437,12 @@ class ModelBank:
         Start probabilities per model (default: state 0).
     finals : list of bool arrays or None
         States a path may end in (default: the last state).
+    single_precision : bool
+        Compute the Gaussians' matrix product in single precision (about twice as
+        fast; log-densities then agree with double precision to about 1e-4).
     """
 
-    def __init__(self, params: list[HMMParams], starts=None, finals=None):
+    def __init__(self, params: list[HMMParams], starts=None, finals=None, single_precision: bool = False):
         if not params:
             raise ParameterError("ModelBank needs at least one model")
         self.params = list(params)
@@ -464,6 +467,7 @@ class ModelBank:
                 self._column[k, i] = unique[key]
         self.n_emissions = len(unique)
         self._w = _gauss_weights(np.vstack(means), np.vstack(variances), np.concatenate(log_w))
+        self._w32 = self._w.astype(np.float32) if single_precision else None
         owner = np.concatenate(owner)  # components are grouped by owner in order
         self._starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).astype(np.int64)
         self._sizes = np.diff(np.r_[self._starts, len(owner)]).astype(np.int64)
@@ -491,7 +495,10 @@ class ModelBank:
         """(n_frames, n_emissions) log-densities of the distinct emission states."""
         from ._kernels import group_logsumexp, group_sum
 
-        comp = _design(x) @ self._w  # (T, C)
+        if self._w32 is None:
+            comp = _design(x) @ self._w  # (T, C)
+        else:  # the product in single precision (twice as fast), the rest in double
+            comp = (_design(x).astype(np.float32) @ self._w32).astype(np.float64)
         # log-sum-exp per mixture, vectorised: relative to each frame's best component
         top = comp.max(axis=1, keepdims=True)
         shifted = comp - top

@@ -41,7 +41,7 @@ DEFAULT_SENSITIVITY = 0.5
 DEFAULT_REFRACTORY_S = 0.3
 DEFAULT_PATIENCE_S = 0.1
 _MIN_WINDOW_S, _MAX_WINDOW_S = 0.5, 2.0
-_WINDOW_MARGIN_S = 0.2
+_WINDOW_MARGIN_S = 0.1
 # margin (nats per frame) at sensitivity 0 and 1; the threshold moves linearly between them
 _THRESHOLD_AT_0, _THRESHOLD_AT_1 = 6.0, 1.0
 # a window whose loudest frame is less than this far above the feature floor (digital
@@ -142,6 +142,14 @@ class WindowScorer:
     recognizer : HMMRecognizer (fitted)
     window_s, hop_s : float
         Window length and hop in seconds.
+
+    Attributes
+    ----------
+    refine_above : float
+        Labels with several models (``HMMRecognizer.unknown_models``) are scored with
+        their first model only, unless a keyword's margin is above this (default:
+        always all): the margins of windows where no keyword gets above it are then
+        upper bounds, which is all a decision at a threshold not below it needs.
     """
 
     def __init__(self, recognizer, window_s: float, hop_s: float):
@@ -158,6 +166,13 @@ class WindowScorer:
         wrapped = [wrap_with_filler(m, recognizer.background_, _FILLER_STAY) for m in models]
         bg = recognizer.background_
         self._wrapped = [w[0] for w in wrapped]
+        # the further models of labels with several (HMMRecognizer.unknown_models): scored
+        # only for windows where they could matter (see refine_above)
+        self._recognizer = recognizer
+        extra = [wrap_with_filler(m, bg, _FILLER_STAY) for m in getattr(recognizer, "extra_stream_models_", [])]
+        self._extra_bank = (ModelBank([w[0] for w in extra], starts=[w[1] for w in extra],
+                                      finals=[w[2] for w in extra], single_precision=True) if extra else None)
+        self.refine_above = -np.inf
         # margins are per frame of the word (its median training duration), not per frame
         # of the window: frames outside the word score about equally in both hypotheses
         stats = recognizer.training_summary_.get("duration_s", {})
@@ -166,10 +181,11 @@ class WindowScorer:
         # raw c0 is the log frame energy; this is its value for a frame at the floor + 20 dB
         self._min_log_energy = floor_log_energy(cfg, _MIN_PEAK_OVER_FLOOR_DB)
         self.bank = ModelBank(self._wrapped + [bg], starts=[w[1] for w in wrapped] + [np.ones(1)],
-                              finals=[w[2] for w in wrapped] + [np.ones(1, bool)])
+                              finals=[w[2] for w in wrapped] + [np.ones(1, bool)], single_precision=True)
         self.reset()
 
     def reset(self) -> None:
+        self._last_log_b = None
         self._frames = np.zeros((0, self.cfg.n_features))
         self._f0 = 0  # global index of self._frames[0]
         self._next_end = self.window_frames  # global frame index where the next window ends
@@ -184,16 +200,27 @@ class WindowScorer:
             return WindowScore(start, end, first, np.full(n_labels, -np.inf), -np.inf, -1, -np.inf,
                                np.full(n_labels, -np.inf))
         x = normalize(frames, self.cfg)
-        ll = self.bank.score(x)
+        log_b = self.bank.state_loglik(x)
+        self._last_log_b = (first, n, log_b)  # for align(), which mostly asks about this window
+        ll = self.bank.forward(log_b)
         words, bg = ll[:-1], ll[-1]
-        rival = max([bg] + list(words[~self.keyword]))
-        margins = np.where(self.keyword, (words - rival) / np.minimum(self.word_frames, n), -np.inf)
+        margins = self._margins(words, bg, n)
+        if self._extra_bank is not None and margins.max() > self.refine_above:
+            # the labels' further models can only raise the rivals: without them the
+            # margins are upper bounds, exact once they are in
+            words = self._recognizer._label_loglik(np.r_[words, self._extra_bank.score(x)],
+                                                   self._recognizer.extra_labels_)
+            margins = self._margins(words, bg, n)
         if self.keyword.any():
             best = int(np.argmax(np.where(self.keyword, words, -np.inf)))
             margin = float(margins[best])
         else:
             best, margin = -1, -np.inf
         return WindowScore(start, end, first, words, float(bg), best, margin, margins)
+
+    def _margins(self, words: np.ndarray, bg: float, n: int) -> np.ndarray:
+        rival = max([bg] + list(words[~self.keyword]))
+        return np.where(self.keyword, (words - rival) / np.minimum(self.word_frames, n), -np.inf)
 
     def push(self, frames: np.ndarray, final: bool = False) -> list[tuple[WindowScore, np.ndarray]]:
         """Add raw frames; return ``(score, frames)`` of every window that became complete.
@@ -225,10 +252,13 @@ class WindowScorer:
 
     def align(self, ws: WindowScore, frames: np.ndarray) -> tuple[float, float]:
         """Start and end (seconds) of the word of ``ws.best`` inside its window (Viterbi)."""
-        x = normalize(frames, self.cfg)
         k = ws.best
         p = self._wrapped[k]
-        log_b = self.bank.state_loglik(x)[:, k, : p.n_states]
+        last = getattr(self, "_last_log_b", None)
+        if last is not None and last[:2] == (ws.first_frame, len(frames)):
+            log_b = last[2][:, k, : p.n_states]
+        else:
+            log_b = self.bank.state_loglik(normalize(frames, self.cfg))[:, k, : p.n_states]
         _, path = viterbi_wrapped(log_b, p.transmat)
         inside = np.flatnonzero((path > 0) & (path < p.n_states - 1))
         hop = self.cfg.hop_s
@@ -383,7 +413,7 @@ class StreamRecognizer:
     recognizer : HMMRecognizer (fitted)
     window_s : float or None
         Window length in seconds; ``None``: a little longer than the longest typical
-        keyword in the training data (95th percentile + 0.2 s, within 0.5-2 s).
+        keyword in the training data (95th percentile + 0.1 s, within 0.5-2 s).
     hop_s : float
         Seconds between windows.
     sensitivity : float
@@ -497,6 +527,9 @@ class StreamRecognizer:
 
     def _windows_to_events(self, frames, final: bool) -> list[list[KeywordEvent]]:
         out = [[] for _ in self._deciders]
+        # no decider acts on a window whose margins stay at or below its threshold: their
+        # exact values are needed only for the history (plots)
+        self.scorer.refine_above = -np.inf if self.keep_history else min(d.threshold for d in self._deciders)
         windows = self.scorer.push(frames, final=final)
         for i, (ws, seg) in enumerate(windows):
             last = final and i == len(windows) - 1

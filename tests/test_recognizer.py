@@ -56,7 +56,7 @@ def test_init_stores_params_and_clone_works():
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
     assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "noise_snrs",
-                           "mmi_iter", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
+                           "mmi_iter", "unknown_models", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)
@@ -90,7 +90,7 @@ def test_unfitted_use_raises_not_fitted(tmp_path):
 @pytest.mark.parametrize("kwargs", [{"n_mix": 0}, {"n_mix": 1.5}, {"n_states": 0}, {"var_floor": 0.0},
                                     {"var_floor": 1.0}, {"speeds": (3.0,)}, {"warps": (1.5,)},
                                     {"warps": (0.5,)}, {"noise_snrs": (99.0,)}, {"mmi_iter": -1},
-                                    {"mmi_iter": 0.5}])
+                                    {"mmi_iter": 0.5}, {"unknown_models": 0}, {"unknown_models": 2.5}])
 def test_fit_validates_params(kwargs):
     X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
     with pytest.raises(ParameterError):
@@ -565,3 +565,64 @@ def test_discriminative_training_raises_the_posterior_of_the_right_word():
     # the stream models (a 1-Gaussian stage) are trained discriminatively too
     assert not np.allclose(mmi.stream_models_[0].means, ml.stream_models_[0].means)
     np.testing.assert_allclose(mmi.stream_models_[0].weights, ml.stream_models_[0].weights)
+
+
+def _glides(f0: float, f1: float, n: int, seed: int, sr: int = 8000) -> list[np.ndarray]:
+    """Noisy 0.4 s tone glides from about f0 to f1."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        t = np.arange(int(0.4 * sr)) / sr
+        f = rng.uniform(0.96, 1.04) * (f0 + (f1 - f0) * t / t[-1])
+        y = 0.3 * np.sin(2 * np.pi * np.cumsum(f) / sr) + 0.03 * rng.standard_normal(len(t))
+        out.append(np.r_[np.zeros(800), y, np.zeros(800)].astype(np.float32))
+    return out
+
+
+def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
+    """``_unknown_`` made of two kinds of sound: two stream models, the label scores as the better one."""
+    from hmmrec.features import extract, normalize
+    from hmmrec.stream import StreamRecognizer
+
+    rising, falling = _glides(300, 450, 10, 3), _glides(1800, 1200, 10, 4)
+    X = _glides(600, 900, 12, 1) + _glides(1000, 700, 12, 2) + rising + falling
+    y = ["up"] * 12 + ["down"] * 12 + ["_unknown_"] * 20
+    cfg = FeatureConfig(sr=8000)
+    kw = dict(n_states=4, n_mix=2, warps=(), noise_snrs=(), stream_n_mix=1, feature_config=cfg, n_jobs=1)
+    rec = HMMRecognizer(unknown_models=2, **kw).fit(X, y)
+    one = HMMRecognizer(unknown_models=1, **kw).fit(X, y)
+    k = int(np.flatnonzero(rec.classes_ == "_unknown_")[0])
+    assert rec.training_summary_["stream_models_per_label"] == {"_unknown_": 2, "down": 1, "up": 1}
+    assert rec.extra_labels_.tolist() == [k] and len(rec.extra_stream_models_) == 1
+    assert one.extra_labels_.tolist() == [] and one.training_summary_["stream_models_per_label"]["_unknown_"] == 1
+    # files are classified with one model per label, the same as without the further models
+    for a, b in zip(rec.models_, one.models_):
+        np.testing.assert_array_equal(a.means, b.means)
+    np.testing.assert_array_equal(rec.loglik(falling[:3]), one.loglik(falling[:3]))
+    # in the stream, each kind of example is best explained by its own model and the label
+    # scores as the better one
+    scorer = StreamRecognizer(rec).scorer
+    best_model = []
+    for x in rising + falling:
+        raw = extract(x, cfg, normalise=False)
+        first, extra = scorer.bank.score(normalize(raw, cfg))[k], scorer._extra_bank.score(normalize(raw, cfg))[0]
+        scorer.refine_above = -np.inf
+        assert scorer._score(0, raw).loglik[k] == max(first, extra)
+        best_model.append(int(extra > first))
+    assert len(set(best_model[:10])) == 1 and len(set(best_model[10:])) == 1 and best_model[0] != best_model[10]
+    # saved and loaded with all its models
+    back = HMMRecognizer.load(rec.save(tmp_path / "u.model"))
+    assert back.extra_labels_.tolist() == [k]
+    for a, b in zip(back.stream_models_ + back.extra_stream_models_, rec.stream_models_ + rec.extra_stream_models_):
+        np.testing.assert_array_equal(a.means, b.means)
+    # the further models are scored only where a decision could need them, and the events
+    # are those of scoring them everywhere
+    stream_in = np.concatenate([X[0], falling[1], X[13], rising[2], X[3]])
+    exact = StreamRecognizer(rec, sensitivity=0.8, keep_history=True)
+    lazy = StreamRecognizer(rec, sensitivity=0.8)
+    calls = []
+    inner = lazy.scorer._extra_bank.score
+    lazy.scorer._extra_bank.score = lambda x: calls.append(1) or inner(x)
+    events = [lazy.push(stream_in) + lazy.flush(), exact.push(stream_in) + exact.flush()]
+    assert events[0] == events[1] and len(events[0]) >= 2
+    assert 0 < len(calls) < len(exact.history)
