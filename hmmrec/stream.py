@@ -8,14 +8,16 @@ The pieces, each doing one thing:
   normalises them (the same CMVN as for one training utterance) and scores them
   against every word model at once. Each word model is wrapped between two copies of
   the background model, so a word may sit anywhere inside the window; the background
-  model alone (and every ``_...`` label) is the non-keyword hypothesis.
+  model alone (and every ``_...`` label) is the non-keyword hypothesis. A label with
+  several stream models (``_unknown_``, see ``HMMRecognizer.unknown_models``) scores
+  as its best one, worked out only in windows where a decision could depend on it.
 * :class:`Decider` turns window scores into :class:`KeywordEvent` s: a keyword is a
   candidate while its margin over the best non-keyword hypothesis is above the
   threshold set by ``sensitivity`` in a window that holds the fade of the word's sound
   (0.05-0.35 s before the window's end) and whose loudest sound is the window's (within
-  6 dB); the best such window is emitted once
-  ``patience_s`` has passed since the sound faded; overlapping detections are merged
-  and a refractory time follows each event.
+  6 dB); the best such window is emitted once ``patience_s`` has passed since the
+  sound faded; overlapping detections are merged and a refractory time follows each
+  event.
 * :class:`StreamRecognizer` wires them together behind ``push(chunk)`` /
   ``flush()``. Files (:func:`stream_file`), arrays and the microphone
   (:mod:`hmmrec.live`) all feed this one object.
