@@ -14,7 +14,8 @@ import pytest
 
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
-from hmmrec.stream import _MIN_TAIL_S, StreamRecognizer, events_at_sensitivities, sensitivity_to_threshold, stream_file
+from hmmrec.stream import (_KEYWORD_SLACK, _MIN_TAIL_S, StreamRecognizer, events_at_sensitivities,
+                           sensitivity_to_threshold, stream_file)
 
 from conftest import SOUNDS, sound_files
 
@@ -162,6 +163,16 @@ def test_window_scores_explain_the_decision(model):
             assert ws.margins[ws.best] == pytest.approx(ws.margin)
             assert np.all(np.isneginf(ws.margins[~kw]))
             assert ws.best == int(np.argmax(np.where(kw, ws.loglik, -np.inf)))
+            # a keyword's margin: over the non-keyword hypotheses, and over the best other
+            # keyword plus the slack, whichever is smaller (per frame of the keyword)
+            cfg = model.feature_config_
+            n = round((ws.end - ws.start - cfg.win_s + cfg.hop_s) / cfg.hop_s)
+            frames = np.minimum(stream.scorer.word_frames, n)
+            rival = max([ws.background] + list(ws.loglik[~kw]))
+            for k in np.flatnonzero(kw):
+                other = max(ws.loglik[j] for j in np.flatnonzero(kw) if j != k)
+                want = min(ws.loglik[k] - rival, ws.loglik[k] - other + _KEYWORD_SLACK * frames[k]) / frames[k]
+                assert ws.margins[k] == pytest.approx(want)
     # each event is the best of the windows that held its word until it was decided, among
     # those that also held the word's fade (a window the word runs into the end of may not decide)
     thr = sensitivity_to_threshold(stream.sensitivity)
