@@ -213,7 +213,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         one model per group, and in the stream the label scores as its best model.
         Sharper models of the words to ignore make a stricter rival for the keywords:
         on the Speech Commands keyword stream (16 instead of 1) the misses at about 1
-        false alarm per hour fell from 0.87 to 0.74. Files are still classified with
+        false alarm per hour fell from 0.87 to 0.75. Files are still classified with
         one model per label (it recognises unseen ``_unknown_`` words better: 16 models
         took Speech Commands accuracy from 0.928 to 0.888). ``1``: one model.
     stream_n_mix : int
