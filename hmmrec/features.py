@@ -227,8 +227,8 @@ def _preemphasis(y: np.ndarray, coeff: float, prev: float = 0.0) -> np.ndarray:
 
 
 def _frame(y: np.ndarray, cfg: FeatureConfig, n: int) -> np.ndarray:
-    """(n, win_samples) read-only view of the first ``n`` frames of ``y``."""
-    return np.lib.stride_tricks.sliding_window_view(y, cfg.win_samples)[:: cfg.hop_samples][:n]
+    idx = np.arange(cfg.win_samples)[None, :] + cfg.hop_samples * np.arange(n)[:, None]
+    return y[idx]
 
 
 @lru_cache(maxsize=8)

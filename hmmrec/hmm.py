@@ -439,7 +439,8 @@ class ModelBank:
         States a path may end in (default: the last state).
     single_precision : bool
         Compute the Gaussians' matrix product in single precision (about twice as
-        fast; log-densities then agree with double precision to about 1e-4).
+        fast; on Speech Commands stream windows the log-densities stayed within 3e-4
+        nats of double precision).
     """
 
     def __init__(self, params: list[HMMParams], starts=None, finals=None, single_precision: bool = False):

@@ -387,7 +387,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             self.models_, changed = self._mmi_step(self.models_, [], labels, whole, by_label, floors)
             self.stream_models_ = (self.models_ if stream_is_final else
                                    self._mmi_step(self.stream_models_, self.extra_stream_models_, labels, whole,
-                                                  by_label, floors, several=set(self.extra_labels_.tolist()))[0])
+                                                  by_label, floors)[0])
             self._log(f"discriminative iteration {i + 1}: {changed} examples weighed, {time.perf_counter() - t1:.1f} s")
         self._bank = self._make_bank()
         self.temperature_ = self._calibrate(whole)
@@ -410,12 +410,11 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._log(f"trained {len(labels)} models in {self.training_summary_['seconds']:.1f} s")
         return self
 
-    def _mmi_step(self, models, extras, labels, whole, by_label, floors, several=frozenset()
-                  ) -> tuple[list[HMMParams], int]:
+    def _mmi_step(self, models, extras, labels, whole, by_label, floors) -> tuple[list[HMMParams], int]:
         """One extended Baum-Welch iteration of every word model (see ``mmi_iter``).
 
-        ``models``: one per label; ``extras``: further models of the labels in
-        ``several`` (label indices ``extra_labels_``), which compete but are left as they are.
+        ``models``: one per label; ``extras``: further models of the labels
+        ``extra_labels_`` (or none). The models of those labels compete but are left as they are.
 
         The posteriors come from scoring each whole training utterance as recognition
         does; the statistics from the spoken parts, as in the maximum-likelihood training.
@@ -426,8 +425,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         truth = np.repeat(np.arange(len(labels)), n)
         parts = [f for lab in labels for f in by_label[lab]]
         bank = self._make_bank(models, extras)
-        ll = self._label_loglik(np.array([bank.score(f) for lab in labels for f in whole[lab]]),
-                                self.extra_labels_ if extras else ())
+        several = self.extra_labels_ if extras else np.zeros(0, dtype=int)
+        ll = self._label_loglik(np.array([bank.score(f) for lab in labels for f in whole[lab]]), several)
         z = _MMI_KAPPA * ll
         top = z.max(1, keepdims=True)
         ok = np.isfinite(top[:, 0])
@@ -439,7 +438,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         jobs = []
         changed = 0
         out = list(models)
-        todo = [k for k in range(len(labels)) if k not in several]
+        todo = sorted(set(range(len(labels))) - set(several.tolist()))
         for k in todo:
             own = np.flatnonzero(truth == k)
             w_own = 1.0 - post[own, k]

@@ -217,7 +217,7 @@ class WindowScorer:
         ll = self.bank.forward(log_b)
         words, bg = ll[:-1], ll[-1]
         margins = self._margins(words, bg, n)
-        if self._extra_bank is not None and margins.max() > self.refine_above:
+        if self._extra_bank is not None and (self.refine_above == -np.inf or margins.max() > self.refine_above):
             # the labels' further models can only raise the rivals: without them the
             # margins are upper bounds, exact once they are in
             words = self._recognizer._label_loglik(np.r_[words, self._extra_bank.score(x)],
@@ -275,7 +275,7 @@ class WindowScorer:
         """Start and end (seconds) of the word of ``ws.best`` inside its window (Viterbi)."""
         k = ws.best
         p = self._wrapped[k]
-        last = getattr(self, "_last_log_b", None)
+        last = self._last_log_b
         if last is not None and last[:2] == (ws.first_frame, len(frames)):
             log_b = last[2][:, k, : p.n_states]
         else:
@@ -530,7 +530,7 @@ class StreamRecognizer:
 
     def _take_pending(self) -> np.ndarray:
         pending, self._pending = self._pending, []
-        return np.concatenate(pending) if len(pending) > 1 else pending[0] if pending else np.zeros(0, np.float32)
+        return np.concatenate(pending) if pending else np.zeros(0, np.float32)
 
     def _samples_for_next_window(self) -> int:
         """Samples the stream must have consumed before the scorer's next window is complete."""
