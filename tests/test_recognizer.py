@@ -606,7 +606,6 @@ def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
     for x in rising + falling:
         raw = extract(x, cfg, normalise=False)
         first, extra = scorer.bank.score(normalize(raw, cfg))[k], scorer._extra_bank.score(normalize(raw, cfg))[0]
-        scorer.refine_above = -np.inf
         assert scorer._score(0, raw).loglik[k] == max(first, extra)
         best_model.append(int(extra > first))
     assert len(set(best_model[:10])) == 1 and len(set(best_model[10:])) == 1 and best_model[0] != best_model[10]

@@ -14,8 +14,8 @@ import pytest
 
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
-from hmmrec.stream import (_KEYWORD_SLACK, _MIN_TAIL_S, StreamRecognizer, events_at_sensitivities,
-                           sensitivity_to_threshold, stream_file)
+from hmmrec.stream import (_KEYWORD_SLACK, _MIN_TAIL_S, _VERIFY_PAD_S, StreamRecognizer, events_at_sensitivities,
+                           sensitivity_to_min_posterior, sensitivity_to_threshold, stream_file)
 
 from conftest import SOUNDS, sound_files
 
@@ -133,8 +133,10 @@ def test_more_sensitivity_never_fewer_events(model):
     counts = [len(run(model, y, 1600, sensitivity=s)) for s in (0.0, 0.5, 1.0)]
     assert counts == sorted(counts), counts
     assert sensitivity_to_threshold(0.0) > sensitivity_to_threshold(0.5) > sensitivity_to_threshold(1.0)
-    with pytest.raises(ParameterError):
-        sensitivity_to_threshold(1.5)
+    assert 1.0 > sensitivity_to_min_posterior(0.0) > sensitivity_to_min_posterior(0.5) > sensitivity_to_min_posterior(1.0) > 0
+    for f in (sensitivity_to_threshold, sensitivity_to_min_posterior):
+        with pytest.raises(ParameterError):
+            f(1.5)
 
 
 def test_memory_stays_bounded_on_a_long_stream(model):
@@ -323,3 +325,80 @@ def test_a_word_quieter_than_the_rest_of_its_window_does_not_decide():
     # without the rule (the default) the faint stretch would have made an event
     d = Decider(1.0, 1, 0.3, 0.1, frame_s=hop, frame_len_s=win)
     assert [e.start for e in d.update(ws, frames, 1.0, lambda w, f: (0.1, 0.4 + win)) + d.flush(1.0)] == [0.1]
+
+
+def test_a_word_its_own_classification_doubts_does_not_decide():
+    """A window counts for a word only if the word, classified on its own, gets min_posterior."""
+    from hmmrec.stream import Decider, WindowScore
+
+    hop, win = 0.01, 0.025
+    energy = np.full(100, -10.0)
+    energy[20:50] = 0.0  # a word from 0.2 to 0.5 s
+    frames = energy[:, None]
+
+    def window(first_frame, margin):
+        start = first_frame * hop
+        return WindowScore(start=start, end=start + 0.995, first_frame=first_frame, loglik=np.zeros(2),
+                           background=0.0, best=1, margin=margin)
+
+    def align(w, f):
+        return 0.2, 0.5 + win
+
+    calls = []
+
+    def posterior_of(p1):
+        def posterior(w, f, start, end):
+            calls.append((w.first_frame, start, end))
+            return np.array([1 - p1, p1])
+        return posterior
+
+    def decider(min_posterior):
+        return Decider(1.0, 3, 0.3, 0.1, frame_s=hop, frame_len_s=win, min_posterior=min_posterior)
+
+    ws = window(0, 5.0)
+    d = decider(0.5)
+    assert d.update(ws, frames, 1.0, align, posterior=posterior_of(0.3)) == [] and d._cand is None
+    assert d.flush(1.0) == [] and calls == [(0, 0.2, 0.5 + win)]  # asked about the aligned word
+    d = decider(0.5)
+    assert [(e.label, e.start) for e in d.update(ws, frames, 1.0, align, posterior=posterior_of(0.7)) + d.flush(1.0)] \
+        == [("1", 0.2)]
+    # a doubted window neither decides nor blocks: a later window of the same word that
+    # passes (with a lower margin) still makes the event
+    d = decider(0.5)
+    assert d.update(ws, frames, 1.0, align, posterior=posterior_of(0.3)) == []
+    ws2 = window(1, 4.0)
+    events = d.update(ws2, frames, 1.01, align, posterior=posterior_of(0.6)) + d.flush(1.01)
+    assert [(e.start, e.score) for e in events] == [(0.2, 4.0)]
+    # without the check (min_posterior 0) the word is never classified on its own
+    calls.clear()
+    d = decider(0.0)
+    assert len(d.update(ws, frames, 1.0, align, posterior=posterior_of(0.0)) + d.flush(1.0)) == 1
+    assert calls == []
+
+
+def test_the_word_check_is_the_word_classified_as_a_file(model):
+    """The posterior a decision rests on is the one predict_proba gives the word cut out of the audio."""
+    sr = model.feature_config_.sr
+    y, _ = audio.load(STREAMS / "stream1.wav", sr)
+    stream = StreamRecognizer(model)
+    checked = {}
+    posterior = stream.scorer.posterior
+
+    def recording(ws, frames, start, end):
+        p = posterior(ws, frames, start, end)
+        checked[(start, end)] = p
+        return p
+
+    stream.scorer.posterior = recording
+    events = run_with(stream, y)
+    assert len(events) >= 8
+    need = sensitivity_to_min_posterior(stream.sensitivity)
+    labels = list(model.classes_)
+    for e in events:
+        p = checked[(e.start, e.end)]
+        k = labels.index(e.label)
+        assert p[k] >= need and int(np.argmax(p)) == k, (e, p)
+        # the same word cut from the samples (frames on the same grid) and classified as a file
+        a, b = int(round((e.start - _VERIFY_PAD_S) * sr)), int(round((e.end + _VERIFY_PAD_S) * sr))
+        q = model.predict_proba([y[a:b]])[0]
+        assert np.abs(p - q).max() < 0.1, (e, p, q)

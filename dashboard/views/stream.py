@@ -13,7 +13,8 @@ import charts
 import common
 from hmmrec.errors import HmmrecError
 from hmmrec.live import MicrophoneSource
-from hmmrec.stream import DEFAULT_SENSITIVITY, StreamRecognizer, sensitivity_to_threshold
+from hmmrec.stream import (DEFAULT_SENSITIVITY, StreamRecognizer, sensitivity_to_min_posterior,
+                           sensitivity_to_threshold)
 
 SOURCE_FILE = ":material/audio_file: Recording"
 SOURCE_UPLOAD = ":material/upload: Upload a WAV"
@@ -29,7 +30,8 @@ LIVE_ORPHAN_S = 20.0  # ... or when the page has not collected audio for this lo
 
 st.title("Stream")
 st.caption("A sliding window scores every word model a few times a second; a keyword is reported when its "
-           "score beats the background by more than the threshold that the sensitivity sets.")
+           "score beats the background by more than the threshold that the sensitivity sets, and the word, cut "
+           "out and classified on its own, gets the posterior the sensitivity asks for.")
 
 info = common.require_model()
 rec = info.rec
@@ -50,7 +52,8 @@ def show_results(y, run, truth=None, name="stream"):
     charts.show_chart(chart, key=f"{name}_timeline")
     events = charts.events_frame(run.events)
     st.markdown(f"**{len(events)} keyword event{'s' if len(events) != 1 else ''}** · window {run.window_s:.2f} s, "
-                f"hop {run.hop_s:.2f} s, threshold {threshold:.2f} nats/frame")
+                f"hop {run.hop_s:.2f} s, threshold {threshold:.2f} nats/frame, "
+                f"word check: posterior at least {sensitivity_to_min_posterior(sensitivity):.2f}")
     if len(events):
         st.dataframe(events, hide_index=True, width="stretch", column_config={
             "start": st.column_config.NumberColumn("start (s)", format="%.2f"),
