@@ -256,13 +256,14 @@ def test_train_and_evaluate_a_tiny_model(app, tmp_path):
     app.slider(key="train_mix").set_value(1)
     app.checkbox(key="train_speeds").set_value(False)
     app.checkbox(key="train_mmi").set_value(False)
+    app.number_input(key="train_unknown_models").set_value(3)
     app.selectbox(key="train_jobs").set_value(1)
     app.button(key="train_go").click().run()
     no_trouble(app)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Labels"] == "2" and metrics["Training files"] == "6"
     trained = app.session_state["train_result"].info.rec
-    assert trained.mmi_iter == 0 and trained.n_mix == 1 and trained.warps == ()
+    assert trained.mmi_iter == 0 and trained.n_mix == 1 and trained.warps == () and trained.unknown_models == 3
     assert metrics["Test accuracy"].endswith("%")
     assert app.get("download_button")
     per_label = app.dataframe[0].value

@@ -49,7 +49,7 @@ c1, c2 = st.columns(2)
 train_path = c1.text_input("Training data (folder or manifest on the server)", value=default_train, key="train_data")
 test_path = c2.text_input("Test data (optional)", value=default_test, key="train_test")
 with st.expander("Model settings"):
-    s1, s2, s3, s4, s5 = st.columns(5)
+    s1, s2, s3, s4, s5, s6 = st.columns(6)
     n_states = s1.selectbox("States per word", STATE_CHOICES, key="train_states",
                             help="auto: about one state per 4 frames of the word's median length")
     n_mix = s2.slider("Gaussians per state", 1, 16, HMMRecognizer().n_mix, key="train_mix")
@@ -60,7 +60,12 @@ with st.expander("Model settings"):
                       help="After maximum likelihood, one iteration of maximum mutual information training: "
                            "each word model moves away from the other words' examples it scores nearly as "
                            "well as its own. A few seconds more; fewer confusions between similar words.")
-    n_jobs = s5.selectbox("Parallel jobs", [-1, 1, 2, 4], key="train_jobs",
+    unknown_models = s5.number_input("Stream models of _unknown_", 1, 64, HMMRecognizer().unknown_models,
+                                     key="train_unknown_models",
+                                     help="A non-keyword label of speech (_unknown_: the words to ignore) gets up to "
+                                          "this many models in the stream, one per group of similar examples; "
+                                          "files are classified with one model per label.")
+    n_jobs = s6.selectbox("Parallel jobs", [-1, 1, 2, 4], key="train_jobs",
                           format_func=lambda v: "all cores" if v == -1 else str(v))
 
 with st.container(horizontal=True):
@@ -91,7 +96,8 @@ if go or evaluate_only:
                 bar = st.progress(0.0, text="starting…")
                 aug = {} if speeds else {"speeds": (), "warps": (), "noise_snrs": ()}  # hmmrec's defaults, or none
                 disc = {} if mmi else {"mmi_iter": 0}  # hmmrec's default, or none
-                rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, n_jobs=n_jobs, **aug, **disc)
+                rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, n_jobs=n_jobs, unknown_models=int(unknown_models),
+                                    **aug, **disc)
                 common.fit_with_progress(rec, corpus.paths, corpus.y, lambda f, text: bar.progress(f, text=text))
                 name = f"{Path(train_path).name or 'model'} {datetime.now():%H:%M:%S}"
                 info = common.add_session_model(rec, name, f"trained here on {train_path}")
