@@ -521,7 +521,8 @@ class StreamRecognizer:
     hop_s : float
         Seconds between windows.
     sensitivity : float
-        0 (fewest false alarms) to 1 (fewest misses); see :func:`sensitivity_to_threshold`.
+        0 (fewest false alarms) to 1 (fewest misses); it sets both levels a word must
+        pass, :func:`sensitivity_to_threshold` and :func:`sensitivity_to_min_posterior`.
     refractory_s : float
         Quiet time after each event.
     patience_s : float
