@@ -328,3 +328,26 @@ def forward_backward(log_b, offsets, pred_ptr, pred_idx, pred_logp):
                     xi[i, j] += xi_n[i, j]
         loglik[n] = ll
     return gamma, xi, loglik
+
+
+@njit(cache=True)
+def rasta_filter(x, pole, period):
+    """RASTA filter (0.1 (2 + z^-1 - z^-3 - 2 z^-4) / (1 - pole z^-1)) down each column of
+    ``x`` (T, D) from rest, except columns ``j % period == 0``, which are copied."""
+    t_len, n_cols = x.shape
+    out = x.copy()
+    for j in range(n_cols):
+        if j % period == 0:
+            continue
+        prev = 0.0
+        for t in range(t_len):
+            v = 2.0 * x[t, j]
+            if t >= 1:
+                v += x[t - 1, j]
+            if t >= 3:
+                v -= x[t - 3, j]
+            if t >= 4:
+                v -= 2.0 * x[t - 4, j]
+            prev = 0.1 * v + pole * prev
+            out[t, j] = prev
+    return out

@@ -5,8 +5,9 @@ Two steps, kept apart on purpose:
 1. :func:`extract` turns a signal into *raw* frames (MFCC from python_speech_features,
    then deltas and delta-deltas). :class:`FeatureStream` yields exactly the same frames
    from a signal that arrives in chunks of any size, never computing a frame twice.
-2. :func:`normalize` applies cepstral mean and variance normalisation (CMVN) over one
-   segment: an utterance when training or recognising a file, a window when streaming.
+2. :func:`normalize` filters the frames of one segment (an utterance when training or
+   recognising a file, a window when streaming) with a RASTA filter from its first
+   frame, then applies cepstral mean and variance normalisation (CMVN) over it.
 
 Every setting lives in one :class:`FeatureConfig`, which is saved inside model files so
 that training, file recognition and streaming can never disagree.
@@ -80,6 +81,16 @@ class FeatureConfig:
         Level (dB re full scale) of a white-noise power floor added to every power
         spectrum. Digital silence (exact zeros) then looks like a very quiet room
         instead of ``log(0)``, which would otherwise dominate the normalised features.
+    rasta : float
+        Pole of a RASTA filter (Hermansky and Morgan's band-pass filter of feature
+        trajectories: a 5-frame regression slope, then a leaky integrator with this
+        pole), run over each segment from its first frame as part of :func:`normalize`,
+        on every column but the log energy and its deltas; ``0``: none. Measured with
+        0.94: FSDD official split 0.990 -> 0.997, leave-one-speaker-out mean 0.888 ->
+        0.895 (worst speaker 0.810 -> 0.826), Speech Commands 0.928 -> 0.936. Run on
+        the whole stream instead (a filter that carries on from window to window,
+        started in a steady state) it did worse on files: 0.983 and 0.875. Models saved
+        without this setting were trained without it (0).
     """
 
     sr: int = 16000
@@ -99,6 +110,7 @@ class FeatureConfig:
     floor_db: float = -80.0
     cmvn_active_db: float = 0.0
     window: str = "rect"
+    rasta: float = 0.94
 
     def __post_init__(self):
         if self.sr <= 0:
@@ -119,6 +131,8 @@ class FeatureConfig:
             raise ParameterError(f"FeatureConfig.cmvn_active_db must be in [0, 120] dB, got {self.cmvn_active_db}")
         if not -150.0 <= self.floor_db <= -20.0:
             raise ParameterError(f"FeatureConfig.floor_db must be in [-150, -20] dB, got {self.floor_db}")
+        if not 0.0 <= self.rasta < 1.0:
+            raise ParameterError(f"FeatureConfig.rasta must be in [0, 1), got {self.rasta}")
         if self.window not in _WINDOWS:
             raise ParameterError(f"FeatureConfig.window must be one of {sorted(_WINDOWS)}, got {self.window!r}")
         if self.win_samples > self.n_fft:
@@ -148,7 +162,8 @@ class FeatureConfig:
         unknown = set(d) - known
         if unknown:
             raise ParameterError(f"unknown FeatureConfig settings: {sorted(unknown)}")
-        return cls(**d)
+        # settings added later: what models saved before them were trained with
+        return cls(**({"rasta": 0.0} | d))
 
 
 def warp_frequencies(f: np.ndarray, warp: float, high: float) -> np.ndarray:
@@ -308,11 +323,17 @@ def active_span(log_energy: np.ndarray, db: float, pad: int = ACTIVE_PAD_FRAMES,
 
 
 def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Cepstral mean (and variance) normalisation of one segment of raw frames, shape kept.
+    """RASTA filtering (``cfg.rasta``) and cepstral mean (and variance) normalisation of
+    one segment of raw frames, shape kept.
 
-    Statistics over the segment's active part (``cfg.cmvn_active_db``), applied to all
-    of its frames.
+    The filter starts at the segment's first frame; the statistics come from the
+    segment's active part (``cfg.cmvn_active_db``) and apply to all of its frames.
     """
+    if cfg.rasta and len(feats):
+        from ._kernels import rasta_filter
+
+        # all columns but c0 (the log energy) and its deltas
+        feats = rasta_filter(np.ascontiguousarray(feats, dtype=np.float64), float(cfg.rasta), cfg.n_mfcc)
     if cfg.cmvn == "none" or len(feats) == 0:
         return feats
     ref = feats

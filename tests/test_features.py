@@ -148,8 +148,9 @@ def test_cmvn_zero_mean_unit_variance(real_signal):
 
 
 def test_active_span_ignores_added_silence(real_signal):
-    """With cmvn_active_db, normalised frames of a word do not depend on the silence around it."""
-    cfg = FeatureConfig(cmvn_active_db=30.0)
+    """With cmvn_active_db, normalised frames of a word do not depend on the silence around it
+    (without the RASTA filter, whose state carries the silence before the word into it)."""
+    cfg = FeatureConfig(cmvn_active_db=30.0, rasta=0.0)
     pad = np.zeros(int(1.5 * cfg.sr))
     word = extract(real_signal, cfg)
     padded = extract(np.concatenate([pad, real_signal, pad]), cfg)
@@ -157,7 +158,7 @@ def test_active_span_ignores_added_silence(real_signal):
     shift = len(pad) // cfg.hop_samples  # the padding is a whole number of hops
     np.testing.assert_allclose(padded[shift:shift + len(word)][inner], word[inner], atol=1e-6)
     # with statistics over all frames the padding changes everything
-    flat = FeatureConfig(cmvn_active_db=0.0)
+    flat = FeatureConfig(cmvn_active_db=0.0, rasta=0.0)
     assert not np.allclose(extract(np.concatenate([pad, real_signal, pad]), flat)[shift:shift + len(word)][inner],
                            extract(real_signal, flat)[inner], atol=1e-2)
 
@@ -177,16 +178,41 @@ def test_active_span_bounds():
 
 def test_cmvn_mean_only_and_none(real_signal):
     raw = extract(real_signal, normalise=False)
-    m = extract(real_signal, FeatureConfig(cmvn="m"))
+    m = extract(real_signal, FeatureConfig(cmvn="m", rasta=0.0))
     np.testing.assert_allclose(m.mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(m.std(axis=0), raw.std(axis=0), rtol=1e-9)
-    np.testing.assert_array_equal(extract(real_signal, FeatureConfig(cmvn="none")), raw)
+    np.testing.assert_array_equal(extract(real_signal, FeatureConfig(cmvn="none", rasta=0.0)), raw)
+
+
+def _rasta_reference(x):
+    """Hermansky and Morgan's filter 0.1 (2 + z^-1 - z^-3 - 2 z^-4) / (1 - 0.94 z^-1), from rest."""
+    out = np.zeros(len(x))
+    for t in range(len(x)):
+        v = [x[t - k] if t >= k else 0.0 for k in range(5)]
+        out[t] = 0.1 * (2 * v[0] + v[1] - v[3] - 2 * v[4]) + (0.94 * out[t - 1] if t else 0.0)
+    return out
+
+
+def test_rasta_filters_each_segment_from_its_start_but_not_the_energy(real_signal):
+    cfg = FeatureConfig(cmvn="none")
+    raw = extract(real_signal, normalise=False)
+    out = normalize(raw, cfg)
+    energy = np.arange(raw.shape[1]) % cfg.n_mfcc == 0  # c0 and its deltas
+    np.testing.assert_array_equal(out[:, energy], raw[:, energy])
+    for col in (1, 5, 14, 27):  # c1, c5, delta c1, delta-delta c1
+        np.testing.assert_allclose(out[:, col], _rasta_reference(raw[:, col]), atol=1e-9)
+    # a segment is filtered on its own: frames cut from later on start the filter afresh
+    np.testing.assert_allclose(normalize(raw[50:], cfg)[:, 1], _rasta_reference(raw[50:, 1]), atol=1e-9)
+    # a steady trajectory is removed (nothing passes at zero modulation frequency) once the start has died away
+    steady = normalize(np.ones((300, cfg.n_features)), cfg)
+    assert np.abs(steady[200:, ~energy]).max() < 1e-4 and np.abs(steady[:5, ~energy]).max() > 0.1
 
 
 def test_cmvn_of_constant_feature_is_finite():
     feats = np.ones((10, 39))
-    out = normalize(feats, FeatureConfig())
+    out = normalize(feats, FeatureConfig(rasta=0.0))
     assert np.all(np.isfinite(out)) and np.allclose(out, 0.0)
+    assert np.all(np.isfinite(normalize(feats, FeatureConfig())))
     assert normalize(np.zeros((0, 39)), FeatureConfig()).shape == (0, 39)
 
 
@@ -316,3 +342,12 @@ def test_config_is_immutable():
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         FeatureConfig().sr = 8000
+
+
+def test_settings_saved_before_the_rasta_filter_mean_none():
+    d = FeatureConfig().to_dict()
+    assert d["rasta"] == FeatureConfig().rasta > 0
+    del d["rasta"]
+    assert FeatureConfig.from_dict(d).rasta == 0.0  # what those models were trained with
+    with pytest.raises(ParameterError):
+        FeatureConfig(rasta=1.0)
