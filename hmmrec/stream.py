@@ -47,12 +47,9 @@ DEFAULT_PATIENCE_S = 0.1
 _MIN_WINDOW_S, _MAX_WINDOW_S = 0.5, 2.0
 _WINDOW_MARGIN_S = 0.1
 # margin (nats per frame) at sensitivity 0 and 1; the threshold moves linearly between them
-_THRESHOLD_AT_0, _THRESHOLD_AT_1 = 5.0, 1.0
-# ... and so does the posterior the word must get when classified on its own (see Decider).
-# Both chosen on a grid of the two levels on the Speech Commands stream and checked on a
-# second stream of other speakers (fewer misses at every false-alarm rate on both than
-# 4.5 -> 0.5 with 0.8 -> 0.1)
-_POSTERIOR_AT_0, _POSTERIOR_AT_1 = 0.9, 0.2
+_THRESHOLD_AT_0, _THRESHOLD_AT_1 = 4.5, 0.5
+# ... and so does the posterior the word must get when classified on its own (see Decider)
+_POSTERIOR_AT_0, _POSTERIOR_AT_1 = 0.8, 0.1
 # a window whose loudest frame is less than this far above the feature floor (digital
 # silence, an unplugged microphone) cannot hold a word and is not scored
 _MIN_PEAK_OVER_FLOOR_DB = 20.0
@@ -99,7 +96,7 @@ def sensitivity_to_threshold(sensitivity: float) -> float:
 def sensitivity_to_min_posterior(sensitivity: float) -> float:
     """Sensitivity in [0, 1] -> the posterior a word needs when classified on its own.
 
-    See ``Decider.min_posterior``: 0.9 at sensitivity 0 down to 0.2 at 1.
+    See ``Decider.min_posterior``: 0.8 at sensitivity 0 down to 0.1 at 1.
     """
     s = _check_sensitivity(sensitivity)
     return _POSTERIOR_AT_0 + (_POSTERIOR_AT_1 - _POSTERIOR_AT_0) * s
