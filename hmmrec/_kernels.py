@@ -333,7 +333,11 @@ def forward_backward(log_b, offsets, pred_ptr, pred_idx, pred_logp):
 @njit(cache=True)
 def rasta_filter(x, pole, period):
     """RASTA filter (0.1 (2 + z^-1 - z^-3 - 2 z^-4) / (1 - pole z^-1)) down each column of
-    ``x`` (T, D) from rest, except columns ``j % period == 0``, which are copied."""
+    ``x`` (T, D) from rest, except columns ``j % period == 0``, which are copied.
+
+    The same as ``scipy.signal.lfilter`` on those columns (to 1e-15), but cheaper on the
+    small segments the stream normalises five times a second: normalising a 1-s window
+    (98 x 39) took 0.108 ms with lfilter, 0.064 ms with this kernel, 0.046 ms unfiltered."""
     t_len, n_cols = x.shape
     out = x.copy()
     for j in range(n_cols):

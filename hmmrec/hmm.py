@@ -438,9 +438,9 @@ class ModelBank:
     finals : list of bool arrays or None
         States a path may end in (default: the last state).
     single_precision : bool
-        Compute the Gaussians' matrix product in single precision (about twice as
-        fast; on Speech Commands stream windows the log-densities stayed within 3e-4
-        nats of double precision).
+        Compute the Gaussians' matrix product in single precision (1.6 times as fast:
+        94 vs 150 us for a 1-s window against the Speech Commands stream models; the
+        log-densities stayed within 3e-4 nats of double precision).
     """
 
     def __init__(self, params: list[HMMParams], starts=None, finals=None, single_precision: bool = False):
@@ -498,7 +498,7 @@ class ModelBank:
 
         if self._w32 is None:
             comp = _design(x) @ self._w  # (T, C)
-        else:  # the product in single precision (twice as fast), the rest in double
+        else:  # the product in single precision (1.6 times as fast), the rest in double
             comp = (_design(x).astype(np.float32) @ self._w32).astype(np.float64)
         # log-sum-exp per mixture, vectorised: relative to each frame's best component
         top = comp.max(axis=1, keepdims=True)

@@ -155,7 +155,7 @@ class WindowScore:
     margins : np.ndarray, shape (n_labels,)
         The same margin for every label, each against the best other keyword
         (``-inf`` for non-keyword labels).
-    exact : bool
+    exact : bool (read-only)
         False while the further models of labels with several (``_unknown_``, see
         ``HMMRecognizer.unknown_models``) are not yet scored: those labels' scores are
         then lower bounds and the margins upper bounds (:meth:`WindowScorer.refine`).
@@ -169,8 +169,11 @@ class WindowScore:
     best: int
     margin: float
     margins: np.ndarray | None = None
-    exact: bool = True
     _x: np.ndarray | None = field(default=None, repr=False, compare=False)  # normalised frames, until refined
+
+    @property
+    def exact(self) -> bool:
+        return self._x is None
 
 
 class WindowScorer:
@@ -252,7 +255,7 @@ class WindowScorer:
             best, margin = -1, -np.inf
         ws = WindowScore(start, end, first, words, float(bg), best, margin, margins)
         if self._extra_bank is not None:
-            ws.exact, ws._x = False, x
+            ws._x = x
             if not self.lazy:
                 self.refine(ws)
         return ws
@@ -270,7 +273,7 @@ class WindowScorer:
         n = len(ws._x)
         ws.loglik, ws.margins = words, self._margins(words, ws.background, n)
         ws.margin = float(ws.margins[ws.best]) if ws.best >= 0 else -np.inf
-        ws.exact, ws._x = True, None
+        ws._x = None
         return ws
 
     def _margins(self, words: np.ndarray, bg: float, n: int) -> np.ndarray:
@@ -453,12 +456,11 @@ class Decider:
             tail = ws.end - fade
             if ((last or tail >= self.min_tail_s) and (ws.first_frame == 0 or tail <= self.max_tail_s)
                     and self.peak_gap_db(ws, frames, start, end) <= self.max_peak_gap_db):
-                p = 1.0
-                if self.min_posterior > 0 and posterior is not None:
-                    p = float(posterior(ws, frames, start, end)[ws.best])
-                if p >= self.min_posterior and not ws.exact and refine is not None:
-                    refine(ws)  # the margins so far were upper bounds
-                if p >= self.min_posterior and ws.margin > self.threshold and (c is None or ws.margin > c.margin):
+                checked = (self.min_posterior <= 0 or posterior is None
+                           or posterior(ws, frames, start, end)[ws.best] >= self.min_posterior)
+                if checked and refine is not None:
+                    refine(ws)  # the margins so far may have been upper bounds
+                if checked and ws.margin > self.threshold and (c is None or ws.margin > c.margin):
                     new = _Candidate(ws.best, ws.margin, ws, start, end, fade)
         if new is not None:
             self._cand = c = new
