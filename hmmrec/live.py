@@ -1,9 +1,19 @@
 """Live audio from a microphone: device listing, the microphone source, ``listen``.
 
 The split follows python-sounddevice's ``rec_unlimited.py`` example: the PortAudio
-callback (which runs on PortAudio's own thread) only copies each block into a
-:class:`queue.Queue` and counts status flags; mixing, resampling and recognition all
-happen in the consumer, i.e. whoever iterates over :class:`MicrophoneSource`.
+callback (which runs on PortAudio's own thread) only copies each block into a buffer
+and counts status flags; mixing, resampling and recognition all happen in the
+consumer, i.e. whoever iterates over :class:`MicrophoneSource`. The buffer is a
+:class:`collections.deque` rather than a :class:`queue.Queue`: appending takes no lock,
+so the audio thread never waits for the consumer's thread (a Queue's mutex can be left
+held when KeyboardInterrupt lands inside ``get``, and closing the stream waits for the
+audio thread).
+
+Ctrl-C during :func:`listen` (in the main thread) sets a flag that the loop reads
+between chunks instead of raising KeyboardInterrupt wherever the main thread happens
+to be: an exception raised inside recognition code (or inside a library that catches
+it) could leave the recogniser half-updated or be lost altogether. A second Ctrl-C
+raises KeyboardInterrupt as usual.
 
 ``sounddevice`` is imported lazily, so that ``import hmmrec`` works on machines without
 PortAudio; the first use then raises a clear :class:`~hmmrec.errors.HmmrecError`.
@@ -11,10 +21,10 @@ PortAudio; the first use then raises a clear :class:`~hmmrec.errors.HmmrecError`
 
 from __future__ import annotations
 
-import queue
+import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Callable
 
 import numpy as np
@@ -30,6 +40,8 @@ DEFAULT_SR = 16000
 MAX_BACKLOG_S = 30.0
 # how often a waiting consumer wakes up to look at stop requests
 POLL_S = 0.2
+# how often a waiting consumer looks for a new block (the callback wakes nobody: it takes no lock)
+_NAP_S = 0.005
 # a running device that delivers nothing for this long is broken (unplugged, suspended server)
 SILENT_DEVICE_S = 5.0
 _STATUS_FLAGS = ("input_overflow", "input_underflow", "output_overflow", "output_underflow", "priming_output")
@@ -171,7 +183,8 @@ class MicrophoneSource:
         self._stream = None
         self._resampler: StreamResampler | None = None
         self._stopped = threading.Event()
-        self._queue: queue.Queue | None = None
+        self._blocks: deque | None = None  # filled by the callback, emptied by the consumer
+        self._max_blocks = 1
         self.status_counts: Counter = Counter()  # PortAudio status flags seen by the callback
         self.dropped = 0  # blocks lost because the consumer fell more than MAX_BACKLOG_S behind
         self.device_index: int | None = None
@@ -200,10 +213,10 @@ class MicrophoneSource:
             for name in _STATUS_FLAGS:
                 if getattr(status, name, False):
                     self.status_counts[name] += 1
-        try:
-            self._queue.put_nowait(indata.copy())
-        except queue.Full:
+        if len(self._blocks) >= self._max_blocks:
             self.dropped += 1
+        else:
+            self._blocks.append(indata.copy())  # atomic, takes no lock
 
     # -- opening and closing ----------------------------------------------------------
     def start(self) -> "MicrophoneSource":
@@ -222,7 +235,8 @@ class MicrophoneSource:
         self.device_sr = device_sr
         self._resampler = StreamResampler(device_sr, self._sr) if device_sr != self._sr else None
         blocksize = max(1, int(device_sr * self.block_s))
-        self._queue = queue.Queue(maxsize=max(1, int(MAX_BACKLOG_S / self.block_s)))
+        self._blocks = deque()
+        self._max_blocks = max(1, int(MAX_BACKLOG_S / self.block_s))
         self._stopped.clear()
         self._last_block = time.monotonic()
         try:
@@ -240,7 +254,9 @@ class MicrophoneSource:
         if stream is None:
             return
         try:
-            stream.stop()
+            # abort, not stop: nothing pending is wanted, and with ALSA stop waits for
+            # the audio thread to notice by itself, abort cancels it
+            stream.abort()
         finally:
             stream.close()
 
@@ -264,6 +280,20 @@ class MicrophoneSource:
             y = self._resampler.process(y)
         return np.ascontiguousarray(y, dtype=np.float32)
 
+    def _next_block(self, timeout: float | None) -> np.ndarray | None:
+        """The oldest recorded block, waiting up to ``timeout`` seconds (``None``: none came)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return self._blocks.popleft()
+            except IndexError:
+                pass
+            if self._stopped.is_set() or not self.active:
+                return None
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(_NAP_S)
+
     def read(self, timeout: float | None = POLL_S) -> np.ndarray | None:
         """The next chunk, or ``None`` if none arrived within ``timeout`` seconds.
 
@@ -271,17 +301,16 @@ class MicrophoneSource:
         every recorded block has been handed out, and HmmrecError if a running device
         delivers nothing for ``SILENT_DEVICE_S`` seconds.
         """
-        if self._queue is None:
+        if self._blocks is None:
             raise HmmrecError("MicrophoneSource is not started: use it in a 'with' block or call start()")
         while True:
-            try:
-                block = self._queue.get(timeout=timeout)
-            except queue.Empty:
+            block = self._next_block(timeout)
+            if block is None:
                 if self._stopped.is_set() or not self.active:
                     raise StopIteration from None
                 if time.monotonic() - self._last_block > SILENT_DEVICE_S:
                     raise HmmrecError(f"input device {self.device_index} ({self.device_name!r}) delivered no "
-                                      f"audio for {SILENT_DEVICE_S:g} s") from None
+                                      f"audio for {SILENT_DEVICE_S:g} s")
                 return None
             self._last_block = time.monotonic()
             y = self._convert(block)
@@ -330,8 +359,10 @@ def listen(recognizer, device: str | int | None = None, sensitivity: float | Non
         (why: ``"duration"``, ``"stopped"`` (stop_event), ``"interrupted"`` or
         ``"device"``: the input stream ended by itself), ``device`` (name).
 
-    Ctrl-C (KeyboardInterrupt) ends listening cleanly: pending events are flushed and
-    the summary returned.
+    Ctrl-C ends listening cleanly: pending events are flushed and the summary returned.
+    In the main thread the first Ctrl-C only sets a flag read between chunks (so it
+    never interrupts recognition half-way); a second one raises KeyboardInterrupt.
+    Elsewhere a KeyboardInterrupt raised out of ``on_event`` or ``on_start`` does the same.
     """
     from .stream import StreamRecognizer
 
@@ -353,9 +384,12 @@ def listen(recognizer, device: str | int | None = None, sensitivity: float | Non
 
     mic = MicrophoneSource(device, rec.sr, block_s)
     started = False
-    with mic:
+    with mic, _CtrlC() as ctrl_c:
         try:
             while True:
+                if ctrl_c.pressed:
+                    reason = "interrupted"
+                    break
                 if limit is not None and n_samples >= limit:
                     reason = "duration"
                     break
@@ -382,3 +416,33 @@ def listen(recognizer, device: str | int | None = None, sensitivity: float | Non
         emit(rec.flush())
     return {"seconds": round(n_samples / rec.sr, 3), "events": n_events, "overflows": mic.overflows,
             "interrupted": reason == "interrupted", "ended": reason, "device": mic.device_name}
+
+
+class _CtrlC:
+    """While active (in the main thread only), the first SIGINT just sets ``pressed``.
+
+    The handler puts the previous one back at once, so a second Ctrl-C behaves as
+    before (KeyboardInterrupt). It only assigns attributes: a signal handler runs in the
+    main thread between two bytecodes, and taking a lock there could deadlock.
+    """
+
+    def __init__(self):
+        self.pressed = False
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        self.pressed = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __enter__(self) -> "_CtrlC":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            if self._previous in (None, signal.SIG_IGN):  # installed outside Python, or ignored
+                self._previous = None
+                return self
+            signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None and signal.getsignal(signal.SIGINT) == self._handler:
+            signal.signal(signal.SIGINT, self._previous)

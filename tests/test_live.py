@@ -126,7 +126,7 @@ class FakeInputStream:
         self.kwargs = dict(device=device, channels=channels, samplerate=samplerate, blocksize=blocksize,
                            dtype=dtype, callback=callback, **kwargs)
         self.active = False
-        self.closed = False
+        self.closed = self.aborted = False
         self._halt = threading.Event()
         self._thread = None
         FakeInputStream.instances.append(self)
@@ -178,6 +178,10 @@ class FakeInputStream:
         if self._thread is not None:
             self._thread.join(5)
         self.active = False
+
+    def abort(self):
+        self.aborted = True
+        self.stop()
 
     def close(self):
         self.closed = True
@@ -427,6 +431,68 @@ def test_ctrl_c_ends_listen_cleanly(fake_sd, all_fruit_model):
     assert FakeInputStream.instances[-1].closed
 
 
+def test_ctrl_c_is_a_flag_read_between_chunks_and_a_second_one_raises():
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    with live._CtrlC() as ctrl_c:
+        assert not ctrl_c.pressed
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs in this thread at the next bytecode
+        assert ctrl_c.pressed  # and nothing was raised
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is before
+    with live._CtrlC() as ctrl_c:  # left untouched when not pressed
+        pass
+    assert signal.getsignal(signal.SIGINT) is before and not ctrl_c.pressed
+
+
+def test_ctrl_c_stops_listen_even_where_keyboardinterrupt_would_be_swallowed(fake_sd, all_fruit_model):
+    """SIGINT landing in code that catches every exception still ends listening.
+
+    A KeyboardInterrupt raised there would be lost and listening would go on until the
+    fake device runs out (25 s of audio); the flag cannot be lost.
+    """
+    import signal
+
+    FakeInputStream.signal_at = wav_at(STREAM_WAV)
+    FakeInputStream.pace_s = 0.002
+
+    def on_start(mic):
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            time.sleep(0.5)  # Ctrl-C arrives in here
+        except BaseException:  # a careless library
+            pass
+
+    before = signal.getsignal(signal.SIGINT)
+    summary = live.listen(all_fruit_model, on_start=on_start)
+    assert summary["interrupted"] and summary["ended"] == "interrupted", summary
+    assert summary["seconds"] < 5
+    assert signal.getsignal(signal.SIGINT) is before
+    assert FakeInputStream.instances[-1].closed
+
+
+def test_ctrl_c_outside_the_main_thread_is_left_to_the_caller(fake_sd, all_fruit_model):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    seen = {}
+
+    def run():
+        seen["summary"] = live.listen(all_fruit_model, duration_s=0.5,
+                                      on_start=lambda mic: seen.setdefault("handler", signal.getsignal(signal.SIGINT)))
+
+    FakeInputStream.signal_at = None
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    assert seen["summary"]["ended"] == "duration"
+    assert seen["handler"] is before  # signal handlers can only be set from the main thread
+
+
 def test_listen_command_prints_events_and_a_summary(fake_sd, all_fruit_model_path, capsys):
     FakeInputStream.signal_at = lambda sr: audio.load(STREAM_WAV, sr)[0][: 11 * sr]
     rc = main(["listen", str(all_fruit_model_path), "--jsonl", "--device", "default", "--duration", "30"])
@@ -569,7 +635,11 @@ def test_listen_hears_a_wav_played_into_the_virtual_microphone(virtual_mic, all_
 def test_listen_ctrl_c_exits_cleanly_with_a_summary(virtual_mic, all_fruit_model_path):
     import signal
 
-    proc = subprocess.Popen([sys.executable, "-m", "hmmrec.cli", "listen", str(all_fruit_model_path)],
+    # hmmrec's own entry point, with faulthandler set to print every thread's stack on SIGUSR1:
+    # if the process ever fails to exit, the failure shows where it hangs
+    entry = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+             "from hmmrec.cli import main; sys.exit(main())")
+    proc = subprocess.Popen([sys.executable, "-c", entry, "listen", str(all_fruit_model_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     err = _LineReader(proc.stderr)
     err.start()
@@ -577,7 +647,12 @@ def test_listen_ctrl_c_exits_cleanly_with_a_summary(virtual_mic, all_fruit_model
         assert err.wait_for("listening on", timeout=90), "\n".join(err.lines)
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=30)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(2.0)
+            pytest.fail("no exit 30 s after Ctrl-C; stacks:\n" + "\n".join(err.lines))
     finally:
         if proc.poll() is None:
             proc.kill()
