@@ -129,16 +129,28 @@ def band_forward(log_b, log_start, log_stay, log_next, log_skip, final):
 
 @njit(cache=True)
 def group_sum(a, starts, sizes):
-    """Sums over consecutive column groups: (T, C) -> (T, G), as ``np.add.reduceat``."""
-    t_len = a.shape[0]
+    """Sums over consecutive column groups that tile the columns: (T, C) -> (T, G), as
+    ``np.add.reduceat``.
+
+    One pass along each row, closing a group at its last column: for the stream's
+    mixtures of four (98 x 628 -> 98 x 157) 55 us, against 80 us for a loop per group
+    and 250 us for ``reduceat``."""
+    t_len, n_cols = a.shape
     n_groups = starts.shape[0]
     out = np.empty((t_len, n_groups))
+    ends = starts + sizes
     for t in range(t_len):
-        for g in range(n_groups):
-            tot = 0.0
-            for c in range(starts[g], starts[g] + sizes[g]):
-                tot += a[t, c]
-            out[t, g] = tot
+        g = 0
+        end = ends[0]
+        tot = 0.0
+        for c in range(n_cols):
+            tot += a[t, c]
+            if c + 1 == end:
+                out[t, g] = tot
+                tot = 0.0
+                g += 1
+                if g < n_groups:
+                    end = ends[g]
     return out
 
 
@@ -354,4 +366,63 @@ def rasta_filter(x, pole, period):
                 v -= 2.0 * x[t - 4, j]
             prev = 0.1 * v + pole * prev
             out[t, j] = prev
+    return out
+
+
+@njit(cache=True)
+def rank_codes(x, ref):
+    """Per value of ``x`` (T, D), ``lo + hi``: how many values of the same column of ``ref``
+    (N, D) are below it plus how many are at most it.
+
+    ``(lo + hi) / (2 N)`` is the value's empirical cumulative probability in ``ref`` with
+    ties sharing their mean rank: ``(r + 0.5) / N`` for the r-th smallest of N distinct
+    values. One sort and two binary searches per value and column."""
+    t_len, n_cols = x.shape
+    n = ref.shape[0]
+    out = np.empty((t_len, n_cols), dtype=np.int64)
+    col = np.empty(n)
+    for j in range(n_cols):
+        for i in range(n):
+            col[i] = ref[i, j]
+        col.sort()
+        for i in range(t_len):
+            v = x[i, j]
+            lo, hi = 0, n
+            while lo < hi:  # first index with col >= v
+                m = (lo + hi) >> 1
+                if col[m] < v:
+                    lo = m + 1
+                else:
+                    hi = m
+            below = lo
+            hi = n
+            while lo < hi:  # first index with col > v
+                m = (lo + hi) >> 1
+                if col[m] <= v:
+                    lo = m + 1
+                else:
+                    hi = m
+            out[i, j] = below + lo
+    return out
+
+
+@njit(cache=True)
+def self_rank_codes(x):
+    """``rank_codes(x, x)`` by counting, every value against every other of its column.
+
+    Quadratic, but branch-free and vectorised by the compiler: for a 1-s window (98 x 39)
+    70 us against 350 us for the sorting and searching of :func:`rank_codes`; it loses
+    from about 600 frames on, where :func:`hmmrec.features.normalize` sorts instead."""
+    t_len, n_cols = x.shape
+    out = np.empty((t_len, n_cols), dtype=np.int64)
+    col = np.empty(t_len)
+    for j in range(n_cols):
+        for i in range(t_len):
+            col[i] = x[i, j]
+        for i in range(t_len):
+            v = col[i]
+            c = 0
+            for m in range(t_len):
+                c += (col[m] < v) + (col[m] <= v)
+            out[i, j] = c
     return out

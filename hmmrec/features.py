@@ -7,7 +7,8 @@ Two steps, kept apart on purpose:
    from a signal that arrives in chunks of any size, never computing a frame twice.
 2. :func:`normalize` filters the frames of one segment (an utterance when training or
    recognising a file, a window when streaming) with a RASTA filter from its first
-   frame, then applies cepstral mean and variance normalisation (CMVN) over it.
+   frame, then equalises each column's histogram over the segment to a standard normal
+   one (or, as configured, applies cepstral mean and variance normalisation, CMVN).
 
 Every setting lives in one :class:`FeatureConfig`, which is saved inside model files so
 that training, file recognition and streaming can never disagree.
@@ -22,6 +23,7 @@ import numpy as np
 from python_speech_features import sigproc
 from python_speech_features.base import hz2mel, lifter, mel2hz
 from scipy.fft import dct
+from scipy.special import ndtri
 
 from .errors import ParameterError
 
@@ -32,6 +34,7 @@ _VAR_FLOOR = 1e-6
 _MIN_WARP, _MAX_WARP = 0.7, 1.3
 _WARP_KNEE = 0.85  # warping is linear up to this share of the band, then bends to keep the top fixed
 _WINDOWS = {"hamming": np.hamming, "rect": np.ones}
+_NORMALISATIONS = ("heq", "mv", "m", "none")
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,19 @@ class FeatureConfig:
     order : int
         0 = static only, 1 = + deltas, 2 = + delta-deltas.
     cmvn : str
-        ``"mv"`` mean and variance normalisation per segment, ``"m"`` mean only,
-        ``"none"``.
+        Normalisation of each feature over a segment. ``"heq"`` (default): histogram
+        equalisation, each value replaced by the standard normal quantile of its rank
+        among the segment's values of that feature (ties share their mean rank), so
+        every feature of every segment has the same distribution, not only the same
+        mean and variance; ``"mv"``: mean and variance normalisation (CMVN); ``"m"``:
+        mean only; ``"none"``. Measured against ``"mv"`` (RASTA 0.94 both): FSDD
+        leave-one-speaker-out mean 0.895 -> 0.903 (george 0.870 -> 0.892, jackson
+        0.872 -> 0.888, yweweler 0.884 -> 0.896, lucas 0.938 -> 0.942, theo 0.982 ->
+        0.980, nicolas 0.826 -> 0.818), official split 0.997 both, Speech Commands
+        0.936 -> 0.927; on the Speech Commands keyword streams 6 and 14 points fewer
+        misses at no false alarm. With very few examples and no augmentation it takes
+        words for ``_silence_`` more often (a segment of noise has the same per-feature
+        distribution as a word after it). Models saved with another setting keep it.
     cmvn_active_db : float
         If positive, the normalisation statistics come from the active part of the
         segment only: from the first to the last frame within this many dB of its
@@ -105,7 +119,7 @@ class FeatureConfig:
     lifter: int = 22
     delta_n: int = 2
     order: int = 2
-    cmvn: str = "mv"
+    cmvn: str = "heq"
     warp: float = 1.0
     floor_db: float = -80.0
     cmvn_active_db: float = 0.0
@@ -121,8 +135,9 @@ class FeatureConfig:
             raise ParameterError(f"FeatureConfig.order must be 0, 1 or 2, got {self.order}")
         if self.order and self.delta_n < 1:
             raise ParameterError(f"FeatureConfig.delta_n must be >= 1 with deltas, got {self.delta_n}")
-        if self.cmvn not in ("mv", "m", "none"):
-            raise ParameterError(f"FeatureConfig.cmvn must be 'mv', 'm' or 'none', got {self.cmvn!r}")
+        if self.cmvn not in _NORMALISATIONS:
+            raise ParameterError(f"FeatureConfig.cmvn must be one of {', '.join(map(repr, _NORMALISATIONS))}, "
+                                 f"got {self.cmvn!r}")
         if not 1 <= self.n_mfcc <= self.n_filt:
             raise ParameterError(f"FeatureConfig needs 1 <= n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
         if not _MIN_WARP <= self.warp <= _MAX_WARP:
@@ -323,8 +338,8 @@ def active_span(log_energy: np.ndarray, db: float, pad: int = ACTIVE_PAD_FRAMES,
 
 
 def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """RASTA filtering (``cfg.rasta``) and cepstral mean (and variance) normalisation of
-    one segment of raw frames, shape kept.
+    """RASTA filtering (``cfg.rasta``) and normalisation (``cfg.cmvn``: histogram
+    equalisation or CMVN) of one segment of raw frames, shape kept.
 
     The filter starts at the segment's first frame; the statistics come from the
     segment's active part (``cfg.cmvn_active_db``) and apply to all of its frames.
@@ -340,10 +355,53 @@ def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     if cfg.cmvn_active_db > 0:
         first, stop = active_span(feats[:, 0], cfg.cmvn_active_db)
         ref = feats[first:stop]
+    if cfg.cmvn == "heq":
+        return _normal_quantiles(len(ref))[_rank_codes(feats, ref)]
     out = feats - ref.mean(axis=0)
     if cfg.cmvn == "mv":
         out /= np.sqrt(np.maximum(ref.var(axis=0), _VAR_FLOOR))
     return out
+
+
+_SORT_FROM_FRAMES = 600  # from here on, sorting beats counting (see _kernels.self_rank_codes)
+
+
+def _rank_codes(feats: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Twice each value's mean rank (plus one) among its column of ``ref``, see
+    :func:`hmmrec._kernels.rank_codes`."""
+    from ._kernels import rank_codes, self_rank_codes
+
+    feats = np.ascontiguousarray(feats, dtype=np.float64)
+    if ref is not feats and not (ref.shape == feats.shape and np.shares_memory(ref, feats)):
+        return rank_codes(feats, np.ascontiguousarray(ref, dtype=np.float64))
+    if len(feats) < _SORT_FROM_FRAMES:
+        return self_rank_codes(feats)
+    # long segments: sort each column, then give each run of equal values its mean rank
+    xt = np.ascontiguousarray(feats.T)
+    order = np.argsort(xt, axis=1, kind="stable")
+    s = np.take_along_axis(xt, order, axis=1)
+    n = s.shape[1]
+    idx = np.broadcast_to(np.arange(n), s.shape)
+    first = np.ones(s.shape, dtype=bool)
+    first[:, 1:] = s[:, 1:] != s[:, :-1]
+    last = np.ones(s.shape, dtype=bool)
+    last[:, :-1] = first[:, 1:]
+    start = np.maximum.accumulate(np.where(first, idx, 0), axis=1)
+    end = np.minimum.accumulate(np.where(last, idx, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    codes = np.empty_like(order)
+    np.put_along_axis(codes, order, start + end + 1, axis=1)
+    return codes.T
+
+
+@lru_cache(maxsize=256)
+def _normal_quantiles(n: int) -> np.ndarray:
+    """Standard normal quantiles of the probabilities k / (2 n), k = 0 .. 2 n, with the two
+    ends pulled in to 0.5 / n and 1 - 0.5 / n (the values below or above all ``n``
+    reference values; see :func:`~hmmrec._kernels.rank_codes`). Read-only."""
+    p = np.clip(np.arange(2 * n + 1) / (2.0 * n), 0.5 / n, 1.0 - 0.5 / n)
+    q = ndtri(p)
+    q.setflags(write=False)
+    return q
 
 
 class FeatureStream:

@@ -496,23 +496,29 @@ class ModelBank:
         """(n_frames, n_emissions) log-densities of the distinct emission states."""
         from ._kernels import group_logsumexp, group_sum
 
-        if self._w32 is None:
-            comp = _design(x) @ self._w  # (T, C)
-        else:  # the product in single precision (1.6 times as fast), the rest in double
-            comp = (_design(x).astype(np.float32) @ self._w32).astype(np.float64)
+        design = _design(x)
+        comp = self._components(design)  # (T, C)
         # log-sum-exp per mixture, vectorised: relative to each frame's best component
+        # (in place: 13% faster than with a copy, 490 vs 560 us a 1-s stream window)
         top = comp.max(axis=1, keepdims=True)
-        shifted = comp - top
+        np.subtract(comp, top, out=comp)
         with np.errstate(under="ignore"):
-            sums = group_sum(np.exp(shifted, out=shifted), self._starts, self._sizes)
+            sums = group_sum(np.exp(comp, out=comp), self._starts, self._sizes)
         with np.errstate(divide="ignore"):
             out = np.log(sums) + top
         # a mixture hundreds of nats below the frame's best underflows: redo those frames
         # mixture by mixture, so that the result is exact (never -inf) in every case
         redo = np.flatnonzero((sums < _RELATIVE_UNDERFLOW).any(axis=1))
         if len(redo):
-            out[redo] = group_logsumexp(np.ascontiguousarray(comp[redo]), self._starts, self._sizes)
+            out[redo] = group_logsumexp(self._components(design[redo]), self._starts, self._sizes)
         return out
+
+    def _components(self, design: np.ndarray) -> np.ndarray:
+        """(T, C) log-densities (weighted) of every Gaussian component, a new float64 array."""
+        if self._w32 is None:
+            return np.ascontiguousarray(design @ self._w)
+        # the product in single precision (1.6 times as fast), the rest in double
+        return (design.astype(np.float32) @ self._w32).astype(np.float64)
 
     def state_loglik(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_models, s_max) log emission densities; padded states are -inf."""

@@ -5,8 +5,9 @@ The pieces, each doing one thing:
 * :class:`~hmmrec.features.FeatureStream` turns chunks of samples into raw frames,
   each computed once.
 * :class:`WindowScorer` takes every ``hop_s`` the last ``window_s`` of frames,
-  normalises them (the same CMVN as for one training utterance) and scores them
-  against every word model at once. Each word model is wrapped between two copies of
+  normalises them (the same RASTA filter and histogram equalisation as for one
+  training utterance) and scores them against every word model at once. Each word
+  model is wrapped between two copies of
   the background model, so a word may sit anywhere inside the window; the background
   model alone (and every ``_...`` label) is the non-keyword hypothesis. A label with
   several stream models (``_unknown_``, see ``HMMRecognizer.unknown_models``) scores

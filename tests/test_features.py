@@ -135,11 +135,12 @@ def test_cmvn_zero_mean_unit_variance(real_signal):
 
     raw = extract(real_signal, normalise=False)
     assert np.abs(raw.mean(axis=0)).max() > 1.0  # so the checks below are not vacuous
-    every = extract(real_signal)
+    mv = FeatureConfig(cmvn="mv")
+    every = extract(real_signal, mv)
     np.testing.assert_allclose(every.mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(every.std(axis=0), 1.0, atol=1e-6)
-    np.testing.assert_allclose(normalize(raw, FeatureConfig()), every, atol=1e-12)
-    cfg = FeatureConfig(cmvn_active_db=30.0)
+    np.testing.assert_allclose(normalize(raw, mv), every, atol=1e-12)
+    cfg = FeatureConfig(cmvn="mv", cmvn_active_db=30.0)
     feats = extract(real_signal, cfg)
     a, b = active_span(raw[:, 0], cfg.cmvn_active_db)
     assert b - a < len(raw)  # the signal has quiet edges
@@ -208,12 +209,62 @@ def test_rasta_filters_each_segment_from_its_start_but_not_the_energy(real_signa
     assert np.abs(steady[200:, ~energy]).max() < 1e-4 and np.abs(steady[:5, ~energy]).max() > 0.1
 
 
-def test_cmvn_of_constant_feature_is_finite():
+@pytest.mark.parametrize("cmvn", ["heq", "mv"])
+def test_cmvn_of_constant_feature_is_finite(cmvn):
     feats = np.ones((10, 39))
-    out = normalize(feats, FeatureConfig(rasta=0.0))
+    out = normalize(feats, FeatureConfig(cmvn=cmvn, rasta=0.0))
     assert np.all(np.isfinite(out)) and np.allclose(out, 0.0)
-    assert np.all(np.isfinite(normalize(feats, FeatureConfig())))
-    assert normalize(np.zeros((0, 39)), FeatureConfig()).shape == (0, 39)
+    assert np.all(np.isfinite(normalize(feats, FeatureConfig(cmvn=cmvn))))
+    assert normalize(np.zeros((0, 39)), FeatureConfig(cmvn=cmvn)).shape == (0, 39)
+    assert normalize(np.ones((1, 39)), FeatureConfig(cmvn=cmvn, rasta=0.0)).tolist() == [[0.0] * 39]
+
+
+def _heq_reference(x, ref):
+    """Each value's normal quantile of its mean rank among its column of ref: from the sorted ranks."""
+    from scipy.special import ndtri
+
+    out = np.empty_like(x)
+    n = len(ref)
+    for j in range(x.shape[1]):
+        col = np.sort(ref[:, j])
+        for i, v in enumerate(x[:, j]):
+            below, at_most = np.sum(col < v), np.sum(col <= v)
+            out[i, j] = ndtri(np.clip((below + at_most) / (2 * n), 0.5 / n, 1 - 0.5 / n))
+    return out
+
+
+@pytest.mark.parametrize("n", [3, 98, 700])  # both ways of ranking (counting; sorting from 600 frames)
+def test_heq_gives_each_column_the_normal_quantiles_of_its_ranks(n):
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 39)) * rng.uniform(0.1, 10, 39) + rng.uniform(-20, 20, 39)
+    x[:, 4] = 3.0  # a constant column
+    x[: n // 2, 7] = 1.5  # a run of ties
+    out = normalize(x, FeatureConfig(rasta=0.0))
+    np.testing.assert_allclose(out, ndtri((rankdata(x, axis=0) - 0.5) / n), atol=1e-12)
+    assert np.all(out[:, 4] == 0.0) and len(np.unique(out[: n // 2, 7])) == 1
+    # every column of a segment without ties holds exactly the same values: the normal quantiles
+    free = [j for j in range(39) if j not in (4, 7)]
+    quantiles = np.sort(out[:, free[0]])
+    for j in free:
+        np.testing.assert_allclose(np.sort(out[:, j]), quantiles, atol=1e-12)
+    # order-preserving per column, and blind to any monotonic change of a column
+    squashed = x.copy()
+    squashed[:, free] = np.tanh(squashed[:, free] / 30.0) * 5 + 2
+    np.testing.assert_allclose(normalize(squashed, FeatureConfig(rasta=0.0)), out, atol=1e-12)
+
+
+def test_heq_over_the_active_part_ranks_every_frame_among_the_active_ones(real_signal):
+    from hmmrec.features import active_span
+
+    cfg = FeatureConfig(cmvn="heq", cmvn_active_db=30.0, rasta=0.0)
+    raw = extract(real_signal, normalise=False)
+    a, b = active_span(raw[:, 0], cfg.cmvn_active_db)
+    assert 0 < a and b < len(raw)  # quiet edges, ranked against the active frames only
+    np.testing.assert_allclose(normalize(raw, cfg), _heq_reference(raw, raw[a:b]), atol=1e-12)
+    np.testing.assert_allclose(normalize(raw, FeatureConfig(rasta=0.0)), _heq_reference(raw, raw), atol=1e-12)
 
 
 # -- streaming == batch ---------------------------------------------------------------------
