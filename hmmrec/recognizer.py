@@ -33,7 +33,9 @@ from .hmm import (HMMParams, ModelBank, WordHMM, extended_baum_welch, filler_or_
 __all__ = ["HMMRecognizer", "FORMAT_VERSION"]
 
 FORMAT_NAME = "hmmrec-model"
-FORMAT_VERSION = 2  # 2: further stream models of non-keyword labels (x* arrays, "extra_labels")
+# 2: further stream models of non-keyword labels (x* arrays, "extra_labels")
+# 3: features with a RASTA filter and histogram equalisation (a reader of 2 refuses or misreads them)
+FORMAT_VERSION = 3
 _FRAMES_PER_STATE = 4.0
 _MIN_STATES, _MAX_STATES = 3, 16
 _DEFAULT_SPEEDS = ()

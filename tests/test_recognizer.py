@@ -380,6 +380,19 @@ def test_load_older_version_warns(tmp_path, fruit_model_path):
         HMMRecognizer.load(older)
 
 
+def test_model_from_before_rasta_and_equalisation_keeps_its_features(tmp_path, fruit_model_path):
+    """A version-2 model file: CMVN and no RASTA filter, which is what it was trained with."""
+    arrays = model_arrays(fruit_model_path)
+    header = header_of(arrays)
+    cfg = {k: v for k, v in header["feature_config"].items() if k != "rasta"} | {"cmvn": "mv"}
+    old = tmp_path / "v2.model"
+    old.write_bytes(npz_bytes(**with_header(arrays, {**header, "version": 2, "feature_config": cfg})))
+    with pytest.warns(UserWarning, match="older"):
+        rec = HMMRecognizer.load(old)
+    assert rec.feature_config_.cmvn == "mv" and rec.feature_config_.rasta == 0.0
+    assert HMMRecognizer.load(fruit_model_path).feature_config_.cmvn == "heq"
+
+
 class _TouchOnUnpickle:
     """Unpickling this object creates a marker file: proof that code from the file ran."""
 
