@@ -407,22 +407,24 @@ def rank_codes(x, ref):
 
 
 @njit(cache=True)
-def self_rank_codes(x):
-    """``rank_codes(x, x)`` by counting, every value against every other of its column.
+def rank_codes_sorted(xt, order):
+    """``rank_codes(x, x)`` from ``xt = x.T`` (D, T) and the order that sorts each of its
+    rows (``np.argsort(xt, axis=1)``): each run of equal values gets ``first + last + 1``,
+    its positions in the sorted row. Returned as (T, D).
 
-    Quadratic, but branch-free and vectorised by the compiler: for a 1-s window (98 x 39)
-    70 us against 350 us for the sorting and searching of :func:`rank_codes`; it loses
-    from about 600 frames on, where :func:`hmmrec.features.normalize` sorts instead."""
-    t_len, n_cols = x.shape
+    With numpy's vectorised argsort, 60 us for a 1-s window (98 x 39) against 85 us for
+    comparing every value with every other and 350 us for :func:`rank_codes`' searches;
+    and n log n: 0.2 ms against 0.7 ms at 300 frames."""
+    n_cols, t_len = xt.shape
     out = np.empty((t_len, n_cols), dtype=np.int64)
-    col = np.empty(t_len)
     for j in range(n_cols):
-        for i in range(t_len):
-            col[i] = x[i, j]
-        for i in range(t_len):
-            v = col[i]
-            c = 0
-            for m in range(t_len):
-                c += (col[m] < v) + (col[m] <= v)
-            out[i, j] = c
+        a = 0
+        while a < t_len:
+            v = xt[j, order[j, a]]
+            b = a
+            while b + 1 < t_len and xt[j, order[j, b + 1]] == v:
+                b += 1
+            for r in range(a, b + 1):
+                out[order[j, r], j] = a + b + 1
+            a = b + 1
     return out

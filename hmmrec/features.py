@@ -363,34 +363,16 @@ def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return out
 
 
-_SORT_FROM_FRAMES = 600  # from here on, sorting beats counting (see _kernels.self_rank_codes)
-
-
 def _rank_codes(feats: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Twice each value's mean rank (plus one) among its column of ``ref``, see
     :func:`hmmrec._kernels.rank_codes`."""
-    from ._kernels import rank_codes, self_rank_codes
+    from ._kernels import rank_codes, rank_codes_sorted
 
     feats = np.ascontiguousarray(feats, dtype=np.float64)
     if ref is not feats and not (ref.shape == feats.shape and np.shares_memory(ref, feats)):
         return rank_codes(feats, np.ascontiguousarray(ref, dtype=np.float64))
-    if len(feats) < _SORT_FROM_FRAMES:
-        return self_rank_codes(feats)
-    # long segments: sort each column, then give each run of equal values its mean rank
     xt = np.ascontiguousarray(feats.T)
-    order = np.argsort(xt, axis=1, kind="stable")
-    s = np.take_along_axis(xt, order, axis=1)
-    n = s.shape[1]
-    idx = np.broadcast_to(np.arange(n), s.shape)
-    first = np.ones(s.shape, dtype=bool)
-    first[:, 1:] = s[:, 1:] != s[:, :-1]
-    last = np.ones(s.shape, dtype=bool)
-    last[:, :-1] = first[:, 1:]
-    start = np.maximum.accumulate(np.where(first, idx, 0), axis=1)
-    end = np.minimum.accumulate(np.where(last, idx, n - 1)[:, ::-1], axis=1)[:, ::-1]
-    codes = np.empty_like(order)
-    np.put_along_axis(codes, order, start + end + 1, axis=1)
-    return codes.T
+    return rank_codes_sorted(xt, np.argsort(xt, axis=1))
 
 
 @lru_cache(maxsize=256)
