@@ -274,8 +274,10 @@ def _add_deltas(static: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     parts = [static]
     cur = static
     w = _delta_weights(cfg.delta_n)
+    # edge padding by gathering rows (np.pad cost a fifth of feature extraction)
+    edge = np.clip(np.arange(-cfg.delta_n, len(static) + cfg.delta_n), 0, max(len(static) - 1, 0))
     for _ in range(cfg.order):
-        padded = np.pad(cur, ((cfg.delta_n, cfg.delta_n), (0, 0)), mode="edge")
+        padded = cur[edge]
         cur = sum(w[i] * padded[i : i + len(cur)] for i in range(len(w)))
         parts.append(cur)
     return np.hstack(parts)
