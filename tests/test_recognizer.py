@@ -638,3 +638,16 @@ def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
     events = [lazy.push(stream_in) + lazy.flush(), exact.push(stream_in) + exact.flush()]
     assert events[0] == events[1] and len(events[0]) >= 2
     assert 0 < len(calls) < len(exact.history)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_scoring_shared_among_workers_equals_scoring_in_turn(fruit_model, test_set, n_jobs):
+    """The discriminative iteration scores every training utterance in slices on the workers."""
+    from sklearn.base import clone
+
+    bank = fruit_model._make_bank()
+    feats = fruit_model.features(test_set[0][:7])
+    rec = clone(fruit_model).set_params(n_jobs=n_jobs)
+    got = rec._score_many(bank, feats)
+    np.testing.assert_array_equal(got, np.array([bank.score(f) for f in feats]))
+    assert rec._score_many(bank, []).shape == (0, bank.n_models)
