@@ -353,25 +353,27 @@ def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         feats = rasta_filter(np.ascontiguousarray(feats, dtype=np.float64), float(cfg.rasta), cfg.n_mfcc)
     if cfg.cmvn == "none" or len(feats) == 0:
         return feats
-    ref = feats
+    ref = None  # statistics of the whole segment
     if cfg.cmvn_active_db > 0:
         first, stop = active_span(feats[:, 0], cfg.cmvn_active_db)
         ref = feats[first:stop]
     if cfg.cmvn == "heq":
-        return _normal_quantiles(len(ref))[_rank_codes(feats, ref)]
+        return _normal_quantiles(len(feats) if ref is None else len(ref))[_rank_codes(feats, ref)]
+    if ref is None:
+        ref = feats
     out = feats - ref.mean(axis=0)
     if cfg.cmvn == "mv":
         out /= np.sqrt(np.maximum(ref.var(axis=0), _VAR_FLOOR))
     return out
 
 
-def _rank_codes(feats: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Twice each value's mean rank (plus one) among its column of ``ref``, see
-    :func:`hmmrec._kernels.rank_codes`."""
+def _rank_codes(feats: np.ndarray, ref: np.ndarray | None) -> np.ndarray:
+    """Twice each value's mean rank (plus one) among its column of ``ref`` (``None``: of
+    ``feats`` itself), see :func:`hmmrec._kernels.rank_codes`."""
     from ._kernels import rank_codes, rank_codes_sorted
 
     feats = np.ascontiguousarray(feats, dtype=np.float64)
-    if ref is not feats and not (ref.shape == feats.shape and np.shares_memory(ref, feats)):
+    if ref is not None:
         return rank_codes(feats, np.ascontiguousarray(ref, dtype=np.float64))
     xt = np.ascontiguousarray(feats.T)
     return rank_codes_sorted(xt, np.argsort(xt, axis=1))

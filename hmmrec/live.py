@@ -288,7 +288,7 @@ class MicrophoneSource:
                 return self._blocks.popleft()
             except IndexError:
                 pass
-            if self._stopped.is_set() or not self.active:
+            if not self.active:  # stopped, or the stream ended
                 return None
             if deadline is not None and time.monotonic() >= deadline:
                 return None
@@ -306,7 +306,7 @@ class MicrophoneSource:
         while True:
             block = self._next_block(timeout)
             if block is None:
-                if self._stopped.is_set() or not self.active:
+                if not self.active:  # stopped, or the stream ended
                     raise StopIteration from None
                 if time.monotonic() - self._last_block > SILENT_DEVICE_S:
                     raise HmmrecError(f"input device {self.device_index} ({self.device_name!r}) delivered no "

@@ -478,20 +478,23 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
 
     def _score_many(self, bank: ModelBank, seqs: list) -> np.ndarray:
         """``bank.score`` of every sequence, (n, n_models), shared among the workers in
-        contiguous slices (on FSDD's training set, 10800 utterances per discriminative
-        iteration: 4.7 s of the training's 30 s when scored here alone)."""
-        n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1
-        n_jobs = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+        contiguous slices (on FSDD's training set 10800 utterances, scored twice per
+        discriminative iteration, for the word and the stream models: 9.4 s of a 30.6-s
+        training when scored here alone)."""
+        n_jobs = self._n_jobs()
         n_slices = 1 if n_jobs == 1 else 4 * n_jobs
         bounds = np.linspace(0, len(seqs), n_slices + 1).astype(int)
         jobs = [(bank, seqs[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         out = self._parallel(_score_slice, jobs)
         return np.vstack(out) if out else np.zeros((0, bank.n_models))
 
-    def _parallel(self, fn, jobs, progress=False):
+    def _n_jobs(self) -> int:
+        """Worker processes to use: ``n_jobs``, with None or 0 meaning 1 and -1 every core."""
         n_jobs = self.n_jobs if self.n_jobs not in (None, 0) else 1
-        if n_jobs < 0:
-            n_jobs = os.cpu_count() or 1
+        return (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+
+    def _parallel(self, fn, jobs, progress=False):
+        n_jobs = self._n_jobs()
         results = []
         if n_jobs == 1 or len(jobs) < 2:
             for job in jobs:

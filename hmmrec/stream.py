@@ -410,9 +410,10 @@ class Decider:
         its own weighs what the window's margin cannot: how the word compares with every
         other label under the models made for whole utterances. The stream recognizer
         ties it to the sensitivity (:func:`sensitivity_to_min_posterior`): on the Speech
-        Commands stream (with the models of the time, before the RASTA filter) it took the misses with no false alarm from 0.674 to 0.552 and
-        0.579 at 6.6 false alarms per hour to 0.469 at 5.3, and on a second stream of
-        other speakers 0.755 at 8.8 false alarms per hour to 0.611 at 8.8.
+        Commands stream (with the models of the time, before the RASTA filter) it took
+        the misses with no false alarm from 0.674 to 0.552 and 0.579 at 6.6 false alarms
+        per hour to 0.469 at 5.3, and on a second stream of other speakers 0.755 at 8.8
+        false alarms per hour to 0.611 at 8.8.
     """
 
     def __init__(self, threshold: float, patience_windows: int, refractory_s: float, patience_s: float | None = None,

@@ -472,7 +472,7 @@ def test_ctrl_c_stops_listen_even_where_keyboardinterrupt_would_be_swallowed(fak
     assert summary["interrupted"] and summary["ended"] == "interrupted", summary
     assert summary["seconds"] < 5
     assert signal.getsignal(signal.SIGINT) is before
-    assert FakeInputStream.instances[-1].closed
+    assert FakeInputStream.instances[-1].closed and FakeInputStream.instances[-1].aborted
 
 
 def test_ctrl_c_outside_the_main_thread_is_left_to_the_caller(fake_sd, all_fruit_model):
