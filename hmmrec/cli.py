@@ -90,14 +90,23 @@ def cmd_train(args) -> int:
     if not out.parent.exists():
         raise HmmrecError(f"{out.parent}: folder does not exist")
     corpus = load_corpus(args.data)
-    if len(corpus.labels) < 2:
-        raise HmmrecError(f"{args.data}: need at least two labels to train a recognizer, found {corpus.labels}")
+    own = [u for data in args.own or [] for u in load_corpus(data)]
+    labels = sorted(set(corpus.labels) | {u.label for u in own})
+    if len(labels) < 2:
+        raise HmmrecError(f"{args.data}: need at least two labels to train a recognizer, found {labels}")
     print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: "
           + ", ".join(f"{k} ({v})" for k, v in corpus.counts().items()), file=sys.stderr)
+    if own:
+        per_label = {}
+        for u in own:
+            per_label[u.label] = per_label.get(u.label, 0) + 1
+        print(f"and {len(own)} of your own, each counted {args.own_weight} times: "
+              + ", ".join(f"{k} ({v})" for k, v in sorted(per_label.items())), file=sys.stderr)
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
                         noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models, n_jobs=args.jobs,
                         verbose=0 if args.quiet else 1)
-    rec.fit(corpus.paths, corpus.y)
+    rec.fit(corpus.paths + [u.path for u in own], corpus.y + [u.label for u in own],
+            sample_weight=[1] * len(corpus) + [args.own_weight] * len(own) if own else None)
     rec.save(out, overwrite=args.force)
     print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
     return EXIT_OK
@@ -233,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="model file to write")
     p.add_argument("--force", action="store_true", help="replace an existing model file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--own", action="append", metavar="DATA",
+                   help="recordings of your own voice (folder-per-label tree or manifest, e.g. from 'hmmrec record'), "
+                        "trained on with DATA, each counted --own-weight times; may be repeated")
+    p.add_argument("--own-weight", type=_positive_int, default=5,
+                   help="how many times each of your own recordings counts (default 5)")
     _add_training_options(p)
     p.set_defaults(func=cmd_train)
 

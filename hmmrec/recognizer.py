@@ -306,12 +306,29 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if self.verbose:
             print(msg, file=sys.stderr, flush=True)
 
-    def fit(self, X, y) -> "HMMRecognizer":
-        """Train one model per distinct label of ``y``; returns self."""
+    def fit(self, X, y, sample_weight=None) -> "HMMRecognizer":
+        """Train one model per distinct label of ``y``; returns self.
+
+        ``sample_weight``: per example, how many times it counts (whole numbers >= 0;
+        default 1 each). An example of weight 5 trains the models exactly as five copies
+        of it in ``X`` would, each with its own noisy copy. The use: a speaker's own few
+        recordings among a corpus of many others (on FSDD, 5 examples per digit of a new
+        speaker weighted 5 cut that speaker's errors by 40-75%; see
+        ``benchmarks/own_voice.py``).
+        """
         self._check_params()
         X, y = list(X), [str(v) for v in y]
         if len(X) != len(y):
             raise ParameterError(f"X and y have different lengths ({len(X)} and {len(y)})")
+        reps = np.ones(len(X), dtype=int) if sample_weight is None else _repeats(sample_weight, len(X))
+        counts: dict[str, int] = {}  # files per label, whatever their weights
+        for label, r in zip(y, reps):
+            if r:
+                counts[label] = counts.get(label, 0) + 1
+        n_files = int(np.count_nonzero(reps))
+        if sample_weight is not None:
+            X = [x for x, r in zip(X, reps) for _ in range(r)]
+            y = [v for v, r in zip(y, reps) for _ in range(r)]
         if not X:
             raise ParameterError("no training examples")
         t0 = time.perf_counter()
@@ -319,7 +336,6 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.feature_config_ = cfg
         by_label: dict[str, list[np.ndarray]] = {}  # spoken parts: the word models
         whole: dict[str, list[np.ndarray]] = {}  # whole utterances: background, calibration
-        counts: dict[str, int] = {}
         names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
         noises = self._noise_plan(X, y, cfg)
         feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), tuple(self.warps), nz, n)
@@ -335,9 +351,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             by_label.setdefault(label, []).extend(spans)
             if spans:
                 groups.setdefault(label, []).append(spans)
-            counts[label] = counts.get(label, 0) + 1
         labels = sorted(by_label)
-        self._log(f"features: {len(X)} files, {len(labels)} labels, {time.perf_counter() - t0:.1f} s")
+        weighted = f" ({len(X)} counting their weights)" if len(X) != n_files else ""
+        self._log(f"features: {n_files} files{weighted}, {len(labels)} labels, {time.perf_counter() - t0:.1f} s")
         # owners: per job, the label index and which model of the label it is: 0 the label's
         # model, 1, 2, ... the stream's models of a label with several (see unknown_models)
         jobs, owners = [], []
@@ -399,7 +415,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._bank = self._make_bank()
         self.temperature_ = self._calibrate(whole)
         self.training_summary_ = {
-            "n_files": len(X),
+            "n_files": n_files,
             "examples": self.n_examples_,
             "n_states": {lab: int(m.n_states) for lab, m in zip(labels, self.models_)},
             "n_mix": int(self.n_mix),
@@ -750,6 +766,19 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         except Exception as exc:
             raise ModelFileError(f"{path}: damaged hmmrec model file ({exc})") from None
         return rec
+
+
+def _repeats(sample_weight, n: int) -> np.ndarray:
+    """Whole-number sample weights -> repeat counts, or a ParameterError saying what is wrong."""
+    try:
+        w = np.asarray(sample_weight, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ParameterError("sample_weight must be numbers, one per example") from None
+    if len(w) != n:
+        raise ParameterError(f"sample_weight has {len(w)} values for {n} examples")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w != np.round(w)):
+        raise ParameterError("sample_weight must be whole numbers >= 0 (how many times each example counts)")
+    return w.astype(int)
 
 
 def synthetic_noises(sr: int, seconds: float = 2.0) -> list[np.ndarray]:

@@ -108,6 +108,37 @@ def test_train_on_manifest(cli_data, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_train_with_own_recordings_counts_them_more(cli_data, tmp_path, capsys):
+    """--own adds a speaker's recordings (new labels too), each counted --own-weight times."""
+    own = tmp_path / "mywords"
+    for label, files in (("kiwi", sound_files("train", "kiwi")[5:7]), ("lime", sound_files("train", "lime", 3))):
+        (own / label).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, own / label / f.name)
+    models = {}
+    for w in (1, 4):
+        models[w] = tmp_path / f"own{w}.model"
+        assert main(["train", str(cli_data["train"]), "--own", str(own), "--own-weight", str(w), "-o",
+                     str(models[w]), "-q", *FAST]) == 0
+        err = capsys.readouterr().err
+        assert f"and 5 of your own, each counted {w} times: kiwi (2), lime (3)" in err
+    rec = {w: HMMRecognizer.load(m) for w, m in models.items()}
+    assert list(rec[4].classes_) == sorted(CLI_LABELS + ["lime"])
+    assert rec[4].n_examples_ == {"kiwi": 7, "lime": 3, "pineapple": 5, "_silence_": 5}
+    k = list(rec[4].classes_).index("kiwi")
+    assert not np.allclose(rec[1].models_[k].means, rec[4].models_[k].means)
+
+
+def test_train_own_errors(cli_data, tmp_path, capsys):
+    assert main(["train", str(cli_data["train"]), "--own", str(tmp_path / "nowhere"), "-o",
+                 str(tmp_path / "x.model"), *FAST]) == 1
+    assert_one_error_line(capsys.readouterr().err)
+    assert main(["train", str(cli_data["train"]), "--own", str(cli_data["train"]), "--own-weight", "0", "-o",
+                 str(tmp_path / "x.model"), *FAST]) == 2
+    assert_one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x.model").exists()
+
+
 # -- eval ---------------------------------------------------------------------------------------------
 def test_eval_json_report(cli_data, tmp_path, capsys):
     report_path = tmp_path / "report.json"

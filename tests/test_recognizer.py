@@ -472,6 +472,39 @@ def test_noise_augmentation_uses_the_training_backgrounds(tmp_path):
     assert HMMRecognizer.load(fitted.save(tmp_path / "n.model")).noise_snrs == (10.0,)
 
 
+def _params_of(rec) -> list[np.ndarray]:
+    return [a for m in rec.models_ + rec.stream_models_ + [rec.background_, rec.filler_] for a in (m.means, m.variances, m.weights, m.transmat)]
+
+
+def test_sample_weight_counts_an_example_as_that_many_copies():
+    """Weight 3 trains exactly as three copies of the file in X (each with its own noisy
+    copy), weight 0 as leaving it out; the summary counts files, not weights."""
+    X = [str(p) for lab in ("apple", "kiwi") for p in sound_files("train", lab, 3)]
+    X += [str(p) for p in sound_files("train", "_silence_", 1)]
+    y = [Path(p).parent.name for p in X]
+    kw = dict(n_states=4, n_mix=1, speeds=(), warps=(), noise_snrs=(10.0,), mmi_iter=1, n_jobs=1)
+    weights = [3, 1, 0, 1, 1, 1, 1]
+    weighted = HMMRecognizer(**kw).fit(X, y, sample_weight=weights)
+    copies = HMMRecognizer(**kw).fit([x for x, w in zip(X, weights) for _ in range(w)],
+                                     [v for v, w in zip(y, weights) for _ in range(w)])
+    for a, b in zip(_params_of(weighted), _params_of(copies)):
+        np.testing.assert_array_equal(a, b)
+    assert weighted.n_examples_ == {"apple": 2, "kiwi": 3, "_silence_": 1}
+    assert weighted.training_summary_["n_files"] == 6
+    plain = HMMRecognizer(**kw).fit(X, y)
+    assert not np.allclose(plain.models_[list(plain.classes_).index("apple")].means,
+                           weighted.models_[list(weighted.classes_).index("apple")].means)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ([1, 1], "2 values for 3"), ([1, -1, 1], "whole numbers"), ([1, 0.5, 1], "whole numbers"),
+    ([1, float("nan"), 1], "whole numbers"), (["a", 1, 1], "numbers"), ([0, 0, 0], "no training examples")])
+def test_sample_weight_is_checked(weights, message):
+    X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi", "lime")]
+    with pytest.raises(ParameterError, match=message):
+        HMMRecognizer(n_jobs=1).fit(X, ["apple", "kiwi", "lime"], sample_weight=weights)
+
+
 def test_synthetic_noises_are_unit_level_and_coloured():
     from hmmrec.recognizer import synthetic_noises
 
