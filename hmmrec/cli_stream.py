@@ -153,7 +153,9 @@ def cmd_record(args) -> int:
     written = record_examples(args.label, args.count, args.out, device=args.device, sr=args.sr, max_s=args.max_s,
                               prompt=lambda msg: print(msg, flush=True),
                               wait=_wait_for_enter if interactive else _countdown)
-    print(f"recorded {_plural(len(written), 'file')} into {args.out}", file=sys.stderr)
+    print(f"recorded {_plural(len(written), 'file')} into {args.out}; train on them with "
+          f"'hmmrec train {args.out} -o MODEL', or beside a corpus of other voices with "
+          f"'hmmrec train CORPUS --own {args.out} -o MODEL'", file=sys.stderr)
     return EXIT_OK
 
 

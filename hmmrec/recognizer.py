@@ -313,8 +313,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         default 1 each). An example of weight 5 trains the models exactly as five copies
         of it in ``X`` would, each with its own noisy copy. The use: a speaker's own few
         recordings among a corpus of many others (on FSDD, 5 examples per digit of a new
-        speaker weighted 5 cut that speaker's errors by 40-75%; see
-        ``benchmarks/own_voice.py``).
+        speaker weighted 5 removed 62% of that speaker's errors on average over the six
+        speakers, 31% for the hardest; see ``benchmarks/own_voice.py``).
         """
         self._check_params()
         X, y = list(X), [str(v) for v in y]

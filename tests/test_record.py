@@ -266,6 +266,7 @@ def test_record_command_no_wait(fake_mic, no_sleep, tmp_path, capsys):
     assert f"saved {tmp_path / 'banana' / 'banana_003.wav'}" in out
     assert fake_mic.opened[0] == (3, 16000)
     assert "recorded 2 files" in err
+    assert f"hmmrec train CORPUS --own {tmp_path} -o MODEL" in err  # the next step
 
 
 def test_record_command_waits_for_enter_on_a_terminal(fake_mic, no_sleep, tmp_path, capsys, monkeypatch):
