@@ -59,27 +59,27 @@ def spoken_part(y: np.ndarray, sr: int = SR, below_db: float = 30.0) -> tuple[in
     return int(on[0] * hop), int(min(len(y), (on[-1] + 1) * hop))
 
 
-def build_stream(test, noise_files, seed=0):
+def build_stream(test, noise_files, seed=0, sr=SR):
     """(signal, truth) where truth lists {label, start, end} of every keyword (seconds)."""
     rng = np.random.default_rng(seed)
     items = [u for u in test if u.label != "_silence_"]
     items = [items[i] for i in rng.permutation(len(items))]
     pieces, truth, levels = [], [], []
-    t = int(rng.uniform(*GAP_S) * SR)
+    t = int(rng.uniform(*GAP_S) * sr)
     pieces.append(np.zeros(t, np.float32))
     for u in items:
-        y, _ = audio.load(u.path, SR)
-        a, b = spoken_part(y)
+        y, _ = audio.load(u.path, sr)
+        a, b = spoken_part(y, sr)
         if is_keyword(u.label):
-            truth.append({"label": u.label, "start": (t + a) / SR, "end": (t + b) / SR, "file": Path(u.path).name})
+            truth.append({"label": u.label, "start": (t + a) / sr, "end": (t + b) / sr, "file": Path(u.path).name})
             levels.append(np.sqrt(np.mean(y[a:b] ** 2)))
         pieces.append(y.astype(np.float32))
         t += len(y)
-        gap = int(rng.uniform(*GAP_S) * SR)
+        gap = int(rng.uniform(*GAP_S) * sr)
         pieces.append(np.zeros(gap, np.float32))
         t += gap
     speech = np.concatenate(pieces)
-    noise = np.concatenate([audio.load(p, SR)[0] for p in noise_files]).astype(np.float32)
+    noise = np.concatenate([audio.load(p, sr)[0] for p in noise_files]).astype(np.float32)
     noise = np.resize(noise, len(speech))  # repeat the noise clips over the whole stream
     speech_rms = float(np.median(levels))
     noise *= speech_rms / (np.sqrt(np.mean(noise**2)) * 10 ** (SNR_DB / 20))
@@ -122,14 +122,14 @@ def score(events, truth, duration_s, scores=None):
             "latency_p95_s": round(float(np.nanpercentile(lat, 95)), 3)}
 
 
-def keywords_on_their_own(rec, signal, truth, pad_s=0.1):
+def keywords_on_their_own(rec, signal, truth, pad_s=0.1, sr=SR):
     """Each keyword cut from the stream at its true place (spoken part +- ``pad_s``) and
     classified as a file is: the fraction labelled right among all labels, and among the
     keywords only (as if it were known to be a keyword). One minus the second figure is
     what the word models alone miss with the place of every keyword given: a detector
     that labels with these models cannot be expected to miss fewer, at any false-alarm
     rate."""
-    cuts = [signal[max(0, int((t["start"] - pad_s) * SR)):int((t["end"] + pad_s) * SR)] for t in truth]
+    cuts = [signal[max(0, int((t["start"] - pad_s) * sr)):int((t["end"] + pad_s) * sr)] for t in truth]
     ll = rec.loglik(cuts)
     y = np.array([t["label"] for t in truth])
     among_keywords = np.where(rec.keyword_mask_, ll, -np.inf)

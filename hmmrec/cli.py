@@ -82,7 +82,7 @@ def _load_model(path):
 
 # -- commands -------------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from .corpus import load_corpus
+    from .corpus import Corpus, load_corpus
     from .recognizer import HMMRecognizer
 
     out = Path(args.output)
@@ -90,22 +90,21 @@ def cmd_train(args) -> int:
     if not out.parent.exists():
         raise HmmrecError(f"{out.parent}: folder does not exist")
     corpus = load_corpus(args.data)
-    own = [u for data in args.own or [] for u in load_corpus(data)]
-    labels = sorted(set(corpus.labels) | {u.label for u in own})
+    own = Corpus(u for data in args.own or [] for u in load_corpus(data))
+    labels = sorted(set(corpus.labels) | set(own.labels))
     if len(labels) < 2:
         raise HmmrecError(f"{args.data}: need at least two labels to train a recognizer, found {labels}")
-    print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: "
-          + ", ".join(f"{k} ({v})" for k, v in corpus.counts().items()), file=sys.stderr)
+
+    def per_label(c: Corpus) -> str:
+        return ", ".join(f"{k} ({v})" for k, v in c.counts().items())
+
+    print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: {per_label(corpus)}", file=sys.stderr)
     if own:
-        per_label = {}
-        for u in own:
-            per_label[u.label] = per_label.get(u.label, 0) + 1
-        print(f"and {len(own)} of your own, each counted {args.own_weight} times: "
-              + ", ".join(f"{k} ({v})" for k, v in sorted(per_label.items())), file=sys.stderr)
+        print(f"and {len(own)} of your own, each counted {args.own_weight} times: {per_label(own)}", file=sys.stderr)
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
                         noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models, n_jobs=args.jobs,
                         verbose=0 if args.quiet else 1)
-    rec.fit(corpus.paths + [u.path for u in own], corpus.y + [u.label for u in own],
+    rec.fit(corpus.paths + own.paths, corpus.y + own.y,
             sample_weight=[1] * len(corpus) + [args.own_weight] * len(own) if own else None)
     rec.save(out, overwrite=args.force)
     print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
