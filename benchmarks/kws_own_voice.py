@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from _common import datasets_dir, emit, log  # noqa: E402
 from fsdd import fsdd_corpus  # noqa: E402
 from kws import build_stream, keywords_on_their_own, score  # noqa: E402
+from own_voice import split_own_voice  # noqa: E402
 
 from hmmrec.corpus import Corpus  # noqa: E402
 from hmmrec.recognizer import HMMRecognizer  # noqa: E402
@@ -32,7 +33,6 @@ from hmmrec.stream import DEFAULT_SENSITIVITY, events_at_sensitivities  # noqa: 
 
 SR = 8000
 KEYWORDS = {"0", "1", "2", "3", "4"}
-FIRST_OWN_TAKE = 40
 
 
 def as_keyword_task(corpus) -> Corpus:
@@ -63,11 +63,7 @@ def main():
     sens = sorted({round(s, 1) for s in np.arange(0, 1.01, 0.1)} | {DEFAULT_SENSITIVITY})
     out = []
     for spk in args.speakers.split(","):
-        others = Corpus(u for u in corpus if u.speaker != spk)
-        test = Corpus(u for u in corpus if u.speaker == spk and u.take < FIRST_OWN_TAKE)
-        own = Corpus(u for u in corpus if u.speaker == spk and FIRST_OWN_TAKE <= u.take < FIRST_OWN_TAKE + args.takes)
-        if not test or not own:
-            raise SystemExit(f"kws_own_voice.py: no FSDD speaker {spk!r} with takes 0-{FIRST_OWN_TAKE + args.takes - 1}")
+        others, own, test = split_own_voice(corpus, spk, args.takes)
         signal, truth = build_stream(test, noise, args.seed, sr=SR)
         row = {"speaker": spk, "stream_minutes": round(len(signal) / SR / 60, 1), "keywords": len(truth),
                "other_words": sum(u.label == "_unknown_" for u in test)}

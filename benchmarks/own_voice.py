@@ -24,6 +24,18 @@ from hmmrec.recognizer import HMMRecognizer
 FIRST_OWN_TAKE = 40
 
 
+def split_own_voice(corpus, speaker: str, takes: int) -> tuple[Corpus, Corpus, Corpus]:
+    """(the other speakers, ``takes`` own recordings per label from take 40 on, the
+    speaker's takes 0-39); exits with a message when the speaker has not got them."""
+    others = Corpus(u for u in corpus if u.speaker != speaker)
+    mine = [u for u in corpus if u.speaker == speaker]
+    own = Corpus(u for u in mine if FIRST_OWN_TAKE <= u.take < FIRST_OWN_TAKE + takes)
+    test = Corpus(u for u in mine if u.take < FIRST_OWN_TAKE)
+    if not others or not own or not test:
+        raise SystemExit(f"no FSDD speaker {speaker!r} with takes 0-{FIRST_OWN_TAKE + takes - 1}")
+    return others, own, test
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--speakers", default="george,jackson,lucas,nicolas,theo,yweweler")
@@ -34,11 +46,7 @@ def main():
     weights = [int(w) for w in args.weights.split(",")]
     rows = []
     for spk in args.speakers.split(","):
-        others = Corpus(u for u in corpus if u.speaker != spk)
-        test = Corpus(u for u in corpus if u.speaker == spk and u.take < FIRST_OWN_TAKE)
-        own = Corpus(u for u in corpus if u.speaker == spk and FIRST_OWN_TAKE <= u.take < FIRST_OWN_TAKE + args.takes)
-        if not others or not test or not own:
-            raise SystemExit(f"own_voice.py: no FSDD speaker {spk!r} with takes 0-{FIRST_OWN_TAKE + args.takes - 1}")
+        others, own, test = split_own_voice(corpus, spk, args.takes)
         row = {"speaker": spk, "test_files": len(test), "own_files": len(own)}
         for w in [0] + weights:
             with Timer() as t:

@@ -473,7 +473,8 @@ def test_noise_augmentation_uses_the_training_backgrounds(tmp_path):
 
 
 def _params_of(rec) -> list[np.ndarray]:
-    return [a for m in rec.models_ + rec.stream_models_ + [rec.background_, rec.filler_] for a in (m.means, m.variances, m.weights, m.transmat)]
+    models = rec.models_ + rec.stream_models_ + [rec.background_, rec.filler_]
+    return [a for m in models for a in (m.means, m.variances, m.weights, m.transmat)]
 
 
 def test_sample_weight_counts_an_example_as_that_many_copies():
