@@ -431,7 +431,36 @@ def test_ctrl_c_ends_listen_cleanly(fake_sd, all_fruit_model):
     assert FakeInputStream.instances[-1].closed
 
 
-def test_ctrl_c_is_a_flag_read_between_chunks_and_a_second_one_raises():
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT as in a program started from a terminal (Python's KeyboardInterrupt
+    handler), whatever this test process inherited: a test runner started in the
+    background of a non-interactive shell inherits SIGINT ignored, and a program rightly
+    leaves an ignored SIGINT ignored (see ``test_ctrl_c_ignored_by_the_parent_stays_ignored``)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_ignored_by_the_parent_stays_ignored():
+    """Started with SIGINT ignored (nohup, '&' in a script), listen does not take it over."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with live._CtrlC() as ctrl_c:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            assert not ctrl_c.pressed
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_is_a_flag_read_between_chunks_and_a_second_one_raises(terminal_sigint):
     import signal
 
     before = signal.getsignal(signal.SIGINT)
@@ -449,7 +478,7 @@ def test_ctrl_c_is_a_flag_read_between_chunks_and_a_second_one_raises():
     assert signal.getsignal(signal.SIGINT) is before and not ctrl_c.pressed
 
 
-def test_ctrl_c_stops_listen_even_where_keyboardinterrupt_would_be_swallowed(fake_sd, all_fruit_model):
+def test_ctrl_c_stops_listen_even_where_keyboardinterrupt_would_be_swallowed(fake_sd, all_fruit_model, terminal_sigint):
     """SIGINT landing in code that catches every exception still ends listening.
 
     A KeyboardInterrupt raised there would be lost and listening would go on until the
@@ -636,8 +665,10 @@ def test_listen_ctrl_c_exits_cleanly_with_a_summary(virtual_mic, all_fruit_model
     import signal
 
     # hmmrec's own entry point, with faulthandler set to print every thread's stack on SIGUSR1:
-    # if the process ever fails to exit, the failure shows where it hangs
+    # if the process ever fails to exit, the failure shows where it hangs. SIGINT as from a
+    # terminal, even when this test runs with it ignored (see terminal_sigint)
     entry = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+             "signal.signal(signal.SIGINT, signal.default_int_handler); "
              "from hmmrec.cli import main; sys.exit(main())")
     proc = subprocess.Popen([sys.executable, "-c", entry, "listen", str(all_fruit_model_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
