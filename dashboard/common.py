@@ -378,8 +378,8 @@ class ProgressLines(io.TextIOBase):
         return len(s)
 
 
-def fit_with_progress(rec: HMMRecognizer, X, y, progress) -> HMMRecognizer:
-    """``rec.fit(X, y)`` with ``progress(fraction, text)`` calls (parsed from verbose output)."""
+def fit_with_progress(rec: HMMRecognizer, X, y, progress, sample_weight=None) -> HMMRecognizer:
+    """``rec.fit(X, y, sample_weight)`` with ``progress(fraction, text)`` calls (parsed from verbose output)."""
     t0 = time.perf_counter()
 
     def on_line(line: str):
@@ -395,7 +395,7 @@ def fit_with_progress(rec: HMMRecognizer, X, y, progress) -> HMMRecognizer:
     progress(0.02, f"extracting features of {len(X)} files…")
     try:
         with contextlib.redirect_stderr(ProgressLines(on_line, sys.__stderr__)):
-            rec.fit(X, y)
+            rec.fit(X, y, sample_weight=sample_weight)
     finally:
         rec.set_params(verbose=0)
     progress(1.0, f"done in {time.perf_counter() - t0:.1f} s")

@@ -232,6 +232,7 @@ def _add_training_options(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .recognizer import DEFAULT_OWN_WEIGHT
     parser = _Parser(prog="hmmrec", description="Spoken word and keyword recognition with hidden Markov models.")
     parser.add_argument("--version", action="version", version=f"hmmrec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -244,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--own", action="append", metavar="DATA",
                    help="recordings of your own voice (folder-per-label tree or manifest, e.g. from 'hmmrec record'), "
                         "trained on with DATA, each counted --own-weight times; may be repeated")
-    p.add_argument("--own-weight", type=_positive_int, default=5,
-                   help="how many times each of your own recordings counts (default 5)")
+    p.add_argument("--own-weight", type=_positive_int, default=DEFAULT_OWN_WEIGHT,
+                   help=f"how many times each of your own recordings counts (default {DEFAULT_OWN_WEIGHT})")
     _add_training_options(p)
     p.set_defaults(func=cmd_train)
 

@@ -30,7 +30,7 @@ from .features import FeatureConfig, active_span, extract, normalize
 from .hmm import (HMMParams, ModelBank, WordHMM, extended_baum_welch, filler_or_model, occupancy_stats, viterbi,
                   viterbi_wrapped, wrap_with_filler)
 
-__all__ = ["HMMRecognizer", "FORMAT_VERSION"]
+__all__ = ["HMMRecognizer", "FORMAT_VERSION", "DEFAULT_OWN_WEIGHT"]
 
 FORMAT_NAME = "hmmrec-model"
 # 2: further stream models of non-keyword labels (x* arrays, "extra_labels")
@@ -44,6 +44,9 @@ _DEFAULT_NOISE_SNRS = (10.0,)
 _DEFAULT_STREAM_MIX = 4
 _DEFAULT_MMI_ITER = 1
 _DEFAULT_UNKNOWN_MODELS = 16
+# how many times a speaker's own recordings count beside a corpus of other voices
+# (hmmrec train --own): on FSDD 5 did as well as 10 or 20 (benchmarks/own_voice.py)
+DEFAULT_OWN_WEIGHT = 5
 # a non-keyword label gets at most one model per this many training examples
 _MIN_EXAMPLES_PER_MODEL = 5
 _NARROWBAND_SR = 8000

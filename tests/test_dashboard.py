@@ -277,6 +277,38 @@ def test_train_and_evaluate_a_tiny_model(app, tmp_path):
     assert set(app.dataframe[0].value["label"]) == {"kiwi", "orange"}
 
 
+def test_train_with_own_recordings(app, tmp_path):
+    """Own recordings (a new word too) are trained on beside the data, each counted as set."""
+    own = tmp_path / "own.csv"
+    files = [(f, "lime") for f in sorted((SOUNDS / "train" / "lime").glob("*.wav"))[:2]]
+    files += [(sorted((SOUNDS / "train" / "kiwi").glob("*.wav"))[5], "kiwi")]
+    own.write_text("path,label\n" + "".join(f"{f},{lab}\n" for f, lab in files))
+    app.switch_page("views/train.py").run()
+    app.text_input(key="train_data").set_value(str(_manifest(tmp_path / "train.csv", "train", 3)))
+    app.text_input(key="train_test").set_value("")
+    app.text_input(key="train_own").set_value(str(own))
+    app.number_input(key="train_own_weight").set_value(3)
+    app.slider(key="train_mix").set_value(1)
+    app.checkbox(key="train_speeds").set_value(False)
+    app.checkbox(key="train_mmi").set_value(False)
+    app.selectbox(key="train_jobs").set_value(1)
+    app.button(key="train_go").click().run()
+    no_trouble(app)
+    trained = app.session_state["train_result"].info.rec
+    assert list(trained.classes_) == ["kiwi", "lime", "orange"]
+    assert trained.n_examples_ == {"kiwi": 4, "lime": 2, "orange": 3}
+    assert trained.training_summary_["n_files"] == 9
+    assert {m.label: m.value for m in app.metric}["Labels"] == "3"
+    # exactly the models of fit with those weights
+    from hmmrec.corpus import load_corpus
+
+    data, mine = load_corpus(tmp_path / "train.csv"), load_corpus(own)
+    direct = HMMRecognizer(n_mix=1, speeds=(), warps=(), noise_snrs=(), mmi_iter=0, n_jobs=1).fit(
+        data.paths + mine.paths, data.y + mine.y, sample_weight=[1] * len(data) + [3] * len(mine))
+    for a, b in zip(trained.models_, direct.models_):
+        np.testing.assert_array_equal(a.means, b.means)
+
+
 def test_evaluate_the_current_model(app, tmp_path):
     app.switch_page("views/train.py").run()
     app.text_input(key="train_test").set_value(str(_manifest(tmp_path / "test.csv", "test", 2)))

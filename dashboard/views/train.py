@@ -12,7 +12,8 @@ import streamlit as st
 import charts
 import common
 from hmmrec import HMMRecognizer
-from hmmrec.corpus import load_corpus
+from hmmrec.recognizer import DEFAULT_OWN_WEIGHT
+from hmmrec.corpus import Corpus, load_corpus
 from hmmrec.errors import HmmrecError
 from hmmrec.evaluate import evaluate_files
 
@@ -48,6 +49,13 @@ default_test = str(common.SOUNDS / "test") if (common.SOUNDS / "test").is_dir() 
 c1, c2 = st.columns(2)
 train_path = c1.text_input("Training data (folder or manifest on the server)", value=default_train, key="train_data")
 test_path = c2.text_input("Test data (optional)", value=default_test, key="train_test")
+o1, o2 = st.columns([3, 1])
+own_path = o1.text_input("Your own recordings (optional)", key="train_own",
+                         help="A folder or manifest of recordings of your voice (e.g. from 'hmmrec record'), "
+                              "trained on beside the training data and counted several times: models trained on "
+                              "other people do worst on a voice unlike theirs.")
+own_weight = o2.number_input("Each counted", 1, 50, DEFAULT_OWN_WEIGHT, key="train_own_weight",
+                             help="How many times each of your recordings counts (hmmrec train --own-weight)")
 with st.expander("Model settings"):
     s1, s2, s3, s4, s5, s6 = st.columns(6)
     n_states = s1.selectbox("States per word", STATE_CHOICES, key="train_states",
@@ -89,16 +97,23 @@ if go or evaluate_only:
                 if not train_path:
                     raise HmmrecError("enter the training data folder or manifest")
                 corpus = load_corpus(train_path)
-                if len(corpus.labels) < 2:
-                    raise HmmrecError(f"{train_path}: need at least two labels, found {corpus.labels}")
+                own = load_corpus(own_path) if own_path else Corpus()
+                labels = sorted(set(corpus.labels) | set(own.labels))
+                if len(labels) < 2:
+                    raise HmmrecError(f"{train_path}: need at least two labels, found {labels}")
                 st.write(f"{len(corpus)} files, {len(corpus.labels)} labels: "
                          + ", ".join(f"{common.md(k)} ({v})" for k, v in corpus.counts().items()))
+                if own:
+                    st.write(f"and {len(own)} of your own, each counted {int(own_weight)} times: "
+                             + ", ".join(f"{common.md(k)} ({v})" for k, v in own.counts().items()))
                 bar = st.progress(0.0, text="starting…")
                 aug = {} if speeds else {"speeds": (), "warps": (), "noise_snrs": ()}  # hmmrec's defaults, or none
                 disc = {} if mmi else {"mmi_iter": 0}  # hmmrec's default, or none
                 rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, n_jobs=n_jobs, unknown_models=int(unknown_models),
                                     **aug, **disc)
-                common.fit_with_progress(rec, corpus.paths, corpus.y, lambda f, text: bar.progress(f, text=text))
+                weights = [1] * len(corpus) + [int(own_weight)] * len(own) if own else None
+                common.fit_with_progress(rec, corpus.paths + own.paths, corpus.y + own.y,
+                                         lambda f, text: bar.progress(f, text=text), sample_weight=weights)
                 name = f"{Path(train_path).name or 'model'} {datetime.now():%H:%M:%S}"
                 info = common.add_session_model(rec, name, f"trained here on {train_path}")
             else:
