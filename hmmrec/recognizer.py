@@ -261,7 +261,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- inputs --------------------------------------------------------------------
-    def _signal(self, x, cfg: FeatureConfig) -> np.ndarray:
+    @staticmethod
+    def _signal(x, cfg: FeatureConfig) -> np.ndarray:
         if isinstance(x, (str, Path)):
             y, _ = audio.load(x, cfg.sr)
             return y
@@ -269,9 +270,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
 
     def _features_of_signal(self, y: np.ndarray, cfg: FeatureConfig, name="signal") -> np.ndarray:
         feats = extract(y, cfg)
-        if len(feats) < 2:
-            raise ParameterError(f"{name}: too short to recognise ({len(y) / cfg.sr * 1000:.0f} ms; "
-                                 f"need at least {2 * cfg.hop_s * 1000 + cfg.win_s * 1000:.0f} ms)")
+        _check_long_enough(feats, y, cfg, name)
         return feats
 
     def features(self, X) -> list[np.ndarray]:
@@ -329,20 +328,24 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             if r:
                 counts[label] = counts.get(label, 0) + 1
         n_files = int(np.count_nonzero(reps))
-        if sample_weight is not None:
-            X = [x for x, r in zip(X, reps) for _ in range(r)]
-            y = [v for v, r in zip(y, reps) for _ in range(r)]
-        if not X:
+        if not n_files:
             raise ParameterError("no training examples")
+        names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
         t0 = time.perf_counter()
-        cfg = _resolve_config(self.feature_config, X)
+        # an input of weight k stands for k copies of it: the settings and the noise plan are
+        # those of the copies, but its own and warped features are computed once for all k
+        copies_x = [x for x, r in zip(X, reps) for _ in range(r)]
+        copies_y = [v for v, r in zip(y, reps) for _ in range(r)]
+        cfg = _resolve_config(self.feature_config, copies_x)
         self.feature_config_ = cfg
+        noises = self._noise_plan(copies_x, copies_y, cfg)
+        bounds = np.concatenate([[0], np.cumsum(reps)])
+        jobs = [(X[i], cfg, tuple(self.speeds), tuple(self.warps), noises[bounds[i]:bounds[i + 1]], names[i])
+                for i in np.flatnonzero(reps)]
+        feats = [copy for per_input in self._parallel(_features_job, jobs) for copy in per_input]
+        X, y = copies_x, copies_y
         by_label: dict[str, list[np.ndarray]] = {}  # spoken parts: the word models
         whole: dict[str, list[np.ndarray]] = {}  # whole utterances: background, calibration
-        names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
-        noises = self._noise_plan(X, y, cfg)
-        feats = self._parallel(_features_job, [(x, cfg, tuple(self.speeds), tuple(self.warps), nz, n)
-                                                   for x, nz, n in zip(X, noises, names)])
         outside: list[np.ndarray] = []  # frames around the spoken parts: the filler
         groups: dict[str, list[list[np.ndarray]]] = {}  # per input, the spoken parts of its copies
         for label, pairs in zip(y, feats):
@@ -808,18 +811,32 @@ def _add_noise(y: np.ndarray, noise: np.ndarray, snr_db: float, seed: int) -> np
     return (y + n * np.sqrt(p_signal / (p_noise * 10.0 ** (snr_db / 10.0)))).astype(np.float32)
 
 
-def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noises: list, name: str) -> list:
-    """(normalised features, spoken span) of one training input and of its perturbed copies."""
+def _features_job(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_plans: list, name: str) -> list:
+    """Per copy of one training input (one per plan of its noisy copies, see ``_noise_plan``)
+    the (normalised features, spoken span) of the input and of its perturbed copies: the
+    input's own, speed-perturbed and warped ones, computed once and shared by the copies,
+    then the copy's noisy ones."""
     from dataclasses import replace
 
-    rec = HMMRecognizer()
-    y = rec._signal(x, cfg)
-    rec._features_of_signal(y, cfg, name)  # a clear error if too short
-    variants = [(y, cfg)] + [(_speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps]
-    variants += [(_add_noise(y, n, snr, seed), cfg) for n, snr, seed in noises]
-    out = []
-    for signal, c in variants:
-        raw = extract(signal, c, normalise=False)
-        if len(raw) >= 2:
-            out.append((normalize(raw, c), spoken_span(raw)))
-    return out
+    y = HMMRecognizer._signal(x, cfg)
+
+    def pairs(variants) -> list:
+        out = []
+        for signal, c in variants:
+            raw = extract(signal, c, normalise=False)
+            if len(raw) >= 2:
+                out.append((normalize(raw, c), spoken_span(raw)))
+        return out
+
+    raw = extract(y, cfg, normalise=False)
+    _check_long_enough(raw, y, cfg, name)
+    shared = [(normalize(raw, cfg), spoken_span(raw))]
+    shared += pairs([(_speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps])
+    return [shared + pairs([(_add_noise(y, n, snr, seed), cfg) for n, snr, seed in plan]) for plan in noise_plans]
+
+
+def _check_long_enough(frames: np.ndarray, y: np.ndarray, cfg: FeatureConfig, name: str) -> None:
+    """A clear ParameterError when a signal gave fewer than two frames."""
+    if len(frames) < 2:
+        raise ParameterError(f"{name}: too short to recognise ({len(y) / cfg.sr * 1000:.0f} ms; "
+                             f"need at least {2 * cfg.hop_s * 1000 + cfg.win_s * 1000:.0f} ms)")

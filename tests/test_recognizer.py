@@ -164,6 +164,10 @@ def test_file_at_other_rate_is_resampled(fruit_model, tmp_path):
 def test_too_short_input_is_a_clear_error(fruit_model):
     with pytest.raises(ParameterError, match="too short"):
         fruit_model.predict([np.zeros(300, np.float32)])
+    # in training too, naming the example
+    X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")] + [np.zeros(300, np.float32)]
+    with pytest.raises(ParameterError, match="example 2: too short"):
+        HMMRecognizer(n_jobs=1).fit(X, ["apple", "kiwi", "kiwi"])
 
 
 def test_nan_signal_is_rejected(fruit_model):
