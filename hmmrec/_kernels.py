@@ -415,8 +415,9 @@ def rank_codes_sorted(xt, order):
     its positions in the sorted row. Returned as (T, D).
 
     With numpy's vectorised argsort, 60 us for a 1-s window (98 x 39) against 85 us for
-    comparing every value with every other and 350 us for :func:`rank_codes`' searches;
-    and n log n: 0.2 ms against 0.7 ms at 300 frames."""
+    comparing every value with every other, 350 us for :func:`rank_codes`' searches and
+    383 us for ``2 * scipy.stats.rankdata(x, axis=0) - 1`` (the same codes); and n log n:
+    0.2 ms against 0.7 ms at 300 frames."""
     n_cols, t_len = xt.shape
     out = np.empty((t_len, n_cols), dtype=np.int64)
     for j in range(n_cols):
