@@ -39,7 +39,8 @@ from _common import Timer, emit, log  # noqa: E402
 from speech_commands import speech_commands_corpus  # noqa: E402
 
 from hmmrec import audio  # noqa: E402
-from hmmrec.corpus import is_keyword, split_by_speaker  # noqa: E402
+from hmmrec.corpus import split_by_speaker  # noqa: E402
+from hmmrec.labels import is_keyword  # noqa: E402
 from hmmrec.recognizer import HMMRecognizer  # noqa: E402
 from hmmrec.stream import DEFAULT_SENSITIVITY, StreamRecognizer, events_at_sensitivities  # noqa: E402
 

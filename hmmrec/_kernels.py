@@ -132,9 +132,8 @@ def group_sum(a, starts, sizes):
     """Sums over consecutive column groups that tile the columns: (T, C) -> (T, G), as
     ``np.add.reduceat``.
 
-    One pass along each row, closing a group at its last column: for the stream's
-    mixtures of four (98 x 628 -> 98 x 157) 55 us, against 80 us for a loop per group
-    and 250 us for ``reduceat``."""
+    One pass along each row, closing a group at its last column: faster than a loop per
+    group or ``reduceat`` on the stream's small mixtures (see benchmarks/RESULTS.md)."""
     t_len, n_cols = a.shape
     n_groups = starts.shape[0]
     out = np.empty((t_len, n_groups))
@@ -347,9 +346,9 @@ def rasta_filter(x, pole, period):
     """RASTA filter (0.1 (2 + z^-1 - z^-3 - 2 z^-4) / (1 - pole z^-1)) down each column of
     ``x`` (T, D) from rest, except columns ``j % period == 0``, which are copied.
 
-    The same as ``scipy.signal.lfilter`` on those columns (to 1e-15), but cheaper on the
-    small segments the stream normalises five times a second: normalising a 1-s window
-    (98 x 39) took 0.108 ms with lfilter, 0.064 ms with this kernel, 0.046 ms unfiltered."""
+    The same as ``scipy.signal.lfilter`` on those columns (to rounding), but cheaper on
+    the small segments the stream normalises several times a second (see
+    benchmarks/RESULTS.md)."""
     t_len, n_cols = x.shape
     out = x.copy()
     for j in range(n_cols):
@@ -376,9 +375,8 @@ def rank_codes(x, ref):
 
     ``(lo + hi) / (2 N)`` is the value's empirical cumulative probability in ``ref`` with
     ties sharing their mean rank: ``(r + 0.5) / N`` for the r-th smallest of N distinct
-    values. One sort and two binary searches per value and column: 353 us for a 1-s
-    window (98 x 39, 70 reference frames) against 685 us for numpy's ``searchsorted``
-    (both sides) column by column."""
+    values. One sort and two binary searches per value and column: faster than numpy's
+    ``searchsorted`` (both sides) column by column on stream-sized windows."""
     t_len, n_cols = x.shape
     n = ref.shape[0]
     out = np.empty((t_len, n_cols), dtype=np.int64)
@@ -414,10 +412,9 @@ def rank_codes_sorted(xt, order):
     rows (``np.argsort(xt, axis=1)``): each run of equal values gets ``first + last + 1``,
     its positions in the sorted row. Returned as (T, D).
 
-    With numpy's vectorised argsort, 60 us for a 1-s window (98 x 39) against 85 us for
-    comparing every value with every other, 350 us for :func:`rank_codes`' searches and
-    383 us for ``2 * scipy.stats.rankdata(x, axis=0) - 1`` (the same codes); and n log n:
-    0.2 ms against 0.7 ms at 300 frames."""
+    The same codes as ``2 * scipy.stats.rankdata(x, axis=0) - 1``, several times faster
+    on stream-sized windows (n log n with numpy's vectorised argsort; see
+    benchmarks/RESULTS.md)."""
     n_cols, t_len = xt.shape
     out = np.empty((t_len, n_cols), dtype=np.int64)
     for j in range(n_cols):

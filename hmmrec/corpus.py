@@ -24,18 +24,13 @@ import numpy as np
 
 from .errors import DataError, ParameterError
 
-__all__ = ["Utterance", "Corpus", "load_corpus", "is_keyword", "split_by_speaker", "split_by_take",
+__all__ = ["Utterance", "Corpus", "load_corpus", "split_by_speaker", "split_by_take",
            "kfold", "leave_one_speaker_out"]
 
 _AUDIO_SUFFIXES = {".wav", ".wave"}
 _NOHASH = re.compile(r"^(?:.*_)?([0-9a-f]{8})_nohash_(\d+)$")
 _TRIPLE = re.compile(r"^(.+?)_(.+)_(\d+)$")
 _TAKE = re.compile(r"(\d+)$")
-
-
-def is_keyword(label: str) -> bool:
-    """False for non-keyword classes (labels beginning with ``_``)."""
-    return not label.startswith("_")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from scipy.special import ndtri
 
 from .errors import ParameterError
 
-__all__ = ["FeatureConfig", "extract", "floor_log_energy", "normalize", "active_span", "FeatureStream", "n_frames_for"]
+__all__ = ["FeatureConfig", "extract", "raw_features", "normalize", "floor_log_energy", "active_span", "spoken_span",
+           "check_long_enough", "FeatureStream", "n_frames_for"]
 
 _LOG_FLOOR = np.finfo(float).eps
 _VAR_FLOOR = 1e-6
@@ -35,6 +36,11 @@ _MIN_WARP, _MAX_WARP = 0.7, 1.3
 _WARP_KNEE = 0.85  # warping is linear up to this share of the band, then bends to keep the top fixed
 _WINDOWS = {"hamming": np.hamming, "rect": np.ones}
 _NORMALISATIONS = ("heq", "mv", "m", "none")
+# names of settings in model files (format 3) -> their names here
+OLD_NAMES = {"cmvn": "normalization", "cmvn_active_db": "normalization_active_db"}
+# word models learn only the spoken part of each training utterance: frames within this
+# many dB of the loudest one (see spoken_span)
+TRIM_DB = 30.0
 
 
 @dataclass(frozen=True)
@@ -60,37 +66,30 @@ class FeatureConfig:
         Half-width of the regression window for deltas (0: no deltas).
     order : int
         0 = static only, 1 = + deltas, 2 = + delta-deltas.
-    cmvn : str
+    normalization : str
         Normalisation of each feature over a segment. ``"heq"`` (default): histogram
         equalisation, each value replaced by the standard normal quantile of its rank
         among the segment's values of that feature (ties share their mean rank), so
         every feature of every segment has the same distribution, not only the same
-        mean and variance; ``"mv"``: mean and variance normalisation (CMVN); ``"m"``:
-        mean only; ``"none"``. Measured against ``"mv"`` (RASTA 0.94 both): FSDD
-        leave-one-speaker-out mean 0.895 -> 0.903 (george 0.870 -> 0.892, jackson
-        0.872 -> 0.888, yweweler 0.884 -> 0.896, lucas 0.938 -> 0.942, theo 0.982 ->
-        0.980, nicolas 0.826 -> 0.818), official split 0.997 both, Speech Commands
-        0.936 -> 0.927; on the Speech Commands keyword streams 6 and 14 points fewer
-        misses at no false alarm. With very few examples and no augmentation it takes
-        words for ``_silence_`` more often (a segment of noise has the same per-feature
-        distribution as a word after it). Models saved with another setting keep it.
-    cmvn_active_db : float
+        mean and variance: it removes more of what a new voice, microphone or room
+        changes. ``"mv"``: mean and variance normalisation (CMVN); ``"m"``: mean only;
+        ``"none"``. With very few examples and no augmentation ``"heq"`` takes words for
+        ``_silence_`` more often (a segment of noise has the same per-feature
+        distribution as a word after it). Chosen on unseen speakers: see
+        benchmarks/RESULTS.md.
+    normalization_active_db : float
         If positive, the normalisation statistics come from the active part of the
         segment only: from the first to the last frame within this many dB of its
         loudest frame and clearly above its noise floor (see :func:`active_span`).
-        ``0`` (default): statistics of all frames. Measured on Speech Commands (unseen
-        speakers), all frames did better: 0.907 vs 0.894 accuracy with 30 dB, and
-        fewer false alarms in noisy streams.
+        ``0`` (default): statistics of all frames, which did better on unseen speakers
+        and in noisy streams.
     warp : float
         Vocal tract length warping factor of the filterbank (1.0: none); training
         uses other factors to perturb the data, models are always used at 1.0.
     window : str
         Analysis window: ``"rect"`` (default, as python_speech_features) or
-        ``"hamming"``. Measured with the training defaults of the time (4 Gaussians):
-        Hamming gave 0.983 vs 0.970 on the FSDD official split (speakers seen in
-        training) but 0.907 vs 0.916 on Speech Commands and 1 point less on the hardest
-        FSDD speakers left out (unseen speakers), which is what the default is chosen
-        for.
+        ``"hamming"``. Hamming helps speakers seen in training but not new ones, which is
+        what the default is chosen for.
     floor_db : float
         Level (dB re full scale) of a white-noise power floor added to every power
         spectrum. Digital silence (exact zeros) then looks like a very quiet room
@@ -99,12 +98,9 @@ class FeatureConfig:
         Pole of a RASTA filter (Hermansky and Morgan's band-pass filter of feature
         trajectories: a 5-frame regression slope, then a leaky integrator with this
         pole), run over each segment from its first frame as part of :func:`normalize`,
-        on every column but the log energy and its deltas; ``0``: none. Measured with
-        0.94: FSDD official split 0.990 -> 0.997, leave-one-speaker-out mean 0.888 ->
-        0.895 (worst speaker 0.810 -> 0.826), Speech Commands 0.928 -> 0.936. Run on
-        the whole stream instead (a filter that carries on from window to window,
-        started in a steady state) it did worse on files: 0.983 and 0.875. Models saved
-        without this setting were trained without it (0).
+        on every column but the log energy and its deltas; ``0``: none. Run per segment
+        rather than carried on through a stream, so that a window of a stream is
+        normalised exactly as a training utterance is.
     """
 
     sr: int = 16000
@@ -119,10 +115,10 @@ class FeatureConfig:
     lifter: int = 22
     delta_n: int = 2
     order: int = 2
-    cmvn: str = "heq"
+    normalization: str = "heq"
     warp: float = 1.0
     floor_db: float = -80.0
-    cmvn_active_db: float = 0.0
+    normalization_active_db: float = 0.0
     window: str = "rect"
     rasta: float = 0.94
 
@@ -135,15 +131,16 @@ class FeatureConfig:
             raise ParameterError(f"FeatureConfig.order must be 0, 1 or 2, got {self.order}")
         if self.order and self.delta_n < 1:
             raise ParameterError(f"FeatureConfig.delta_n must be >= 1 with deltas, got {self.delta_n}")
-        if self.cmvn not in _NORMALISATIONS:
-            raise ParameterError(f"FeatureConfig.cmvn must be one of {', '.join(map(repr, _NORMALISATIONS))}, "
-                                 f"got {self.cmvn!r}")
+        if self.normalization not in _NORMALISATIONS:
+            raise ParameterError(f"FeatureConfig.normalization must be one of {', '.join(map(repr, _NORMALISATIONS))}, "
+                                 f"got {self.normalization!r}")
         if not 1 <= self.n_mfcc <= self.n_filt:
             raise ParameterError(f"FeatureConfig needs 1 <= n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
         if not _MIN_WARP <= self.warp <= _MAX_WARP:
             raise ParameterError(f"FeatureConfig.warp must be in [{_MIN_WARP}, {_MAX_WARP}], got {self.warp}")
-        if not 0.0 <= self.cmvn_active_db <= 120.0:
-            raise ParameterError(f"FeatureConfig.cmvn_active_db must be in [0, 120] dB, got {self.cmvn_active_db}")
+        if not 0.0 <= self.normalization_active_db <= 120.0:
+            raise ParameterError("FeatureConfig.normalization_active_db must be in [0, 120] dB, "
+                                 f"got {self.normalization_active_db}")
         if not -150.0 <= self.floor_db <= -20.0:
             raise ParameterError(f"FeatureConfig.floor_db must be in [-150, -20] dB, got {self.floor_db}")
         if not 0.0 <= self.rasta < 1.0:
@@ -173,6 +170,8 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureConfig":
+        """Settings from :meth:`to_dict`, or as model files store them (older names too)."""
+        d = {OLD_NAMES.get(k, k): v for k, v in d.items()}
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -283,16 +282,14 @@ def _add_deltas(static: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return np.hstack(parts)
 
 
-def extract(y: np.ndarray, cfg: FeatureConfig | None = None, normalise: bool = True) -> np.ndarray:
-    """Features of a whole signal.
+def raw_features(y: np.ndarray, cfg: FeatureConfig | None = None) -> np.ndarray:
+    """Frames of a whole signal before normalisation (column 0: log frame energy).
 
     Parameters
     ----------
     y : np.ndarray, shape (n_samples,)
         Mono signal at ``cfg.sr``.
     cfg : FeatureConfig
-    normalise : bool
-        Apply :func:`normalize` over the whole signal (one utterance).
 
     Returns
     -------
@@ -307,8 +304,14 @@ def extract(y: np.ndarray, cfg: FeatureConfig | None = None, normalise: bool = T
     if n == 0:
         return np.zeros((0, cfg.n_features))
     frames = _frame(_preemphasis(y, cfg.preemph), cfg, n)
-    feats = _add_deltas(_Cepstra(cfg)(frames), cfg)
-    return normalize(feats, cfg) if normalise else feats
+    return _add_deltas(_Cepstra(cfg)(frames), cfg)
+
+
+def extract(y: np.ndarray, cfg: FeatureConfig | None = None) -> np.ndarray:
+    """Normalised features of a whole signal taken as one utterance: :func:`normalize`
+    of :func:`raw_features`, shape (n_frames, cfg.n_features)."""
+    cfg = cfg or FeatureConfig()
+    return normalize(raw_features(y, cfg), cfg)
 
 
 ACTIVE_PAD_FRAMES = 3
@@ -339,30 +342,45 @@ def active_span(log_energy: np.ndarray, db: float, pad: int = ACTIVE_PAD_FRAMES,
     return first, stop
 
 
+def spoken_span(raw: np.ndarray, db: float = TRIM_DB) -> tuple[int, int]:
+    """(first, stop) frames of the spoken part of raw (unnormalised) features.
+
+    Column 0 of raw features is the log frame energy; see :func:`active_span`.
+    """
+    return active_span(raw[:, 0], db)
+
+
+def check_long_enough(frames: np.ndarray, y: np.ndarray, cfg: FeatureConfig, name: str) -> None:
+    """A clear ParameterError when a signal gave fewer than two frames."""
+    if len(frames) < 2:
+        raise ParameterError(f"{name}: too short to recognise ({len(y) / cfg.sr * 1000:.0f} ms; "
+                             f"need at least {2 * cfg.hop_s * 1000 + cfg.win_s * 1000:.0f} ms)")
+
+
 def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """RASTA filtering (``cfg.rasta``) and normalisation (``cfg.cmvn``: histogram
+    """RASTA filtering (``cfg.rasta``) and normalisation (``cfg.normalization``: histogram
     equalisation or CMVN) of one segment of raw frames, shape kept.
 
     The filter starts at the segment's first frame; the statistics come from the
-    segment's active part (``cfg.cmvn_active_db``) and apply to all of its frames.
+    segment's active part (``cfg.normalization_active_db``) and apply to all of its frames.
     """
     if cfg.rasta and len(feats):
         from ._kernels import rasta_filter
 
         # all columns but c0 (the log energy) and its deltas
         feats = rasta_filter(np.ascontiguousarray(feats, dtype=np.float64), float(cfg.rasta), cfg.n_mfcc)
-    if cfg.cmvn == "none" or len(feats) == 0:
+    if cfg.normalization == "none" or len(feats) == 0:
         return feats
     ref = None  # statistics of the whole segment
-    if cfg.cmvn_active_db > 0:
-        first, stop = active_span(feats[:, 0], cfg.cmvn_active_db)
+    if cfg.normalization_active_db > 0:
+        first, stop = active_span(feats[:, 0], cfg.normalization_active_db)
         ref = feats[first:stop]
-    if cfg.cmvn == "heq":
+    if cfg.normalization == "heq":
         return _normal_quantiles(len(feats) if ref is None else len(ref))[_rank_codes(feats, ref)]
     if ref is None:
         ref = feats
     out = feats - ref.mean(axis=0)
-    if cfg.cmvn == "mv":
+    if cfg.normalization == "mv":
         out /= np.sqrt(np.maximum(ref.var(axis=0), _VAR_FLOOR))
     return out
 
@@ -395,7 +413,7 @@ class FeatureStream:
 
     ``FeatureStream(cfg)``, then :meth:`push` each chunk (any size, float mono at
     ``cfg.sr``) and :meth:`flush` at the end. The frames returned, concatenated, equal
-    ``extract(whole_signal, cfg, normalise=False)`` exactly. Deltas need ``order *
+    ``raw_features(whole_signal, cfg)`` exactly. Deltas need ``order *
     delta_n`` frames of look-ahead, so each frame is returned that many hops after its
     samples arrive (and the last ones at :meth:`flush`).
     """

@@ -5,35 +5,37 @@ a path starts in state 0 and must end in the last state. Zeros of the transition
 matrix stay zero through training, because Baum-Welch only ever re-estimates
 transitions that have non-zero expected counts.
 
-Training is Baum-Welch run on *all* sequences of a word at once: sequences are padded
-into one ``(n_sequences, max_len)`` batch so that each forward/backward step is a few
-array operations over every sequence together. hmmlearn computes the same quantities
-one sequence at a time; its per-sequence overhead made it 10-50x slower on the digit
-corpus (see ``benchmarks/train_speed.py``), and ``tests/test_hmm.py`` checks our
-likelihoods against hmmlearn's for the same parameters.
+Training is Baum-Welch run on *all* sequences of a word at once: the frames of every
+sequence are stacked so that emissions are one matrix product and forward-backward one
+compiled pass (:mod:`hmmrec._kernels`). hmmlearn computes the same quantities one
+sequence at a time; ``tests/test_hmm.py`` checks our likelihoods against its, and
+``benchmarks/train_speed.py`` measures the difference (see ``benchmarks/RESULTS.md``).
 
 Initialisation is by uniform segmentation (each sequence cut into equal parts, one per
 state), and mixtures grow by splitting the heaviest components (HTK's "mixing up"),
-doubling at each stage, so that every stage starts from a trained model. Variances are floored at a fraction of
-the global variance of the training frames.
+doubling at each stage, so that every stage starts from a trained model. Variances are
+floored at a fraction of the global variance of the training frames.
+
+Scoring many models at once is :mod:`hmmrec.bank`; discriminative training is
+:mod:`hmmrec.discriminative`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import DataError, ParameterError
 
-__all__ = ["HMMParams", "WordHMM", "ModelBank"]
+__all__ = ["HMMParams", "WordHMM", "viterbi", "viterbi_wrapped", "gaussian_weight_matrix", "design_matrix",
+           "StackedFrames", "component_loglik", "mixture_posteriors", "gaussian_stats", "forward_backward"]
 
 _LOG2PI = np.log(2.0 * np.pi)
 _TINY = 1e-300
 _MIN_WEIGHT = 1e-5
 _SPLIT_OFFSET = 0.2  # in standard deviations, for mixture splitting
 _SELF_LOOP_INIT = 0.6
-_RELATIVE_UNDERFLOW = 1e-280  # below this, exp() sums have lost their precision
 
 
 @dataclass
@@ -88,7 +90,7 @@ def _band_transmat(n_states: int, skip: bool) -> np.ndarray:
     return a
 
 
-def _gauss_weights(means: np.ndarray, variances: np.ndarray, log_weights: np.ndarray):
+def gaussian_weight_matrix(means: np.ndarray, variances: np.ndarray, log_weights: np.ndarray):
     """Matrix form of diagonal Gaussian log-densities.
 
     With ``F = [x**2, x, 1]`` for a frame ``x``, ``F @ W`` gives, for every component,
@@ -99,17 +101,17 @@ def _gauss_weights(means: np.ndarray, variances: np.ndarray, log_weights: np.nda
     return np.vstack([-0.5 * inv.T, (means * inv).T, (const + log_weights)[None, :]])
 
 
-def _design(x: np.ndarray) -> np.ndarray:
+def design_matrix(x: np.ndarray) -> np.ndarray:
     return np.hstack([x * x, x, np.ones((len(x), 1))])
 
 
-class _Batch:
+class StackedFrames:
     """Sequences padded into one array, with their frames stacked for emissions."""
 
     def __init__(self, seqs: list[np.ndarray]):
         self.lengths = np.array([len(s) for s in seqs])
         self.frames = np.vstack(seqs)
-        self.design = _design(self.frames)
+        self.design = design_matrix(self.frames)
         self.squares = self.frames * self.frames
         self.n, self.t_max = len(seqs), int(self.lengths.max())
         t_idx = np.concatenate([np.arange(n) for n in self.lengths])
@@ -120,15 +122,15 @@ class _Batch:
         self.mask[self.index] = True
 
 
-def _component_loglik(batch_design: np.ndarray, p: HMMParams) -> np.ndarray:
+def component_loglik(batch_design: np.ndarray, p: HMMParams) -> np.ndarray:
     """(F, S, M) log of weight * density, for stacked frames."""
     s, m, d = p.means.shape
-    w = _gauss_weights(p.means.reshape(s * m, d), p.variances.reshape(s * m, d),
+    w = gaussian_weight_matrix(p.means.reshape(s * m, d), p.variances.reshape(s * m, d),
                        np.log(np.maximum(p.weights.reshape(-1), _TINY)))
     return (batch_design @ w).reshape(-1, s, m)
 
 
-def _mixture_split(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mixture_posteriors(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """State log-likelihoods (F, S) and each component's share of its state (F, S, M).
 
     ``comp`` (F, S, M) holds log(weight * density) and is overwritten. One vectorised
@@ -149,7 +151,7 @@ def _mixture_split(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return top + np.log(total), comp
 
 
-def _gaussian_stats(batch: _Batch, within: np.ndarray, gamma: np.ndarray):
+def gaussian_stats(batch: StackedFrames, within: np.ndarray, gamma: np.ndarray):
     """Occupancy, first and second moments of every Gaussian, shapes (S*M,), (S*M, D), (S*M, D).
 
     ``within`` (F, S, M): each component's share of its state (overwritten);
@@ -161,7 +163,7 @@ def _gaussian_stats(batch: _Batch, within: np.ndarray, gamma: np.ndarray):
     return resp.sum(0), resp.T @ batch.frames, resp.T @ batch.squares
 
 
-def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
+def forward_backward(batch: StackedFrames, log_b: np.ndarray, transmat: np.ndarray):
     """Forward-backward over all sequences of a batch (compiled).
 
     ``log_b`` is (F, S) state log-likelihoods of the stacked frames. Returns the state
@@ -170,7 +172,7 @@ def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
     last state. Sequences run on scaled probabilities, and again in logs should those
     under- or overflow, so no state spread, however extreme, can underflow.
     """
-    from ._kernels import forward_backward
+    from ._kernels import forward_backward as _compiled_fb
 
     s = transmat.shape[0]
     ptr, idx, logp = [0], [], []
@@ -181,7 +183,7 @@ def _forward_backward(batch: _Batch, log_b: np.ndarray, transmat: np.ndarray):
         idx.extend(src.tolist())
         logp.extend(log_a[src, j].tolist())
         ptr.append(len(idx))
-    return forward_backward(np.ascontiguousarray(log_b, dtype=np.float64), batch.offsets,
+    return _compiled_fb(np.ascontiguousarray(log_b, dtype=np.float64), batch.offsets,
                             np.array(ptr, dtype=np.int64), np.array(idx, dtype=np.int64),
                             np.array(logp, dtype=np.float64))
 
@@ -244,7 +246,7 @@ class WordHMM:
         self.n_states_ = n_states
         frames = np.vstack(seqs)
         self.var_floor_ = np.maximum(frames.var(axis=0) * self.var_floor, 1e-6)
-        batch = _Batch(seqs)
+        batch = StackedFrames(seqs)
         p = self._init_uniform(seqs, n_states)
         history = []
         p = self._em(batch, p, history)
@@ -286,11 +288,11 @@ class WordHMM:
         variances = np.concatenate([p.variances, var[:, None]], axis=1)
         return HMMParams(p.transmat, weights, means, variances)
 
-    def _em(self, batch: _Batch, p: HMMParams, history: list) -> HMMParams:
+    def _em(self, batch: StackedFrames, p: HMMParams, history: list) -> HMMParams:
         prev = -np.inf
         for _ in range(self.n_iter):
-            state_ll, within = _mixture_split(_component_loglik(batch.design, p))
-            gamma, xi, loglik = _forward_backward(batch, state_ll, p.transmat)
+            state_ll, within = mixture_posteriors(component_loglik(batch.design, p))
+            gamma, xi, loglik = forward_backward(batch, state_ll, p.transmat)
             ok = np.isfinite(loglik)
             if not ok.any():
                 raise DataError("no training sequence can be aligned to the model (too short?)")
@@ -304,7 +306,7 @@ class WordHMM:
 
     def _m_step(self, batch, p, within, gamma, xi) -> HMMParams:
         s, m, d = p.means.shape
-        occ, sx, sxx = _gaussian_stats(batch, within, gamma)
+        occ, sx, sxx = gaussian_stats(batch, within, gamma)
         safe = np.maximum(occ, _TINY)[:, None]
         means = sx / safe
         var = sxx / safe - means**2
@@ -330,53 +332,18 @@ class WordHMM:
     def state_loglik(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_states) log emission densities."""
         self._check_fitted()
-        return _mixture_split(_component_loglik(_design(x), self.params_))[0]
+        return mixture_posteriors(component_loglik(design_matrix(x), self.params_))[0]
 
     def score(self, x: np.ndarray) -> float:
         """Log-likelihood of one sequence (paths start in state 0, end in the last)."""
+        from .bank import ModelBank
+
         return float(ModelBank([self.params_]).score(x)[0])
 
     def decode(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Viterbi path: (log-probability, state index per frame)."""
         self._check_fitted()
         return viterbi(self.state_loglik(x), self.params_.transmat)
-
-
-def occupancy_stats(p: HMMParams, seqs: list[np.ndarray], weights: np.ndarray):
-    """Weighted Gaussian statistics of sequences under a model (forward-backward).
-
-    Returns ``(occ, sum_x, sum_xx)`` per Gaussian, shapes (S*M,), (S*M, D), (S*M, D):
-    the posterior occupancy of every Gaussian and its first and second moments, each
-    sequence counted ``weights[i]`` times. Empty ``seqs``: zeros.
-    """
-    s, m, d = p.means.shape
-    if not len(seqs):
-        return np.zeros(s * m), np.zeros((s * m, d)), np.zeros((s * m, d))
-    batch = _Batch(seqs)
-    state_ll, within = _mixture_split(_component_loglik(batch.design, p))
-    gamma, _, _ = _forward_backward(batch, state_ll, p.transmat)
-    gamma *= np.repeat(np.asarray(weights, dtype=np.float64), batch.lengths)[:, None]
-    return _gaussian_stats(batch, within, gamma)
-
-
-def extended_baum_welch(p: HMMParams, num, den, var_floor: np.ndarray, e: float = 2.0, tau: float = 100.0) -> HMMParams:
-    """One extended Baum-Welch update of means and variances (maximum mutual information).
-
-    ``num`` and ``den`` are :func:`occupancy_stats` of the model's own examples and of
-    the examples it competes for (weighted by their posteriors). Each Gaussian moves
-    towards its own examples and away from its rivals' by ``(num - den)`` statistics,
-    damped by ``D = e * den_occupancy + tau`` frames of its current self (``tau`` also
-    keeps Gaussians without rivals where they are). Weights, transitions and the
-    training history are kept.
-    """
-    s, m, d = p.means.shape
-    mu = p.means.reshape(s * m, d)
-    var = p.variances.reshape(s * m, d)
-    damp = (e * den[0] + tau)[:, None]
-    occ = (num[0] - den[0])[:, None] + damp
-    means = (num[1] - den[1] + damp * mu) / occ
-    variances = np.maximum((num[2] - den[2] + damp * (var + mu * mu)) / occ - means**2, var_floor)
-    return replace(p, means=means.reshape(s, m, d), variances=variances.reshape(s, m, d))
 
 
 def viterbi(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.ndarray]:
@@ -420,184 +387,3 @@ def viterbi_wrapped(log_b: np.ndarray, transmat: np.ndarray) -> tuple[float, np.
     for t in range(t_len - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
     return float(delta[path[-1]]), path
-
-
-class ModelBank:
-    """Many word models scored together on the same frames.
-
-    Every distinct emission state (a Gaussian mixture) of all models is evaluated once
-    per frame, all Gaussians together in one matrix product; states shared by several
-    models (such as a filler around every word) are computed once. The forward
-    recursion then runs over all models in compiled code (:mod:`hmmrec._kernels`).
-
-    Parameters
-    ----------
-    params : list of HMMParams
-    starts : list of arrays or None
-        Start probabilities per model (default: state 0).
-    finals : list of bool arrays or None
-        States a path may end in (default: the last state).
-    single_precision : bool
-        Compute the Gaussians' matrix product in single precision (1.6 times as fast:
-        94 vs 150 us for a 1-s window against the Speech Commands stream models; the
-        log-densities stayed within 3e-4 nats of double precision).
-    """
-
-    def __init__(self, params: list[HMMParams], starts=None, finals=None, single_precision: bool = False):
-        if not params:
-            raise ParameterError("ModelBank needs at least one model")
-        self.params = list(params)
-        self.n_models = len(params)
-        self.n_states = np.array([p.n_states for p in params])
-        s_max = int(self.n_states.max())
-        self.s_max = s_max
-        unique: dict[bytes, int] = {}
-        means, variances, log_w, owner = [], [], [], []
-        # column of the distinct emission state of each (model, state); -1 = padding
-        self._column = np.full((self.n_models, s_max), -1, dtype=np.intp)
-        for k, p in enumerate(params):
-            for i in range(p.n_states):
-                keep = p.weights[i] > 0
-                key = b"".join(a.tobytes() for a in (p.weights[i][keep], p.means[i][keep], p.variances[i][keep]))
-                if key not in unique:
-                    unique[key] = len(unique)
-                    means.append(p.means[i][keep])
-                    variances.append(p.variances[i][keep])
-                    log_w.append(np.log(p.weights[i][keep]))
-                    owner.append(np.full(int(keep.sum()), unique[key]))
-                self._column[k, i] = unique[key]
-        self.n_emissions = len(unique)
-        self._w = _gauss_weights(np.vstack(means), np.vstack(variances), np.concatenate(log_w))
-        self._w32 = self._w.astype(np.float32) if single_precision else None
-        owner = np.concatenate(owner)  # components are grouped by owner in order
-        self._starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).astype(np.int64)
-        self._sizes = np.diff(np.r_[self._starts, len(owner)]).astype(np.int64)
-        # transitions as bands (log): enter s from s, s-1, s-2
-        with np.errstate(divide="ignore"):
-            self._log_stay = np.full((self.n_models, s_max), -np.inf)
-            self._log_next = np.full((self.n_models, s_max), -np.inf)
-            self._log_skip = np.full((self.n_models, s_max), -np.inf)
-            self._log_start = np.full((self.n_models, s_max), -np.inf)
-            self._final = np.zeros((self.n_models, s_max), dtype=np.bool_)
-            for k, p in enumerate(params):
-                a, s = p.transmat, p.n_states
-                if np.any(np.triu(a, 3)) or np.any(np.tril(a, -1)):
-                    raise ParameterError("ModelBank supports left-to-right models with jumps of at most 2 states")
-                self._log_stay[k, :s] = np.log(np.diag(a))
-                self._log_next[k, 1:s] = np.log(np.diag(a, 1))
-                if s > 2:
-                    self._log_skip[k, 2:s] = np.log(np.diag(a, 2))
-                start = np.eye(s)[0] if starts is None else np.asarray(starts[k], dtype=float)
-                self._log_start[k, :s] = np.log(start)
-                fin = np.eye(s, dtype=bool)[s - 1] if finals is None else np.asarray(finals[k], dtype=bool)
-                self._final[k, :s] = fin
-
-    def emission_loglik(self, x: np.ndarray) -> np.ndarray:
-        """(n_frames, n_emissions) log-densities of the distinct emission states."""
-        from ._kernels import group_logsumexp, group_sum
-
-        design = _design(x)
-        comp = self._components(design)  # (T, C)
-        # log-sum-exp per mixture, vectorised: relative to each frame's best component
-        # (in place: 13% faster than with a copy, 490 vs 560 us a 1-s stream window)
-        top = comp.max(axis=1, keepdims=True)
-        np.subtract(comp, top, out=comp)
-        with np.errstate(under="ignore"):
-            sums = group_sum(np.exp(comp, out=comp), self._starts, self._sizes)
-        with np.errstate(divide="ignore"):
-            out = np.log(sums) + top
-        # a mixture hundreds of nats below the frame's best underflows: redo those frames
-        # mixture by mixture, so that the result is exact (never -inf) in every case
-        redo = np.flatnonzero((sums < _RELATIVE_UNDERFLOW).any(axis=1))
-        if len(redo):
-            out[redo] = group_logsumexp(self._components(design[redo]), self._starts, self._sizes)
-        return out
-
-    def _components(self, design: np.ndarray) -> np.ndarray:
-        """(T, C) log-densities (weighted) of every Gaussian component, a new float64 array."""
-        if self._w32 is None:
-            return np.ascontiguousarray(design @ self._w)
-        # the product in single precision (1.6 times as fast), the rest in double
-        return (design.astype(np.float32) @ self._w32).astype(np.float64)
-
-    def state_loglik(self, x: np.ndarray) -> np.ndarray:
-        """(n_frames, n_models, s_max) log emission densities; padded states are -inf."""
-        e = self.emission_loglik(np.asarray(x, dtype=np.float64))
-        e = np.hstack([e, np.full((len(e), 1), -np.inf)])  # column -1: padding
-        return e[:, self._column]
-
-    def forward(self, log_b: np.ndarray) -> np.ndarray:
-        """Log-likelihood per model of frames whose state log-densities are ``log_b``.
-
-        ``log_b`` is (n_frames, n_models, s_max). ``-inf`` where no path can end in a
-        final state.
-        """
-        if len(log_b) == 0:
-            return np.full(self.n_models, -np.inf)
-        from ._kernels import band_forward
-
-        return band_forward(np.ascontiguousarray(log_b), self._log_start, self._log_stay, self._log_next,
-                            self._log_skip, self._final)
-
-    def score(self, x: np.ndarray) -> np.ndarray:
-        """Log-likelihood of frames ``x`` (T, D) under every model, shape (n_models,)."""
-        return self.forward(self.state_loglik(np.asarray(x, dtype=np.float64)))
-
-
-def _stack_states(parts: list[HMMParams], transmat: np.ndarray) -> HMMParams:
-    """The emission states of ``parts`` one after another (mixtures padded with zero weights)."""
-    m = max(p.n_mix for p in parts)
-
-    def pad(arr, fill):
-        out = np.full(arr.shape[:1] + (m,) + arr.shape[2:], fill, dtype=float)
-        out[:, : arr.shape[1]] = arr
-        return out
-
-    return HMMParams(transmat, np.vstack([pad(p.weights, 0.0) for p in parts]),
-                     np.concatenate([pad(p.means, 0.0) for p in parts]),
-                     np.concatenate([pad(p.variances, 1.0) for p in parts]))
-
-
-def wrap_with_filler(word: HMMParams, filler: HMMParams, p_stay: float = 0.9):
-    """The word model between two copies of a one-state filler (background) model.
-
-    The result lets a word sit anywhere inside a longer segment: paths may start in the
-    leading filler or in the first word state, and end in the last word state or the
-    trailing filler. Returns ``(params, start, final)`` for :class:`ModelBank`.
-    """
-    if filler.n_states != 1:
-        raise ParameterError("the filler model must have exactly one state")
-    s = word.n_states
-    a = np.zeros((s + 2, s + 2))
-    a[0, 0], a[0, 1] = p_stay, 1.0 - p_stay
-    a[1 : s + 1, 1 : s + 1] = word.transmat
-    inner = np.diag(word.transmat)[:-1]
-    last_stay = float(inner.mean()) if len(inner) else 0.5
-    a[s, s], a[s, s + 1] = last_stay, 1.0 - last_stay
-    a[s + 1, s + 1] = 1.0
-    start = np.zeros(s + 2)
-    start[0], start[1] = 0.5, 0.5
-    final = np.zeros(s + 2, bool)
-    final[s], final[s + 1] = True, True
-    return _stack_states([filler, word, filler], a), start, final
-
-
-def filler_or_model(model: HMMParams, filler: HMMParams):
-    """One model whose paths are either the filler alone or ``model`` from start to end.
-
-    For labels of pure background (``_silence_``): a segment the filler explains
-    throughout is background too. State 0 is the filler (it never leaves itself),
-    states 1.. are ``model``'s. Returns ``(params, start, final)`` for :class:`ModelBank`.
-    """
-    if filler.n_states != 1:
-        raise ParameterError("the filler model must have exactly one state")
-    s = model.n_states
-    a = np.zeros((s + 1, s + 1))
-    a[0, 0] = 1.0
-    a[1:, 1:] = model.transmat
-    params = _stack_states([filler, model], a)
-    start = np.zeros(s + 1)
-    start[0], start[1] = 0.5, 0.5
-    final = np.zeros(s + 1, bool)
-    final[0], final[s] = True, True
-    return params, start, final

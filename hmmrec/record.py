@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import write_wav
-from .corpus import is_keyword
+from .labels import is_keyword
 from .errors import AudioError, HmmrecError, ParameterError
 from .live import DEFAULT_SR, MicrophoneSource
 

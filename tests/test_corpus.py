@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hmmrec.corpus import (Corpus, Utterance, is_keyword, kfold, leave_one_speaker_out, load_corpus, split_by_speaker,
+from hmmrec.labels import is_keyword
+from hmmrec.corpus import (Corpus, Utterance, kfold, leave_one_speaker_out, load_corpus, split_by_speaker,
                            split_by_take)
 from hmmrec.errors import DataError, ParameterError
 

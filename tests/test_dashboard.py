@@ -48,9 +48,9 @@ def app(fruit_model_path, monkeypatch):
     return at
 
 
-def common_module():
-    """The dashboard's helper module, as the running app imported it."""
-    return sys.modules["common"]
+def dashboard_module(name: str):
+    """One of the dashboard's helper modules, as the running app imported it."""
+    return sys.modules[name]
 
 
 def no_trouble(at):
@@ -341,36 +341,36 @@ def test_model_page_for_every_word(app):
 
 # -- helpers: the built-in model cache ---------------------------------------------------------
 def test_builtin_model_is_cached_and_foreign_files_are_left_alone(app, tmp_path, monkeypatch):
-    common = common_module()
+    modelstore, inputs = dashboard_module("modelstore"), dashboard_module("inputs")
     tree = tmp_path / "sounds" / "train"
     X, y = small_train_set()
     for path, label in list(zip(X, y))[::3]:
         (tree / label).mkdir(parents=True, exist_ok=True)
         (tree / label / Path(path).name).write_bytes(Path(path).read_bytes())
-    monkeypatch.setattr(common, "SOUNDS", tmp_path / "sounds")
-    monkeypatch.setattr(common, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 1, "speeds": ()})
+    monkeypatch.setattr(inputs, "SOUNDS", tmp_path / "sounds")
+    monkeypatch.setattr(modelstore, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 1, "speeds": ()})
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cache = tmp_path / "cache" / "hmmrec" / "sounds.model"
 
-    common.builtin_model.clear()
-    rec, how = common.builtin_model()
+    modelstore.builtin_model.clear()
+    rec, how = modelstore.builtin_model()
     assert cache.is_file() and "cached in" in how
-    common.builtin_model.clear()
-    again, how = common.builtin_model()
+    modelstore.builtin_model.clear()
+    again, how = modelstore.builtin_model()
     assert how.startswith("cached model") and list(again.classes_) == list(rec.classes_)
 
     # a model cached with other settings (an older hmmrec's defaults) is trained anew and replaced
-    monkeypatch.setattr(common, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 2, "speeds": ()})
-    common.builtin_model.clear()
-    newer, how = common.builtin_model()
+    monkeypatch.setattr(modelstore, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 2, "speeds": ()})
+    modelstore.builtin_model.clear()
+    newer, how = modelstore.builtin_model()
     assert "cached in" in how and newer.models_[0].n_mix == 2
     assert HMMRecognizer.load(cache).training_summary_["dashboard"]["params"]["n_mix"] == 2
 
     cache.write_bytes(b"a file of the user's, not a model of ours")
-    common.builtin_model.clear()
-    _, how = common.builtin_model()
+    modelstore.builtin_model.clear()
+    _, how = modelstore.builtin_model()
     assert "not cached" in how and "remove it" in how and cache.read_bytes().startswith(b"a file of the user's")
-    common.builtin_model.clear()
+    modelstore.builtin_model.clear()
 
 
 def test_score_curves_agree_with_the_stream_recognizer(app, fruit_model):
@@ -397,7 +397,7 @@ def test_score_curves_agree_with_the_stream_recognizer(app, fruit_model):
 def test_launcher_command_and_subcommand(fruit_model_path, monkeypatch):
     import argparse
 
-    from hmmrec import dashboard
+    from hmmrec.cli import dashboard
     from hmmrec.errors import HmmrecError
 
     argv = dashboard.command(8600, fruit_model_path)

@@ -7,7 +7,8 @@ import pytest
 
 from hmmrec import audio
 from hmmrec.errors import ParameterError
-from hmmrec.features import FeatureConfig, FeatureStream, extract, floor_log_energy, n_frames_for, normalize
+from hmmrec.features import (FeatureConfig, FeatureStream, extract, floor_log_energy, n_frames_for, normalize,
+                             raw_features)
 
 from conftest import sound_files
 
@@ -61,8 +62,8 @@ def test_order_gives_dimensions(order, dims):
 
 def test_static_part_does_not_depend_on_order():
     y = noisy_tone(6000)
-    f0 = extract(y, FeatureConfig(order=0), normalise=False)
-    f2 = extract(y, FeatureConfig(order=2), normalise=False)
+    f0 = raw_features(y, FeatureConfig(order=0))
+    f2 = raw_features(y, FeatureConfig(order=2))
     np.testing.assert_allclose(f2[:, :13], f0, atol=1e-12)
 
 
@@ -99,8 +100,8 @@ def test_louder_signal_shifts_only_energy_before_normalisation():
     """c0 is log energy: scaling the signal by 2 adds log(4) to c0 and leaves c1.. (almost) unchanged."""
     y = noisy_tone(8000)
     cfg = FeatureConfig(order=0)
-    a = extract(y, cfg, normalise=False)
-    b = extract(2 * y, cfg, normalise=False)
+    a = raw_features(y, cfg)
+    b = raw_features(2 * y, cfg)
     # (up to the -80 dB noise floor added to every spectrum, far below this signal)
     np.testing.assert_allclose(b[:, 0] - a[:, 0], np.log(4.0), atol=1e-5)
     # and CMVN removes the gain (all but the floor's share)
@@ -110,7 +111,7 @@ def test_louder_signal_shifts_only_energy_before_normalisation():
 def test_digital_silence_sits_on_the_noise_floor():
     """Exact zeros give finite frames at the floor level, not log(0); a louder floor raises them."""
     cfg = FeatureConfig(sr=8000, n_fft=256, order=0)
-    z = extract(np.zeros(4000), cfg, normalise=False)
+    z = raw_features(np.zeros(4000), cfg)
     assert np.all(np.isfinite(z)) and np.ptp(z, axis=0).max() < 1e-9
     # c0 is the log of the floor's energy: n_bins * sum(window**2) / n_fft * 10**(floor_db / 10)
     expected = np.log((cfg.n_fft // 2 + 1) * cfg.win_samples / cfg.n_fft * 10 ** (cfg.floor_db / 10))
@@ -119,10 +120,10 @@ def test_digital_silence_sits_on_the_noise_floor():
     ham = FeatureConfig(sr=8000, n_fft=256, order=0, window="hamming")
     power = np.sum(np.hamming(cfg.win_samples) ** 2)
     assert floor_log_energy(ham) == pytest.approx(np.log((cfg.n_fft // 2 + 1) * power / cfg.n_fft * 1e-8))
-    zh = extract(np.zeros(4000), ham, normalise=False)
+    zh = raw_features(np.zeros(4000), ham)
     assert zh[0, 0] == pytest.approx(floor_log_energy(ham))
     assert z[0, 0] == pytest.approx(expected)
-    louder = extract(np.zeros(4000), FeatureConfig(sr=8000, n_fft=256, order=0, floor_db=-60.0), normalise=False)
+    louder = raw_features(np.zeros(4000), FeatureConfig(sr=8000, n_fft=256, order=0, floor_db=-60.0))
     assert louder[0, 0] == pytest.approx(expected + np.log(100.0))
     with pytest.raises(ParameterError, match="floor_db"):
         FeatureConfig(floor_db=0.0)
@@ -130,28 +131,28 @@ def test_digital_silence_sits_on_the_noise_floor():
 
 # -- CMVN ------------------------------------------------------------------------------------
 def test_cmvn_zero_mean_unit_variance(real_signal):
-    """Over all frames (the default) or over the active part (cmvn_active_db > 0)."""
+    """Over all frames (the default) or over the active part (normalization_active_db > 0)."""
     from hmmrec.features import active_span
 
-    raw = extract(real_signal, normalise=False)
+    raw = raw_features(real_signal)
     assert np.abs(raw.mean(axis=0)).max() > 1.0  # so the checks below are not vacuous
-    mv = FeatureConfig(cmvn="mv")
+    mv = FeatureConfig(normalization="mv")
     every = extract(real_signal, mv)
     np.testing.assert_allclose(every.mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(every.std(axis=0), 1.0, atol=1e-6)
     np.testing.assert_allclose(normalize(raw, mv), every, atol=1e-12)
-    cfg = FeatureConfig(cmvn="mv", cmvn_active_db=30.0)
+    cfg = FeatureConfig(normalization="mv", normalization_active_db=30.0)
     feats = extract(real_signal, cfg)
-    a, b = active_span(raw[:, 0], cfg.cmvn_active_db)
+    a, b = active_span(raw[:, 0], cfg.normalization_active_db)
     assert b - a < len(raw)  # the signal has quiet edges
     np.testing.assert_allclose(feats[a:b].mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(feats[a:b].std(axis=0), 1.0, atol=1e-6)
 
 
 def test_active_span_ignores_added_silence(real_signal):
-    """With cmvn_active_db, normalised frames of a word do not depend on the silence around it
+    """With normalization_active_db, normalised frames of a word do not depend on the silence around it
     (without the RASTA filter, whose state carries the silence before the word into it)."""
-    cfg = FeatureConfig(cmvn_active_db=30.0, rasta=0.0)
+    cfg = FeatureConfig(normalization_active_db=30.0, rasta=0.0)
     pad = np.zeros(int(1.5 * cfg.sr))
     word = extract(real_signal, cfg)
     padded = extract(np.concatenate([pad, real_signal, pad]), cfg)
@@ -159,7 +160,7 @@ def test_active_span_ignores_added_silence(real_signal):
     shift = len(pad) // cfg.hop_samples  # the padding is a whole number of hops
     np.testing.assert_allclose(padded[shift:shift + len(word)][inner], word[inner], atol=1e-6)
     # with statistics over all frames the padding changes everything
-    flat = FeatureConfig(cmvn_active_db=0.0, rasta=0.0)
+    flat = FeatureConfig(normalization_active_db=0.0, rasta=0.0)
     assert not np.allclose(extract(np.concatenate([pad, real_signal, pad]), flat)[shift:shift + len(word)][inner],
                            extract(real_signal, flat)[inner], atol=1e-2)
 
@@ -178,11 +179,11 @@ def test_active_span_bounds():
 
 
 def test_cmvn_mean_only_and_none(real_signal):
-    raw = extract(real_signal, normalise=False)
-    m = extract(real_signal, FeatureConfig(cmvn="m", rasta=0.0))
+    raw = raw_features(real_signal)
+    m = extract(real_signal, FeatureConfig(normalization="m", rasta=0.0))
     np.testing.assert_allclose(m.mean(axis=0), 0.0, atol=1e-9)
     np.testing.assert_allclose(m.std(axis=0), raw.std(axis=0), rtol=1e-9)
-    np.testing.assert_array_equal(extract(real_signal, FeatureConfig(cmvn="none", rasta=0.0)), raw)
+    np.testing.assert_array_equal(extract(real_signal, FeatureConfig(normalization="none", rasta=0.0)), raw)
 
 
 def _rasta_reference(x):
@@ -195,8 +196,8 @@ def _rasta_reference(x):
 
 
 def test_rasta_filters_each_segment_from_its_start_but_not_the_energy(real_signal):
-    cfg = FeatureConfig(cmvn="none")
-    raw = extract(real_signal, normalise=False)
+    cfg = FeatureConfig(normalization="none")
+    raw = raw_features(real_signal)
     out = normalize(raw, cfg)
     energy = np.arange(raw.shape[1]) % cfg.n_mfcc == 0  # c0 and its deltas
     np.testing.assert_array_equal(out[:, energy], raw[:, energy])
@@ -209,14 +210,14 @@ def test_rasta_filters_each_segment_from_its_start_but_not_the_energy(real_signa
     assert np.abs(steady[200:, ~energy]).max() < 1e-4 and np.abs(steady[:5, ~energy]).max() > 0.1
 
 
-@pytest.mark.parametrize("cmvn", ["heq", "mv"])
-def test_cmvn_of_constant_feature_is_finite(cmvn):
+@pytest.mark.parametrize("normalization", ["heq", "mv"])
+def test_normalization_of_constant_feature_is_finite(normalization):
     feats = np.ones((10, 39))
-    out = normalize(feats, FeatureConfig(cmvn=cmvn, rasta=0.0))
+    out = normalize(feats, FeatureConfig(normalization=normalization, rasta=0.0))
     assert np.all(np.isfinite(out)) and np.allclose(out, 0.0)
-    assert np.all(np.isfinite(normalize(feats, FeatureConfig(cmvn=cmvn))))
-    assert normalize(np.zeros((0, 39)), FeatureConfig(cmvn=cmvn)).shape == (0, 39)
-    assert normalize(np.ones((1, 39)), FeatureConfig(cmvn=cmvn, rasta=0.0)).tolist() == [[0.0] * 39]
+    assert np.all(np.isfinite(normalize(feats, FeatureConfig(normalization=normalization))))
+    assert normalize(np.zeros((0, 39)), FeatureConfig(normalization=normalization)).shape == (0, 39)
+    assert normalize(np.ones((1, 39)), FeatureConfig(normalization=normalization, rasta=0.0)).tolist() == [[0.0] * 39]
 
 
 def _heq_reference(x, ref):
@@ -259,9 +260,9 @@ def test_heq_gives_each_column_the_normal_quantiles_of_its_ranks(n):
 def test_heq_over_the_active_part_ranks_every_frame_among_the_active_ones(real_signal):
     from hmmrec.features import active_span
 
-    cfg = FeatureConfig(cmvn="heq", cmvn_active_db=30.0, rasta=0.0)
-    raw = extract(real_signal, normalise=False)
-    a, b = active_span(raw[:, 0], cfg.cmvn_active_db)
+    cfg = FeatureConfig(normalization="heq", normalization_active_db=30.0, rasta=0.0)
+    raw = raw_features(real_signal)
+    a, b = active_span(raw[:, 0], cfg.normalization_active_db)
     assert 0 < a and b < len(raw)  # quiet edges, ranked against the active frames only
     np.testing.assert_allclose(normalize(raw, cfg), _heq_reference(raw, raw[a:b]), atol=1e-12)
     np.testing.assert_allclose(normalize(raw, FeatureConfig(rasta=0.0)), _heq_reference(raw, raw), atol=1e-12)
@@ -278,14 +279,14 @@ def _stream(y: np.ndarray, cfg: FeatureConfig, chunk: int) -> tuple[np.ndarray, 
 
 
 _CONFIGS = {"default": FeatureConfig(), "order0": FeatureConfig(order=0), "order1": FeatureConfig(order=1),
-            "delta3": FeatureConfig(delta_n=3), "nopreemph": FeatureConfig(cmvn="none", preemph=0.0)}
+            "delta3": FeatureConfig(delta_n=3), "nopreemph": FeatureConfig(normalization="none", preemph=0.0)}
 _STREAM_CASES = [("default", 1)] + [(name, chunk) for name in _CONFIGS for chunk in (160, 1000, 4096, 399, 401)]
 
 
 @pytest.mark.parametrize("cfg_name, chunk", _STREAM_CASES)
 def test_stream_equals_extract_real_file(real_signal, cfg_name, chunk):
     cfg = _CONFIGS[cfg_name]
-    ref = extract(real_signal, cfg, normalise=False)
+    ref = raw_features(real_signal, cfg)
     got, sizes = _stream(real_signal, cfg, chunk)
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
@@ -296,7 +297,7 @@ def test_stream_equals_extract_real_file(real_signal, cfg_name, chunk):
 @pytest.mark.parametrize("chunk", [1, 160, 1000, 4096])
 def test_stream_equals_extract_synthetic(chunk):
     y = noisy_tone(7777)
-    ref = extract(y, normalise=False)
+    ref = raw_features(y)
     got, _ = _stream(y, FeatureConfig(), chunk)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
 
@@ -304,7 +305,7 @@ def test_stream_equals_extract_synthetic(chunk):
 def test_stream_random_chunk_sizes_and_lookahead():
     cfg = FeatureConfig()
     y = noisy_tone(12345)
-    ref = extract(y, cfg, normalise=False)
+    ref = raw_features(y, cfg)
     fs = FeatureStream(cfg)
     assert fs.sr == 16000 and fs.lookahead_frames == 4
     out, i = [], 0
@@ -326,7 +327,7 @@ def test_stream_reset_and_reuse(real_signal):
     a = np.vstack([fs.push(real_signal), fs.flush()])
     # flush() resets too: the same object gives the same frames again
     b = np.vstack([fs.push(real_signal), fs.flush()])
-    ref = extract(real_signal, cfg, normalise=False)
+    ref = raw_features(real_signal, cfg)
     np.testing.assert_allclose(a, ref, atol=1e-9)
     np.testing.assert_allclose(b, ref, atol=1e-9)
 
@@ -339,7 +340,7 @@ def test_stream_rejects_2d_chunk():
 # -- config ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs", [
     {"sr": 0}, {"sr": -16000}, {"hop_s": 0.0}, {"hop_s": 0.03}, {"hop_s": -0.01}, {"order": 3}, {"order": -1},
-    {"delta_n": 0}, {"cmvn": "x"}, {"cmvn": "MV"}, {"n_mfcc": 0}, {"n_mfcc": 27}, {"n_fft": 256},
+    {"delta_n": 0}, {"normalization": "x"}, {"normalization": "MV"}, {"n_mfcc": 0}, {"n_mfcc": 27}, {"n_fft": 256},
     {"warp": 0.5}, {"warp": 1.5}, {"window": "hann"}, {"window": ""},
 ])
 def test_config_validation(kwargs):
@@ -354,9 +355,9 @@ def test_config_valid_edge_cases():
 
 
 def test_config_dict_round_trip():
-    cfg = FeatureConfig(sr=8000, n_fft=256, n_mfcc=12, order=1, cmvn="m", low_hz=100.0, high_hz=3800.0)
+    cfg = FeatureConfig(sr=8000, n_fft=256, n_mfcc=12, order=1, normalization="m", low_hz=100.0, high_hz=3800.0)
     d = cfg.to_dict()
-    assert d["sr"] == 8000 and d["cmvn"] == "m"
+    assert d["sr"] == 8000 and d["normalization"] == "m"
     import json
 
     back = FeatureConfig.from_dict(json.loads(json.dumps(d)))
@@ -380,8 +381,8 @@ def test_config_without_window_is_a_rectangular_one():
 
 
 def test_window_changes_features_but_not_their_shape(real_signal):
-    ham = extract(real_signal, FeatureConfig(window="hamming"), normalise=False)
-    rect = extract(real_signal, FeatureConfig(window="rect"), normalise=False)
+    ham = raw_features(real_signal, FeatureConfig(window="hamming"))
+    rect = raw_features(real_signal, FeatureConfig(window="rect"))
     assert ham.shape == rect.shape
     assert not np.allclose(ham, rect)
     # a tapered window has less energy than a flat one (c0 is the log frame energy)

@@ -10,8 +10,9 @@ import pytest
 from scipy.special import logsumexp
 
 from hmmrec.errors import DataError, NotFittedError, ParameterError
-from hmmrec.hmm import (HMMParams, ModelBank, WordHMM, _Batch, _forward_backward, extended_baum_welch,
-                        occupancy_stats, viterbi)
+from hmmrec.bank import ModelBank
+from hmmrec.discriminative import extended_baum_welch, occupancy_stats
+from hmmrec.hmm import HMMParams, StackedFrames, WordHMM, forward_backward, viterbi
 
 TRUE_MEANS = np.array([[-4.0, 2.0, 0.0], [0.0, -3.0, 3.0], [4.0, 2.0, -2.0]])
 TRUE_STD = np.array([[0.5, 1.0, 0.7], [1.0, 0.5, 0.8], [0.6, 0.9, 1.2]])
@@ -348,7 +349,7 @@ def test_batched_forward_backward_matches_single_sequences(seqs):
     batch_seqs = [seqs[0], seqs[1][:5], seqs[2], seqs[3][:9]]
     lens = [len(s) for s in batch_seqs]
     log_b = np.vstack([m.state_loglik(s) for s in batch_seqs])
-    gamma, xi, loglik = _forward_backward(_Batch(batch_seqs), log_b, p.transmat)
+    gamma, xi, loglik = forward_backward(StackedFrames(batch_seqs), log_b, p.transmat)
     assert gamma.shape == (sum(lens), 4)
     np.testing.assert_allclose(gamma.sum(1), 1.0, atol=1e-9)
     assert xi.sum() == pytest.approx(sum(lens) - len(lens), rel=1e-9)
@@ -357,7 +358,7 @@ def test_batched_forward_backward_matches_single_sequences(seqs):
     start = 0
     for s, ll in zip(batch_seqs, loglik):
         assert ll == pytest.approx(m.score(s), abs=1e-6)
-        g1, xi1, ll1 = _forward_backward(_Batch([s]), m.state_loglik(s), p.transmat)
+        g1, xi1, ll1 = forward_backward(StackedFrames([s]), m.state_loglik(s), p.transmat)
         np.testing.assert_allclose(gamma[start:start + len(s)], g1, atol=1e-9)
         assert g1[0, 0] == pytest.approx(1.0) and g1[-1, -1] == pytest.approx(1.0)
         start += len(s)
@@ -427,7 +428,7 @@ def test_training_forward_backward_does_not_underflow():
     log_b = ModelBank([p]).state_loglik(x)[:, 0, :]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        gamma, xi, loglik = _forward_backward(_Batch([x]), log_b, p.transmat)
+        gamma, xi, loglik = forward_backward(StackedFrames([x]), log_b, p.transmat)
     assert loglik[0] == pytest.approx(ref_forward(log_b, p.transmat)[-1], abs=1e-6)
     np.testing.assert_allclose(gamma.sum(1), 1.0)
 
@@ -439,7 +440,7 @@ def test_one_underflowing_sequence_does_not_poison_the_batch():
     log_b = np.vstack([ModelBank([p]).state_loglik(s)[:, 0, :] for s in seqs])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        gamma, xi, loglik = _forward_backward(_Batch(seqs), log_b, p.transmat)
+        gamma, xi, loglik = forward_backward(StackedFrames(seqs), log_b, p.transmat)
     assert np.isfinite(loglik[0])
     assert np.all(np.isfinite(xi)), xi
     assert np.all(np.isfinite(gamma))

@@ -16,7 +16,7 @@ from sklearn.base import clone
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import HmmrecError, ModelFileError, NotFittedError, ParameterError
 from hmmrec.features import FeatureConfig
-from hmmrec.recognizer import FORMAT_VERSION
+from hmmrec.modelfile import FORMAT_VERSION
 
 from conftest import SMALL_LABELS, small_test_set, sound_files
 
@@ -388,13 +388,13 @@ def test_model_from_before_rasta_and_equalisation_keeps_its_features(tmp_path, f
     """A version-2 model file: CMVN and no RASTA filter, which is what it was trained with."""
     arrays = model_arrays(fruit_model_path)
     header = header_of(arrays)
-    cfg = {k: v for k, v in header["feature_config"].items() if k != "rasta"} | {"cmvn": "mv"}
+    cfg = {k: v for k, v in header["feature_config"].items() if k != "rasta"} | {"cmvn": "mv"}  # as format-3 files name the setting
     old = tmp_path / "v2.model"
     old.write_bytes(npz_bytes(**with_header(arrays, {**header, "version": 2, "feature_config": cfg})))
     with pytest.warns(UserWarning, match="older"):
         rec = HMMRecognizer.load(old)
-    assert rec.feature_config_.cmvn == "mv" and rec.feature_config_.rasta == 0.0
-    assert HMMRecognizer.load(fruit_model_path).feature_config_.cmvn == "heq"
+    assert rec.feature_config_.normalization == "mv" and rec.feature_config_.rasta == 0.0
+    assert HMMRecognizer.load(fruit_model_path).feature_config_.normalization == "heq"
 
 
 class _TouchOnUnpickle:
@@ -447,30 +447,32 @@ def test_warp_augmentation_adds_warped_copies_and_is_saved(tmp_path):
 
 def test_noise_augmentation_uses_the_training_backgrounds(tmp_path):
     """noise_snrs adds one noisy copy per word file, of the training backgrounds when there are any."""
-    from hmmrec.recognizer import _add_noise
+    from hmmrec.augment import add_noise
 
     y = np.sin(np.arange(8000) / 5.0).astype(np.float32)
     noise = np.random.default_rng(0).normal(0, 1, 3000).astype(np.float32)
-    noisy = _add_noise(y, noise, 10.0, seed=1)
+    noisy = add_noise(y, noise, 10.0, seed=1)
     added = noisy - y
     assert 10 * np.log10(np.mean(y.astype(float) ** 2) / np.mean(added.astype(float) ** 2)) == pytest.approx(10.0, abs=0.01)
-    np.testing.assert_array_equal(_add_noise(y, np.zeros(100, np.float32), 10.0, 1), y)  # silent "noise": unchanged
+    np.testing.assert_array_equal(add_noise(y, np.zeros(100, np.float32), 10.0, 1), y)  # silent "noise": unchanged
 
     words = [str(p) for lab in ("apple", "kiwi") for p in sound_files("train", lab, 3)]
     silence = [str(p) for p in sound_files("train", "_silence_", 2)]
-    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), noise_snrs=(10.0,), n_jobs=1)
-    plan = rec._noise_plan(words + silence, ["apple"] * 3 + ["kiwi"] * 3 + ["_silence_"] * 2,
-                           FeatureConfig(sr=16000))
+    from hmmrec.augment import noise_plan
+
+    plan = noise_plan(words + silence, ["apple"] * 3 + ["kiwi"] * 3 + ["_silence_"] * 2, FeatureConfig(sr=16000),
+                      (10.0,))
     assert [len(p) for p in plan] == [1] * 6 + [0, 0]
     assert all(10.0 <= snr <= 20.0 for p in plan[:6] for _, snr, _ in p)
     # without recorded background, white, pink and brown noise stand in for it
-    from hmmrec.recognizer import synthetic_noises
+    from hmmrec.augment import synthetic_noises
 
-    plan = rec._noise_plan(words, ["apple"] * 3 + ["kiwi"] * 3, FeatureConfig(sr=16000))
+    plan = noise_plan(words, ["apple"] * 3 + ["kiwi"] * 3, FeatureConfig(sr=16000), (10.0,))
     assert [len(p) for p in plan] == [1] * 6
     synth = synthetic_noises(16000)
     assert all(any(np.array_equal(n, s) for s in synth) for p in plan for n, _, _ in p)
-    assert HMMRecognizer(noise_snrs=())._noise_plan(words, ["apple"] * 6, FeatureConfig(sr=16000)) == [[]] * 6
+    assert noise_plan(words, ["apple"] * 6, FeatureConfig(sr=16000), ()) == [[]] * 6
+    rec = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), noise_snrs=(10.0,), n_jobs=1)
     fitted = rec.fit(words + silence, ["apple"] * 3 + ["kiwi"] * 3 + ["_silence_"] * 2)
     assert fitted.training_summary_["noise_snrs"] == [10.0]
     assert HMMRecognizer.load(fitted.save(tmp_path / "n.model")).noise_snrs == (10.0,)
@@ -511,7 +513,7 @@ def test_sample_weight_is_checked(weights, message):
 
 
 def test_synthetic_noises_are_unit_level_and_coloured():
-    from hmmrec.recognizer import synthetic_noises
+    from hmmrec.augment import synthetic_noises
 
     white, pink, brown = synthetic_noises(8000)
     assert all(len(n) == 16000 and n.dtype == np.float32 and np.sqrt(np.mean(n.astype(float) ** 2)) == pytest.approx(1.0, rel=1e-3)
@@ -567,19 +569,19 @@ def test_stream_models_are_an_earlier_mixture_stage(tmp_path):
 
 def test_default_features_follow_the_training_rate(tmp_path):
     """16 kHz data gets the full band; 8 kHz data stops the filterbank at 3400 Hz."""
-    from hmmrec.recognizer import _resolve_config
+    from hmmrec.training import resolve_config
 
     wide = [str(p) for p in sound_files("train", "kiwi", 2)]
-    cfg = _resolve_config(None, wide)
+    cfg = resolve_config(None, wide)
     assert cfg.sr == 16000 and cfg.high_hz == 0.0 and cfg.n_fft == 512
     narrow = []
     for i, p in enumerate(wide):
         y, _ = audio.load(p, 8000)
         narrow.append(str(audio.write_wav(tmp_path / f"n{i}.wav", y, 8000)))
-    cfg = _resolve_config(None, narrow)
+    cfg = resolve_config(None, narrow)
     assert cfg.sr == 8000 and cfg.high_hz == 3400.0 and cfg.n_fft == 256
     given = FeatureConfig(sr=8000, n_fft=256)
-    assert _resolve_config(given, narrow) is given  # an explicit config is used as it is
+    assert resolve_config(given, narrow) is given  # an explicit config is used as it is
 
 
 def _sweeps(f0: float, n: int, seed: int, sr: int = 8000) -> list[np.ndarray]:
@@ -596,7 +598,7 @@ def _sweeps(f0: float, n: int, seed: int, sr: int = 8000) -> list[np.ndarray]:
 
 def test_discriminative_training_raises_the_posterior_of_the_right_word():
     """Two close glides: MMI moves the models apart where maximum likelihood left them confused."""
-    from hmmrec.recognizer import _MMI_KAPPA
+    from hmmrec.discriminative import MMI_KAPPA
 
     X = _sweeps(500, 25, 1) + _sweeps(540, 25, 2)
     y = ["low"] * 25 + ["high"] * 25
@@ -608,7 +610,7 @@ def test_discriminative_training_raises_the_posterior_of_the_right_word():
     truth = np.searchsorted(ml.classes_, y)
 
     def objective(rec):
-        z = _MMI_KAPPA * rec.loglik(X)
+        z = MMI_KAPPA * rec.loglik(X)
         return (z[np.arange(len(X)), truth] - logsumexp(z, axis=1)).mean()
 
     assert -0.69 < objective(ml) < -0.01  # confusable at the softened scale
@@ -632,7 +634,7 @@ def _glides(f0: float, f1: float, n: int, seed: int, sr: int = 8000) -> list[np.
 
 def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
     """``_unknown_`` made of two kinds of sound: two stream models, the label scores as the better one."""
-    from hmmrec.features import extract, normalize
+    from hmmrec.features import normalize, raw_features
     from hmmrec.stream import StreamRecognizer
 
     rising, falling = _glides(300, 450, 10, 3), _glides(1800, 1200, 10, 4)
@@ -655,7 +657,7 @@ def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
     scorer = StreamRecognizer(rec).scorer
     best_model = []
     for x in rising + falling:
-        raw = extract(x, cfg, normalise=False)
+        raw = raw_features(x, cfg)
         first, extra = scorer.bank.score(normalize(raw, cfg))[k], scorer._extra_bank.score(normalize(raw, cfg))[0]
         assert scorer._score(0, raw).loglik[k] == max(first, extra)
         best_model.append(int(extra > first))
@@ -681,11 +683,10 @@ def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_scoring_shared_among_workers_equals_scoring_in_turn(fruit_model, test_set, n_jobs):
     """The discriminative iteration scores every training utterance in slices on the workers."""
-    from sklearn.base import clone
+    from hmmrec.discriminative import score_many
 
-    bank = fruit_model._make_bank()
+    bank = fruit_model.bank
     feats = fruit_model.features(test_set[0][:7])
-    rec = clone(fruit_model).set_params(n_jobs=n_jobs)
-    got = rec._score_many(bank, feats)
+    got = score_many(bank, feats, n_jobs)
     np.testing.assert_array_equal(got, np.array([bank.score(f) for f in feats]))
-    assert rec._score_many(bank, []).shape == (0, bank.n_models)
+    assert score_many(bank, [], n_jobs).shape == (0, bank.n_models)

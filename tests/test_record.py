@@ -244,10 +244,10 @@ def test_bad_arguments(tmp_path, label, count, max_s):
 # -- hmmrec record ------------------------------------------------------------------------------------
 @pytest.fixture
 def no_sleep(monkeypatch):
-    from hmmrec import cli_stream
+    from hmmrec.cli import live as cli_live
 
     slept = []
-    monkeypatch.setattr(cli_stream.time, "sleep", slept.append)
+    monkeypatch.setattr(cli_live.time, "sleep", slept.append)
     return slept
 
 

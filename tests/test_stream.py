@@ -14,8 +14,10 @@ import pytest
 
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
-from hmmrec.stream import (_KEYWORD_SLACK, _MIN_TAIL_S, _VERIFY_PAD_S, StreamRecognizer, events_at_sensitivities,
-                           sensitivity_to_min_posterior, sensitivity_to_threshold, stream_file)
+from hmmrec.stream import (StreamRecognizer, events_at_sensitivities, sensitivity_to_min_posterior,
+                           sensitivity_to_threshold, stream_file)
+from hmmrec.stream.decide import MIN_TAIL_S
+from hmmrec.stream.scoring import KEYWORD_SLACK, VERIFY_PAD_S
 
 from conftest import SOUNDS, sound_files
 
@@ -173,7 +175,7 @@ def test_window_scores_explain_the_decision(model):
             rival = max([ws.background] + list(ws.loglik[~kw]))
             for k in np.flatnonzero(kw):
                 other = max(ws.loglik[j] for j in np.flatnonzero(kw) if j != k)
-                want = min(ws.loglik[k] - rival, ws.loglik[k] - other + _KEYWORD_SLACK * frames[k]) / frames[k]
+                want = min(ws.loglik[k] - rival, ws.loglik[k] - other + KEYWORD_SLACK * frames[k]) / frames[k]
                 assert ws.margins[k] == pytest.approx(want)
     # each event is the best of the windows that held its word until it was decided, among
     # those that also held the word's fade (a window the word runs into the end of may not decide)
@@ -184,7 +186,7 @@ def test_window_scores_explain_the_decision(model):
                   and ws.best >= 0 and model.classes_[ws.best] == e.label]
         assert before and e.score > thr
         assert any(ws.margin == pytest.approx(e.score) for ws in before)
-        faded = [ws.margin for ws in before if ws.end >= e.end + _MIN_TAIL_S]
+        faded = [ws.margin for ws in before if ws.end >= e.end + MIN_TAIL_S]
         assert e.score >= max(faded, default=-np.inf) - 1e-9
 
 
@@ -399,6 +401,6 @@ def test_the_word_check_is_the_word_classified_as_a_file(model):
         k = labels.index(e.label)
         assert p[k] >= need and int(np.argmax(p)) == k, (e, p)
         # the same word cut from the samples (frames on the same grid) and classified as a file
-        a, b = int(round((e.start - _VERIFY_PAD_S) * sr)), int(round((e.end + _VERIFY_PAD_S) * sr))
+        a, b = int(round((e.start - VERIFY_PAD_S) * sr)), int(round((e.end + VERIFY_PAD_S) * sr))
         q = model.predict_proba([y[a:b]])[0]
         assert np.abs(p - q).max() < 0.1, (e, p, q)

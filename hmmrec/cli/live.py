@@ -1,55 +1,19 @@
-"""Streaming and live commands of ``hmmrec``: stream, listen, devices, record.
+"""Subcommands on streams and the microphone: stream, listen, devices, record.
 
 Parsing and printing only; the work is done by :mod:`hmmrec.stream`,
-:mod:`hmmrec.live` and :mod:`hmmrec.record`. Errors are raised as
-:class:`~hmmrec.errors.HmmrecError` and printed as one line by ``hmmrec.cli.main``.
+:mod:`hmmrec.live` and :mod:`hmmrec.record`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
-from .cli import _positive_int
-from .errors import HmmrecError
+from ..errors import HmmrecError
+from .common import DEFAULT_RECORD_SR, EXIT_OK, device, load_model, plural, positive_float, positive_int, unit_float
 
-EXIT_OK = 0
 COUNTDOWN_S = 1.0
-DEFAULT_SR = 16000
-
-
-# -- argument types ---------------------------------------------------------------------
-def _unit_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return v
-
-
-def _device(text: str):
-    return int(text) if text.strip().isdigit() else text
-
-
-# -- helpers ------------------------------------------------------------------------------
-def _load_model(path):
-    from .recognizer import HMMRecognizer
-
-    return HMMRecognizer.load(path)
 
 
 def _stream_kwargs(args) -> dict:
@@ -75,16 +39,12 @@ def _event_printer(jsonl: bool):
     return show
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 # -- commands -----------------------------------------------------------------------------
 def cmd_stream(args) -> int:
-    from . import audio
-    from .stream import stream_file
+    from .. import audio
+    from ..stream import stream_file
 
-    rec = _load_model(args.model)
+    rec = load_model(args.model)
     seconds = audio.info(args.file).duration_s  # also: a clear error before any output
     show = _event_printer(args.jsonl)
     n = 0
@@ -92,14 +52,14 @@ def cmd_stream(args) -> int:
         show(ev)
         n += 1
     if not args.jsonl:
-        print(f"{_plural(n, 'event')} in {seconds:.1f} s of audio", file=sys.stderr)
+        print(f"{plural(n, 'event')} in {seconds:.1f} s of audio", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_listen(args) -> int:
-    from .live import listen
+    from ..live import listen
 
-    rec = _load_model(args.model)
+    rec = load_model(args.model)
 
     def started(mic):
         via = "" if mic.device_sr == mic.sr else f", device at {mic.device_sr} Hz resampled"
@@ -111,13 +71,13 @@ def cmd_listen(args) -> int:
                      on_start=started, **_stream_kwargs(args))
     if summary["ended"] == "device":
         print("hmmrec: the input device stopped delivering audio", file=sys.stderr)
-    print(f"listened {summary['seconds']:.1f} s: {_plural(summary['events'], 'event')}, "
-          f"{_plural(summary['overflows'], 'overflow')}", file=sys.stderr, flush=True)
+    print(f"listened {summary['seconds']:.1f} s: {plural(summary['events'], 'event')}, "
+          f"{plural(summary['overflows'], 'overflow')}", file=sys.stderr, flush=True)
     return EXIT_OK
 
 
 def cmd_devices(args) -> int:
-    from .live import NO_MICROPHONE, list_input_devices
+    from ..live import NO_MICROPHONE, list_input_devices
 
     devices = list_input_devices()
     if not devices:
@@ -147,13 +107,13 @@ def _wait_for_enter(message: str) -> None:
 
 
 def cmd_record(args) -> int:
-    from .record import record_examples
+    from ..record import record_examples
 
     interactive = sys.stdin.isatty() and not args.no_wait
     written = record_examples(args.label, args.count, args.out, device=args.device, sr=args.sr, max_s=args.max_s,
                               prompt=lambda msg: print(msg, flush=True),
                               wait=_wait_for_enter if interactive else _countdown)
-    print(f"recorded {_plural(len(written), 'file')} into {args.out}; train on them with "
+    print(f"recorded {plural(len(written), 'file')} into {args.out}; train on them with "
           f"'hmmrec train {args.out} -o MODEL', or beside a corpus of other voices with "
           f"'hmmrec train CORPUS --own {args.out} -o MODEL'", file=sys.stderr)
     return EXIT_OK
@@ -161,16 +121,16 @@ def cmd_record(args) -> int:
 
 # -- parser -------------------------------------------------------------------------------
 def _add_decision_options(p, window: bool) -> None:
-    p.add_argument("--sensitivity", type=_unit_float, default=None,
+    p.add_argument("--sensitivity", type=unit_float, default=None,
                    help="0 (fewest false alarms) .. 1 (fewest misses); default: the recognizer's")
     p.add_argument("--jsonl", action="store_true",
                    help="one JSON object per event: label, start, end, score, time")
     if window:
-        from .stream import DEFAULT_HOP_S
+        from ..stream import DEFAULT_HOP_S
 
-        p.add_argument("--window", type=_positive_float, default=None, metavar="S",
+        p.add_argument("--window", type=positive_float, default=None, metavar="S",
                        help="window length in seconds (default: fitted to the training data)")
-        p.add_argument("--hop", type=_positive_float, default=None, metavar="S",
+        p.add_argument("--hop", type=positive_float, default=None, metavar="S",
                        help=f"seconds between windows (default {DEFAULT_HOP_S})")
 
 
@@ -184,9 +144,9 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("listen", help="keyword events live from the microphone (Ctrl-C stops)")
     p.add_argument("model")
-    p.add_argument("--device", type=_device, default=None, metavar="NAME|INDEX",
+    p.add_argument("--device", type=device, default=None, metavar="NAME|INDEX",
                    help="input device: index or part of the name (see 'hmmrec devices'); default: the system's")
-    p.add_argument("--duration", type=_positive_float, default=None, metavar="S",
+    p.add_argument("--duration", type=positive_float, default=None, metavar="S",
                    help="stop after this many seconds of audio")
     _add_decision_options(p, window=True)
     p.set_defaults(func=cmd_listen)
@@ -197,12 +157,12 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("record", help="record training examples of a word from the microphone")
     p.add_argument("label", help="the word (folder name), e.g. apple; _silence_ records background")
-    p.add_argument("--count", type=_positive_int, required=True, metavar="N", help="takes to record")
+    p.add_argument("--count", type=positive_int, required=True, metavar="N", help="takes to record")
     p.add_argument("--out", required=True, metavar="DIR", help="corpus folder; files go to DIR/LABEL/LABEL_NNN.wav")
-    p.add_argument("--device", type=_device, default=None, metavar="NAME|INDEX",
+    p.add_argument("--device", type=device, default=None, metavar="NAME|INDEX",
                    help="input device: index or part of the name (see 'hmmrec devices')")
-    p.add_argument("--sr", type=_positive_int, default=DEFAULT_SR, help="sample rate of the files (default 16000)")
-    p.add_argument("--max-s", type=_positive_float, default=3.0, metavar="S", help="seconds per take (default 3)")
+    p.add_argument("--sr", type=positive_int, default=DEFAULT_RECORD_SR, help="sample rate of the files (default 16000)")
+    p.add_argument("--max-s", type=positive_float, default=3.0, metavar="S", help="seconds per take (default 3)")
     p.add_argument("--no-wait", action="store_true",
                    help="start each take after a 1 s countdown instead of waiting for Enter "
                         "(always so when stdin is not a terminal)")

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import HmmrecError
+from ..errors import HmmrecError
 
 __all__ = ["DEFAULT_PORT", "app_path", "command", "run", "add_command"]
 
@@ -26,7 +26,7 @@ _NO_STREAMLIT = "the dashboard needs Streamlit: pip install 'hmmrec[dashboard]'"
 
 def app_path() -> Path:
     """Path of ``dashboard/app.py`` in the source tree next to the package."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # hmmrec/cli/dashboard.py -> hmmrec
     candidate = package.parent / _APP
     if candidate.is_file():
         return candidate

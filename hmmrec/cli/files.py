@@ -1,92 +1,25 @@
-"""The ``hmmrec`` command. Parsing and printing only; the work is done by the package.
+"""Subcommands on files: train, eval, recognize, crossval, info.
 
-Exit status: 0 on success, 2 for usage errors, 1 for everything else, each with a
-single ``hmmrec: error: ...`` line on stderr.
+Parsing and printing only; the work is done by the package.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import HmmrecError
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class _UsageError(Exception):
-    pass
+from ..errors import HmmrecError
+from .common import (EXIT_ERROR, EXIT_OK, factors, load_model, non_negative_int, positive_int, refuse_existing, states,
+                     write_json)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise _UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _int_at_least(low: int, what: str):
-    """An argparse type: an integer >= ``low`` (``what``: "positive", ...), else a one-line error."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = None
-        if v is None or v < low:
-            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}")
-        return v
-
-    return parse
-
-
-_positive_int = _int_at_least(1, "positive")
-_non_negative_int = _int_at_least(0, "non-negative")
-
-
-def _states(text: str):
-    return "auto" if text == "auto" else _positive_int(text)
-
-
-def _speeds(text: str) -> tuple:
-    if text.strip().lower() in ("", "none"):
-        return ()
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated factors like 0.9,1.1, got {text!r}") from None
-
-
-def _refuse_existing(path, force: bool, what: str):
-    if path and Path(path).exists() and not force:
-        raise HmmrecError(f"{path}: already exists; not overwriting the {what} (use --force to replace it)")
-
-
-def _write_json(path, obj, force: bool):
-    _refuse_existing(path, force, "file")
-    tmp = Path(str(path) + ".tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise HmmrecError(f"{path}: cannot write ({exc.strerror})") from None
-
-
-def _load_model(path):
-    from .recognizer import HMMRecognizer
-
-    return HMMRecognizer.load(path)
-
-
-# -- commands -------------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from .corpus import Corpus, load_corpus
-    from .recognizer import HMMRecognizer
+    from ..corpus import Corpus, load_corpus
+    from ..recognizer import HMMRecognizer
 
     out = Path(args.output)
-    _refuse_existing(out, args.force, "model")
+    refuse_existing(out, args.force, "model")
     if not out.parent.exists():
         raise HmmrecError(f"{out.parent}: folder does not exist")
     corpus = load_corpus(args.data)
@@ -112,56 +45,51 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .corpus import load_corpus
-    from .evaluate import evaluate_files, format_report
+    from ..corpus import load_corpus
+    from ..evaluate import evaluate_files, format_report
 
     if args.json:
-        _refuse_existing(args.json, args.force, "report")
-    rec = _load_model(args.model)
+        refuse_existing(args.json, args.force, "report")
+    rec = load_model(args.model)
     corpus = load_corpus(args.data)
     report = evaluate_files(rec, corpus)
     report["model"] = str(args.model)
     report["data"] = str(args.data)
     print(format_report(report))
     if args.json:
-        _write_json(args.json, report, args.force)
+        write_json(args.json, report, args.force)
     return EXIT_OK
 
 
 def cmd_recognize(args) -> int:
-    import numpy as np
-
-    rec = _load_model(args.model)
+    rec = load_model(args.model)
     failed = 0
     for f in args.files:
         try:
-            feats = rec.features([f])[0]
+            r = rec.recognize(f)
         except HmmrecError as exc:
             print(f"hmmrec: error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        ll = rec.loglik_features(feats)
-        proba = rec.proba_from_loglik(ll, len(feats))[0]
-        order = np.argsort(-ll)
-        best = rec.classes_[order[0]]
+        ranked = r.ranked()
         if args.json:
-            print(json.dumps({"file": f, "label": str(best), "confidence": round(float(proba[order[0]]), 4),
-                              "scores": {str(rec.classes_[i]): round(float(ll[i]), 3) for i in order},
-                              "proba": {str(rec.classes_[i]): round(float(proba[i]), 4) for i in order}}))
+            print(json.dumps({"file": f, "label": r.label, "confidence": round(r.confidence, 4),
+                              "scores": {lab: round(ll, 3) for lab, ll, _ in ranked},
+                              "proba": {lab: round(p, 4) for lab, _, p in ranked}}))
         else:
-            print(f"{f}: {best}  (confidence {proba[order[0]]:.3f})")
-            for i in order:
-                print(f"    {rec.classes_[i]:<16} log-lik {ll[i]:12.2f}   p {proba[i]:.3f}")
+            print(f"{f}: {r.label}  (confidence {r.confidence:.3f})")
+            for lab, ll, p in ranked:
+                print(f"    {lab:<16} log-lik {ll:12.2f}   p {p:.3f}")
     return EXIT_ERROR if failed else EXIT_OK
 
 
 def cmd_crossval(args) -> int:
-    from .corpus import kfold, leave_one_speaker_out, load_corpus, split_by_speaker, split_by_take
-    from .evaluate import evaluate_files, summarize_folds
-    from .recognizer import HMMRecognizer
+    from ..corpus import kfold, leave_one_speaker_out, load_corpus, split_by_speaker, split_by_take
+    from ..evaluate import evaluate_files, summarize_folds
+    from ..recognizer import HMMRecognizer
 
     if args.json:
-        _refuse_existing(args.json, args.force, "report")
+        refuse_existing(args.json, args.force, "report")
     corpus = load_corpus(args.data)
     if args.by == "speaker":
         folds = [(spk, tr, te) for spk, tr, te in leave_one_speaker_out(corpus)]
@@ -185,12 +113,12 @@ def cmd_crossval(args) -> int:
     summary = summarize_folds(accs)
     print(f"mean accuracy {summary['mean']:.4f}, worst {summary['worst']:.4f} ({summary['worst_fold']})")
     if args.json:
-        _write_json(args.json, {"by": args.by, **summary, "reports": reports}, args.force)
+        write_json(args.json, {"by": args.by, **summary, "reports": reports}, args.force)
     return EXIT_OK
 
 
 def cmd_info(args) -> int:
-    rec = _load_model(args.model)
+    rec = load_model(args.model)
     cfg = rec.feature_config_
     print(f"{args.model}: {len(rec.classes_)} labels, features {cfg.n_features}-dim at {cfg.sr} Hz")
     for k, (lab, m, sm) in enumerate(zip(rec.classes_, rec.models_, rec.stream_models_)):
@@ -202,40 +130,39 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
-# -- parser ---------------------------------------------------------------------------
 def _add_training_options(p):
-    from .recognizer import HMMRecognizer
+    from ..recognizer import HMMRecognizer
 
     d = HMMRecognizer().get_params()  # the estimator's defaults are the command's
 
     def shown(v):
         return ",".join(f"{x:g}" for x in v) if v else "none"
 
-    p.add_argument("--states", type=_states, default=d["n_states"], help="states per word model, or 'auto' (default)")
-    p.add_argument("--mix", type=_positive_int, default=d["n_mix"], help=f"Gaussians per state (default {d['n_mix']})")
-    p.add_argument("--speeds", type=_speeds, default=d["speeds"],
+    p.add_argument("--states", type=states, default=d["n_states"], help="states per word model, or 'auto' (default)")
+    p.add_argument("--mix", type=positive_int, default=d["n_mix"], help=f"Gaussians per state (default {d['n_mix']})")
+    p.add_argument("--speeds", type=factors, default=d["speeds"],
                    help=f"speed-perturbed copies of the training data, e.g. 0.9,1.1 (default: {shown(d['speeds'])})")
-    p.add_argument("--warps", type=_speeds, default=d["warps"],
+    p.add_argument("--warps", type=factors, default=d["warps"],
                    help="copies with the filterbank warped (vocal tract length), e.g. 0.9,1.1, or none "
                         f"(default: {shown(d['warps'])})")
-    p.add_argument("--noise", type=_speeds, default=d["noise_snrs"],
+    p.add_argument("--noise", type=factors, default=d["noise_snrs"],
                    help="copies with background noise mixed in at these lowest SNRs in dB (each v: v to v+10 dB), "
                         "or none; the noise is the training data's own background (e.g. _silence_), else white, "
                         f"pink and brown noise (default: {shown(d['noise_snrs'])})")
-    p.add_argument("--mmi", type=_non_negative_int, default=d["mmi_iter"],
+    p.add_argument("--mmi", type=non_negative_int, default=d["mmi_iter"],
                    help="iterations of discriminative (maximum mutual information) training after the "
                         f"maximum-likelihood one, 0 for none (default {d['mmi_iter']})")
-    p.add_argument("--unknown-models", type=_positive_int, default=d["unknown_models"],
+    p.add_argument("--unknown-models", type=positive_int, default=d["unknown_models"],
                    help="models for each non-keyword label of speech such as _unknown_, one per group of similar "
                         f"examples (at most one per 5 examples; default {d['unknown_models']})")
     p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .recognizer import DEFAULT_OWN_WEIGHT
-    parser = _Parser(prog="hmmrec", description="Spoken word and keyword recognition with hidden Markov models.")
-    parser.add_argument("--version", action="version", version=f"hmmrec {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+
+def add_commands(sub) -> None:
+    """Register ``train``, ``eval``, ``recognize``, ``crossval`` and ``info``."""
+    from ..recognizer import DEFAULT_OWN_WEIGHT
 
     p = sub.add_parser("train", help="train word models on a folder-per-label tree or a CSV manifest")
     p.add_argument("data", help="folder whose subfolders are labels, or a CSV manifest (path,label[,speaker])")
@@ -245,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--own", action="append", metavar="DATA",
                    help="recordings of your own voice (folder-per-label tree or manifest, e.g. from 'hmmrec record'), "
                         "trained on with DATA, each counted --own-weight times; may be repeated")
-    p.add_argument("--own-weight", type=_positive_int, default=DEFAULT_OWN_WEIGHT,
+    p.add_argument("--own-weight", type=positive_int, default=DEFAULT_OWN_WEIGHT,
                    help=f"how many times each of your own recordings counts (default {DEFAULT_OWN_WEIGHT})")
     _add_training_options(p)
     p.set_defaults(func=cmd_train)
@@ -267,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data")
     p.add_argument("--by", choices=["speaker", "speaker-split", "take", "kfold"], default="kfold",
                    help="leave-one-speaker-out, one speaker-disjoint split, FSDD-style takes, or stratified k-fold")
-    p.add_argument("--k", type=_positive_int, default=5, help="folds for --by kfold (default 5)")
-    p.add_argument("--test-takes", type=_positive_int, default=5, help="takes 0..N-1 are test for --by take")
+    p.add_argument("--k", type=positive_int, default=5, help="folds for --by kfold (default 5)")
+    p.add_argument("--test-takes", type=positive_int, default=5, help="takes 0..N-1 are test for --by take")
     p.add_argument("--test-size", type=float, default=0.25, help="share of speakers for --by speaker-split")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE")
@@ -279,40 +206,3 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a model file")
     p.add_argument("model")
     p.set_defaults(func=cmd_info)
-
-    from . import cli_stream, dashboard
-
-    cli_stream.add_commands(sub)
-    dashboard.add_command(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help(sys.stderr)
-            return EXIT_USAGE
-        return args.func(args)
-    except _UsageError as exc:
-        print(f"hmmrec: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except HmmrecError as exc:
-        print(f"hmmrec: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("hmmrec: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as exc:  # a bug: still one line, full trace on request
-        if os.environ.get("HMMREC_DEBUG"):
-            raise
-        print(f"hmmrec: error: unexpected {type(exc).__name__}: {exc} (set HMMREC_DEBUG=1 for a traceback)",
-              file=sys.stderr)
-        return EXIT_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m hmmrec.cli``: the ``hmmrec`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""What the subcommands share: argument types, the one model loader, safe output files.
+
+Errors are raised as :class:`~hmmrec.errors.HmmrecError` and printed as one line by
+:func:`hmmrec.cli.main`; argument types raise ``argparse.ArgumentTypeError``, which the
+parser turns into one line too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ..errors import HmmrecError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# sample rate of recordings made with `hmmrec record`
+DEFAULT_RECORD_SR = 16000
+
+
+def int_at_least(low: int, what: str):
+    """An argparse type: an integer >= ``low`` (``what``: "positive", ...), else a one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < low:
+            raise argparse.ArgumentTypeError(f"expected a {what} integer, got {text!r}")
+        return v
+
+    return parse
+
+
+positive_int = int_at_least(1, "positive")
+non_negative_int = int_at_least(0, "non-negative")
+
+
+def states(text: str):
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def factors(text: str) -> tuple:
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated factors like 0.9,1.1, got {text!r}") from None
+
+
+def unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def device(text: str):
+    return int(text) if text.strip().isdigit() else text
+
+
+def refuse_existing(path, force: bool, what: str):
+    if path and Path(path).exists() and not force:
+        raise HmmrecError(f"{path}: already exists; not overwriting the {what} (use --force to replace it)")
+
+
+def write_json(path, obj, force: bool):
+    refuse_existing(path, force, "file")
+    tmp = Path(str(path) + ".tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise HmmrecError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def load_model(path):
+    """A model file as an :class:`~hmmrec.recognizer.HMMRecognizer` (one-line error if it is not one)."""
+    from ..recognizer import HMMRecognizer
+
+    return HMMRecognizer.load(path)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -1,0 +1,259 @@
+"""Decisions: keyword events from scored windows, and the one sensitivity knob.
+
+:class:`Decider` turns :class:`~hmmrec.stream.scoring.WindowScore` s into
+:class:`KeywordEvent` s. A keyword is a candidate while its margin over the best
+non-keyword hypothesis is above the threshold set by ``sensitivity`` (and its margin
+over every other keyword above the threshold less a slack) in a window that holds the
+fade of the word's sound and whose loudest sound is the word's, and which, cut out and
+classified on its own as a file is, gets a posterior above the one ``sensitivity`` sets.
+The best such window is emitted once ``patience_s`` has passed since the sound faded;
+a refractory time follows each event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import ParameterError
+from .scoring import WindowScore
+
+__all__ = ["KeywordEvent", "Decider", "make_decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
+           "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "MIN_TAIL_S", "MAX_TAIL_S"]
+
+DEFAULT_SENSITIVITY = 0.5
+DEFAULT_REFRACTORY_S = 0.3
+DEFAULT_PATIENCE_S = 0.1
+# margin (nats per frame) at sensitivity 0 and 1; the threshold moves linearly between them
+_THRESHOLD_AT_0, _THRESHOLD_AT_1 = 4.5, 0.5
+# ... and so does the posterior the word must get when classified on its own (see Decider)
+_POSTERIOR_AT_0, _POSTERIOR_AT_1 = 0.8, 0.1
+# a word's sound has faded where its log energy stays this far below its loudest frame
+_SOUND_END_DB = 15.0
+# a window may only decide on a word whose sound has faded at least this long before the
+# window's end (else the window may hold just the start of a longer word, which a short
+# keyword may fit) ...
+MIN_TAIL_S = 0.05
+# ... and at most this long (or the hop plus the above, if longer): a later window only
+# delays the decision
+MAX_TAIL_S = 0.35
+# the word a window decides on must hold the window's loudest sound (within this many dB)
+_MAX_PEAK_GAP_DB = 6.0
+
+
+def _check_sensitivity(sensitivity: float) -> float:
+    if not 0.0 <= sensitivity <= 1.0:
+        raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
+    return float(sensitivity)
+
+
+def sensitivity_to_threshold(sensitivity: float) -> float:
+    """The one knob: sensitivity in [0, 1] -> margin threshold in nats per frame.
+
+    Higher sensitivity: more detections, fewer misses, more false alarms. The same knob
+    sets :func:`sensitivity_to_min_posterior`.
+    """
+    s = _check_sensitivity(sensitivity)
+    return _THRESHOLD_AT_0 + (_THRESHOLD_AT_1 - _THRESHOLD_AT_0) * s
+
+
+def sensitivity_to_min_posterior(sensitivity: float) -> float:
+    """Sensitivity in [0, 1] -> the posterior a word needs when classified on its own.
+
+    See ``Decider.min_posterior``: 0.8 at sensitivity 0 down to 0.1 at 1.
+    """
+    s = _check_sensitivity(sensitivity)
+    return _POSTERIOR_AT_0 + (_POSTERIOR_AT_1 - _POSTERIOR_AT_0) * s
+
+
+@dataclass(frozen=True)
+class KeywordEvent:
+    """One detected keyword.
+
+    Attributes
+    ----------
+    label : str
+    start, end : float
+        Seconds from the start of the stream where the word was aligned.
+    score : float
+        Margin over the best non-keyword hypothesis, nats per frame of the word.
+    time : float
+        Seconds of audio consumed when the event was emitted (``time - end`` is the
+        decision latency).
+    """
+
+    label: str
+    start: float
+    end: float
+    score: float
+    time: float
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("start", "end", "time"):
+            d[k] = round(d[k], 3)
+        d["score"] = round(d["score"], 4)
+        return d
+
+
+@dataclass
+class _Candidate:
+    """The best window of the current run of above-threshold windows."""
+
+    label: int
+    margin: float
+    window: WindowScore
+    start: float  # the word inside the window (Viterbi alignment), seconds
+    end: float
+    sound_end: float  # where the word's sound fades (<= end; see Decider.sound_end)
+    stale: int = 0  # windows since the margin last improved
+
+
+class Decider:
+    """Turns window scores into keyword events.
+
+    Parameters
+    ----------
+    threshold : float
+        Minimum margin (nats per frame) for a keyword.
+    patience_windows : int
+        Emit the best window once this many later windows did not beat it.
+    refractory_s : float
+        After an event, no event may start before ``end + refractory_s``.
+    patience_s : float or None
+        Also emit the best window once ``patience_s`` seconds of audio have passed
+        since the end of its word: later windows hold the same word and could only
+        delay the decision. The end that counts here is where the word's sound fades
+        (see :meth:`sound_end`), which the Viterbi end can overshoot by a few tenths of
+        a second in noise.
+    frame_s, frame_len_s : float
+        Hop and length of the frames handed to :meth:`update`, in seconds.
+    min_tail_s, max_tail_s : float
+        A window counts for a word only if the word's sound faded at least
+        ``min_tail_s`` and at most ``max_tail_s`` before the window's end (the last
+        window of a stream needs no minimum, the first no maximum). A word that runs up
+        to the window's end may be the start of a longer one; a window that finds a word
+        long after its end decides late, and is as likely a false alarm as a hit.
+    max_peak_gap_db : float
+        A window counts for a word only if the word's loudest frame is at most this far
+        (dB) below the window's loudest frame: a keyword model that explains a fainter
+        stretch (a step in the background, the run-up to a louder word) beside the
+        window's main sound is not the word of that window.
+    min_posterior : float
+        A window counts for a word only if the word, cut from the window with a little
+        margin each side and classified on its own as a file is (normalised alone,
+        scored by the recognizer's file models against every label, calibrated
+        posterior), gets at least this posterior for the window's label (0: no such
+        check). It weighs what the window's margin cannot: how the word compares with
+        every other label under the models made for whole utterances.
+
+    The values the stream recognizer uses (:func:`make_decider`) were chosen on the
+    keyword stream of ``benchmarks/kws.py``; see benchmarks/RESULTS.md.
+    """
+
+    def __init__(self, threshold: float, patience_windows: int, refractory_s: float, patience_s: float | None = None,
+                 frame_s: float = 0.01, frame_len_s: float = 0.025, min_tail_s: float = 0.0,
+                 max_tail_s: float = np.inf, max_peak_gap_db: float = np.inf, min_posterior: float = 0.0):
+        self.frame_s = frame_s
+        self.min_posterior = min_posterior
+        self.max_peak_gap_db = max_peak_gap_db
+        self.min_tail_s = min_tail_s
+        self.max_tail_s = max_tail_s
+        self.frame_len_s = frame_len_s
+        self.threshold = threshold
+        self.patience_windows = patience_windows
+        self.refractory_s = refractory_s
+        self.patience_s = patience_s
+        self.reset()
+
+    def reset(self):
+        self._cand: _Candidate | None = None
+        self._blocked_until = -np.inf
+
+    def update(self, ws: WindowScore, frames: np.ndarray, now: float, align, last: bool = False,
+               posterior=None, refine=None) -> list[KeywordEvent]:
+        """Consider one window; return the events it completes.
+
+        ``align(ws, frames)`` gives the (start, end) of the window's word,
+        ``posterior(ws, frames, start, end)`` the posterior over labels of that word on
+        its own, ``refine(ws)`` makes an inexact window's margins exact (see
+        :attr:`WindowScore.exact`): each is asked only when the answer could matter.
+        ``last``: the stream ends with this window (no later window can hold more of the word).
+        A window with ``first_frame == 0`` is the stream's first (no earlier window saw the word).
+        """
+        out = []
+        # a window that starts before the end of the last event (plus the refractory time)
+        # still holds that word: it may not start a new event
+        above = ws.best >= 0 and ws.margin > self.threshold and ws.start >= self._blocked_until
+        c = self._cand
+        new = None
+        if above and (c is None or ws.margin > c.margin):
+            start, end = align(ws, frames)
+            fade = self.sound_end(ws, frames, start, end)
+            tail = ws.end - fade
+            if ((last or tail >= self.min_tail_s) and (ws.first_frame == 0 or tail <= self.max_tail_s)
+                    and self.peak_gap_db(ws, frames, start, end) <= self.max_peak_gap_db):
+                checked = (self.min_posterior <= 0 or posterior is None
+                           or posterior(ws, frames, start, end)[ws.best] >= self.min_posterior)
+                if checked and refine is not None:
+                    refine(ws)  # the margins so far may have been upper bounds
+                if checked and ws.margin > self.threshold and (c is None or ws.margin > c.margin):
+                    new = _Candidate(ws.best, ws.margin, ws, start, end, fade)
+        if new is not None:
+            self._cand = c = new
+        elif c is not None:
+            c.stale += 1
+        # the clock of the decision is the audio the window needed, not the chunk it came
+        # in: decisions do not depend on how the stream was cut into chunks
+        if c is not None and (c.stale >= self.patience_windows
+                              or (self.patience_s is not None and ws.end >= c.sound_end + self.patience_s)):
+            out.append(self._emit(now))
+        return out
+
+    def _word_energy(self, ws: WindowScore, frames, start: float, end: float):
+        """(log energy of the window's frames, index of the word's first frame, of its last + 1)."""
+        energy = np.asarray(frames)[:, 0]
+        first = int(np.clip(round((start - ws.start) / self.frame_s), 0, len(energy) - 1))
+        stop = int(np.clip(round((end - self.frame_len_s - ws.start) / self.frame_s) + 1, first + 1, len(energy)))
+        return energy, first, stop
+
+    def peak_gap_db(self, ws: WindowScore, frames, start: float, end: float) -> float:
+        """How far (dB) the loudest frame of the aligned word is below the window's loudest frame."""
+        if frames is None or len(frames) == 0:
+            return 0.0
+        energy, first, stop = self._word_energy(ws, frames, start, end)
+        return float(energy.max() - energy[first:stop].max()) * 10.0 / np.log(10.0)
+
+    def sound_end(self, ws: WindowScore, frames, start: float, end: float) -> float:
+        """End (seconds) of the last frame of the aligned word within ``_SOUND_END_DB`` of its loudest.
+
+        ``frames`` are the window's raw frames (column 0: log energy); ``end`` if none.
+        """
+        if frames is None or len(frames) == 0:
+            return end
+        energy, first, stop = self._word_energy(ws, frames, start, end)
+        word = energy[first:stop]
+        loud = np.flatnonzero(word >= word.max() - _SOUND_END_DB * np.log(10.0) / 10.0)
+        return min(end, ws.start + (first + int(loud[-1])) * self.frame_s + self.frame_len_s)
+
+    def _emit(self, now: float) -> KeywordEvent:
+        c = self._cand
+        self._cand = None
+        self._blocked_until = c.end + self.refractory_s
+        return KeywordEvent(label=str(c.label), start=c.start, end=c.end, score=c.margin, time=now)
+
+    def flush(self, now: float) -> list[KeywordEvent]:
+        out = [self._emit(now)] if self._cand is not None else []
+        self.reset()
+        return out
+
+
+def make_decider(sensitivity: float, hop_s: float, frame_s: float, frame_len_s: float,
+                 refractory_s: float = DEFAULT_REFRACTORY_S, patience_s: float = DEFAULT_PATIENCE_S) -> Decider:
+    """The stream recognizer's decider at ``sensitivity`` for windows ``hop_s`` apart
+    and frames ``frame_s`` apart and ``frame_len_s`` long (seconds)."""
+    return Decider(sensitivity_to_threshold(sensitivity), max(1, int(round(patience_s / hop_s))), refractory_s,
+                   patience_s, frame_s=frame_s, frame_len_s=frame_len_s, min_tail_s=MIN_TAIL_S,
+                   max_tail_s=max(MAX_TAIL_S, MIN_TAIL_S + hop_s), max_peak_gap_db=_MAX_PEAK_GAP_DB,
+                   min_posterior=sensitivity_to_min_posterior(sensitivity))

@@ -1,0 +1,177 @@
+"""Training data and training jobs: what :meth:`HMMRecognizer.fit` is made of.
+
+:func:`training_data` extracts the features of every input and its training copies
+(:mod:`hmmrec.augment`) and splits them as the models need them: the spoken parts train
+the word models, whole utterances the background model and the discriminative step,
+and what lies around the spoken parts the filler model. :func:`model_jobs` lists one
+training job per word model (several for ``_unknown_``, one per cluster of similar
+examples); :func:`fit_one` runs one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import audio
+from .augment import noise_plan, training_features
+from .errors import ParameterError
+from .features import FeatureConfig
+from .hmm import HMMParams, WordHMM
+from .labels import has_several_models, is_whole
+from .progress import run_jobs
+
+__all__ = ["TrainingData", "training_data", "model_jobs", "fit_one", "background_sample", "stage", "resolve_config"]
+
+_FRAMES_PER_STATE = 4.0
+_MIN_STATES, _MAX_STATES = 3, 16
+# a non-keyword label gets at most one stream model per this many training examples
+_MIN_EXAMPLES_PER_MODEL = 5
+# audio at this rate or below is narrowband: its filterbank stops at the telephone band's
+# top, since above it recordings differ most from microphone to microphone
+_NARROWBAND_SR = 8000
+_NARROWBAND_TOP_HZ = 3400.0
+_BACKGROUND_MAX_FRAMES = 20000  # a random sample of training frames is plenty for 16 Gaussians
+
+
+def resolve_config(cfg: FeatureConfig | None, X) -> FeatureConfig:
+    """The feature settings: given, or inferred from the training files' sample rate."""
+    if cfg is not None:
+        return cfg
+    rates = [audio.info(x).sr for x in X if isinstance(x, (str, Path))]
+    sr = int(np.median(rates)) if rates else FeatureConfig().sr
+    n_fft = 1 << int(np.ceil(np.log2(FeatureConfig.win_s * sr)))
+    high = _NARROWBAND_TOP_HZ if sr <= _NARROWBAND_SR else 0.0
+    return FeatureConfig(sr=sr, n_fft=max(n_fft, 256), high_hz=high)
+
+
+def background_sample(by_label: dict) -> list[np.ndarray]:
+    """Training frames of every label, at most ``_BACKGROUND_MAX_FRAMES`` (fixed seed)."""
+    frames = np.vstack([s for seqs in by_label.values() for s in seqs])
+    if len(frames) > _BACKGROUND_MAX_FRAMES:
+        pick = np.random.default_rng(0).choice(len(frames), _BACKGROUND_MAX_FRAMES, replace=False)
+        frames = frames[np.sort(pick)]
+    return np.array_split(frames, max(1, len(frames) // 100))
+
+
+def stage(model: WordHMM, n_mix: int) -> HMMParams:
+    """The model at the last mixture stage with at most ``n_mix`` Gaussians (0: the final one)."""
+    if n_mix <= 0:
+        return model.params_
+    return model.stages_[max(k for k in model.stages_ if k <= n_mix)]
+
+
+def clusters(groups: list[list[np.ndarray]], k_max: int) -> list[np.ndarray]:
+    """Indices of the inputs in each cluster of similar examples (k-means, fixed seed).
+
+    ``groups``: per input, the spoken parts of its copies (the first is the input itself),
+    summarised by its features' mean and spread and its length.
+    """
+    k = min(k_max, len(groups) // _MIN_EXAMPLES_PER_MODEL)
+    if k < 2:
+        return [np.arange(len(groups))]
+    from sklearn.cluster import KMeans
+
+    x = np.array([np.r_[g[0].mean(0), g[0].std(0), len(g[0])] for g in groups])
+    x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-9)
+    assign = KMeans(k, n_init=10, random_state=0).fit_predict(x)
+    return [np.flatnonzero(assign == c) for c in range(k) if np.any(assign == c)]
+
+
+def fit_one(label, seqs, n_states, n_mix, skip, n_iter, var_floor):
+    """(label, fitted WordHMM, seconds): one training job (see :func:`model_jobs`)."""
+    t0 = time.perf_counter()
+    model = WordHMM(n_states=n_states, n_mix=n_mix, skip=skip, n_iter=n_iter, var_floor=var_floor).fit(seqs)
+    return label, model, time.perf_counter() - t0
+
+
+def repeats(sample_weight, n: int) -> np.ndarray:
+    """Whole-number sample weights -> repeat counts, or a ParameterError saying what is wrong."""
+    try:
+        w = np.asarray(sample_weight, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ParameterError("sample_weight must be numbers, one per example") from None
+    if len(w) != n:
+        raise ParameterError(f"sample_weight has {len(w)} values for {n} examples")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or np.any(w != np.round(w)):
+        raise ParameterError("sample_weight must be whole numbers >= 0 (how many times each example counts)")
+    return w.astype(int)
+
+
+@dataclass
+class TrainingData:
+    """Features of a training set, arranged for the steps of ``fit``."""
+
+    feature_config: FeatureConfig
+    labels: list
+    spoken: dict  # label -> spoken parts (word models)
+    whole: dict  # label -> whole utterances (background, discriminative training, calibration)
+    outside: list  # frames around the spoken parts (the filler)
+    groups: dict  # label -> per input, the spoken parts of its copies (clusters of _unknown_)
+    counts: dict  # label -> files, whatever their weights
+    n_files: int
+    n_copies: int
+
+
+def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_snrs, n_jobs) -> TrainingData:
+    """Features of every input and its training copies, split as the models need them.
+
+    ``feature_config`` None: inferred from the files (see :func:`resolve_config`).
+    """
+    X, y = list(X), [str(v) for v in y]
+    if len(X) != len(y):
+        raise ParameterError(f"X and y have different lengths ({len(X)} and {len(y)})")
+    reps = np.ones(len(X), dtype=int) if sample_weight is None else repeats(sample_weight, len(X))
+    counts: dict[str, int] = {}
+    for label, r in zip(y, reps):
+        if r:
+            counts[label] = counts.get(label, 0) + 1
+    n_files = int(np.count_nonzero(reps))
+    if not n_files:
+        raise ParameterError("no training examples")
+    names = [str(x) if isinstance(x, (str, Path)) else f"example {i}" for i, x in enumerate(X)]
+    # an input of weight k stands for k copies of it: the settings and the noise plan are
+    # those of the copies, but its own and warped features are computed once for all k
+    copies_x = [x for x, r in zip(X, reps) for _ in range(r)]
+    copies_y = [v for v, r in zip(y, reps) for _ in range(r)]
+    cfg = resolve_config(feature_config, copies_x)
+    noises = noise_plan(copies_x, copies_y, cfg, noise_snrs)
+    bounds = np.concatenate([[0], np.cumsum(reps)])
+    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i])
+            for i in np.flatnonzero(reps)]
+    feats = [copy for per_input in run_jobs(training_features, jobs, n_jobs) for copy in per_input]
+    data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x))
+    for label, pairs in zip(copies_y, feats):
+        data.whole.setdefault(label, []).extend(f for f, _ in pairs)
+        for f, (a, b) in pairs:
+            data.outside.extend([f] if is_whole(label) else [f[:a], f[b:]])
+        spans = [f if is_whole(label) else f[a:b] for f, (a, b) in pairs]
+        data.spoken.setdefault(label, []).extend(spans)
+        if spans:
+            data.groups.setdefault(label, []).append(spans)
+    data.labels = sorted(data.spoken)
+    data.counts = {lab: counts[lab] for lab in data.labels}
+    return data
+
+def model_jobs(data: TrainingData, *, n_states, n_mix, skip, n_iter, var_floor, unknown_models) -> tuple[list, list]:
+    """Training jobs of the word models and (owner label, model number) of each: 0 the
+    label's model, 1, 2, ... its stream models where it has several (unknown_models)."""
+    jobs, owners = [], []
+    for k, label in enumerate(data.labels):
+        parts = [data.spoken[label]]
+        if has_several_models(label) and unknown_models > 1 and label in data.groups:
+            groups = clusters(data.groups[label], unknown_models)
+            if len(groups) > 1:
+                parts += [[s for i in members for s in data.groups[label][i]] for members in groups]
+        for j, seqs in enumerate(parts):
+            states = n_states
+            if states == "auto":
+                med = float(np.median([len(s) for s in seqs]))
+                states = int(np.clip(round(med / _FRAMES_PER_STATE), _MIN_STATES, _MAX_STATES))
+            name = label if j == 0 else f"{label}#{j}"
+            jobs.append((name, seqs, states, n_mix, skip, n_iter, var_floor))
+            owners.append((k, j))
+    return jobs, owners
