@@ -13,10 +13,10 @@ from pathlib import Path
 import streamlit as st
 
 _HERE = Path(__file__).resolve().parent
-if str(_HERE) not in sys.path:  # the views import the shared helpers as `common` and `charts`
+if str(_HERE) not in sys.path:  # the views import the shared helpers (modelstore, inputs, ...) by name
     sys.path.insert(0, str(_HERE))
 
-import common  # noqa: E402
+import modelstore  # noqa: E402
 
 st.set_page_config(page_title="hmmrec dashboard", page_icon=":material/graphic_eq:", layout="wide")
 
@@ -33,5 +33,5 @@ pages = [
 page = st.navigation(pages)
 with st.sidebar:
     st.markdown("### :material/graphic_eq: hmmrec")
-common.model_sidebar()
+modelstore.model_sidebar()
 page.run()

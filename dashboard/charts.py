@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from hmmrec.corpus import is_keyword
+from hmmrec.labels import is_keyword
 from hmmrec.features import extract
 
 WAVE_POINTS = 1500  # min/max envelope buckets drawn for a waveform

@@ -8,14 +8,14 @@ import pandas as pd
 import streamlit as st
 
 import charts
-import common
-from hmmrec.corpus import is_keyword
+import modelstore
+from hmmrec.labels import is_keyword
 
 st.title("Model")
 st.caption("Each word is a left-to-right HMM: states follow one another through the word, each with a "
            "mixture of Gaussians over the MFCC features.")
 
-info = common.require_model()
+info = modelstore.require_model()
 rec = info.rec
 cfg = rec.feature_config_
 labels = [str(c) for c in rec.classes_]

@@ -7,7 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 import charts
-import common
+import inputs
+import modelstore
+import ui
 from hmmrec.errors import HmmrecError
 
 SOURCE_PICK = ":material/folder_open: Pick a file"
@@ -20,13 +22,13 @@ st.title("Recognize a word")
 st.caption("Every word model scores the recording; the best one wins. Below, the winner's Viterbi path "
            "shows which stretch of the sound each of its states took.")
 
-info = common.require_model()
+info = modelstore.require_model()
 rec = info.rec
 cfg = rec.feature_config_
 
 
 def pick_file() -> Path | None:
-    folders = common.sound_folders() + [OTHER_FOLDER]
+    folders = inputs.sound_folders() + [OTHER_FOLDER]
     c1, c2 = st.columns([1, 2])
     folder = c1.selectbox("Folder", folders, key="rec_folder")
     if folder == OTHER_FOLDER:
@@ -38,7 +40,7 @@ def pick_file() -> Path | None:
     if not root.is_dir():
         st.error(f"{root}: no such folder")
         return None
-    files = common.list_wavs(root)
+    files = inputs.list_wavs(root)
     if not files:
         st.warning(f"{root}: no WAV files")
         return None
@@ -54,16 +56,16 @@ try:
     if source == SOURCE_UPLOAD:
         up = st.file_uploader("A WAV file with one word (up to 30 s)", type=["wav", "wave"], key="rec_upload")
         if up is not None:
-            clip = common.read_upload(up, cfg.sr)
+            clip = inputs.read_upload(up, cfg.sr)
     elif source == SOURCE_RECORD:
-        rate = cfg.sr if cfg.sr in common.AUDIO_INPUT_RATES else None
+        rate = cfg.sr if cfg.sr in inputs.AUDIO_INPUT_RATES else None
         up = st.audio_input("Say one word", sample_rate=rate, key="rec_mic")
         if up is not None:
-            clip = common.read_upload(up, cfg.sr)
+            clip = inputs.read_upload(up, cfg.sr)
     else:
         path = pick_file()
         if path is not None:
-            clip = common.read_path(path, cfg.sr)
+            clip = inputs.read_path(path, cfg.sr)
 except HmmrecError as exc:
     st.error(f"Cannot use this audio: {exc}")
     st.stop()
@@ -73,15 +75,16 @@ if clip is None:
     st.stop()
 
 try:
-    scores = common.score_clip(rec, clip.y)
+    scores = rec.recognize(clip.y)
 except HmmrecError as exc:
     st.error(f"Cannot recognise {clip.name}: {exc}")
     st.stop()
 
-winner = scores.winner
-confidence = float(scores.proba[scores.best])
+labels = [str(c) for c in scores.labels]
+winner = scores.label
+confidence = scores.confidence
 order = scores.loglik.argsort()[::-1]
-runner_up = scores.labels[order[1]] if len(order) > 1 else None
+runner_up = labels[order[1]] if len(order) > 1 else None
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -89,13 +92,13 @@ with left:
     st.progress(min(max(confidence, 0.0), 1.0), text=f"confidence {confidence:.0%}")
     if runner_up is not None:
         gap = (scores.loglik[order[0]] - scores.loglik[order[1]]) / max(scores.n_frames, 1)
-        st.caption(f"Runner-up **{common.md(runner_up)}**, {gap:.2f} nats/frame behind. "
-                   f"{common.md(clip.name)} · {clip.duration_s:.2f} s · {scores.n_frames} frames")
+        st.caption(f"Runner-up **{ui.md(runner_up)}**, {gap:.2f} nats/frame behind. "
+                   f"{ui.md(clip.name)} · {clip.duration_s:.2f} s · {scores.n_frames} frames")
     st.audio(clip.y, sample_rate=clip.sr)
 with right:
     charts.show_chart(charts.loglik_chart(scores), key="rec_scores")
 
-others = [lab for lab in scores.labels if lab != winner]
+others = [lab for lab in labels if lab != winner]
 extra = st.multiselect("Also show the state path of", others, key="rec_compare",
                        help="Force the recording through another word's model to compare alignments.")
 
@@ -110,12 +113,12 @@ except HmmrecError as exc:
     st.error(f"Cannot align {clip.name}: {exc}")
     st.stop()
 
-k_win = scores.labels.index(winner)
+k_win = labels.index(winner)
 wave = charts.waveform_chart(clip.y, clip.sr, domain,
                              title=f"waveform, shaded by the state of the “{winner}” model")
 panels.append(charts.state_bands(paths[winner], winner) + wave)
 for lab, runs in paths.items():
-    n_states = rec.models_[scores.labels.index(lab)].n_states
+    n_states = rec.models_[labels.index(lab)].n_states
     panels.append(charts.state_path_chart(runs, lab, n_states, domain, winner=lab == winner))
 panels.append(charts.spectrogram_chart(clip.y, clip.sr, cfg, domain))
 panels.append(charts.mfcc_chart(clip.y, cfg, domain))

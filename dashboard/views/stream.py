@@ -10,7 +10,10 @@ import numpy as np
 import streamlit as st
 
 import charts
-import common
+import inputs
+import modelstore
+import streaming
+import ui
 from hmmrec.errors import HmmrecError
 from hmmrec.live import MicrophoneSource
 from hmmrec.stream import (DEFAULT_SENSITIVITY, StreamRecognizer, sensitivity_to_min_posterior,
@@ -33,7 +36,7 @@ st.caption("A sliding window scores every word model a few times a second; a key
            "score beats the background by more than the threshold that the sensitivity sets, and the word, cut "
            "out and classified on its own, gets the posterior the sensitivity asks for.")
 
-info = common.require_model()
+info = modelstore.require_model()
 rec = info.rec
 cfg = rec.feature_config_
 
@@ -72,7 +75,7 @@ def run_cached(key, y):
         bar = st.progress(0.0, text="streaming…")
         t0 = time.perf_counter()
         try:
-            run = common.StreamRun(rec, y, sensitivity,
+            run = streaming.StreamRun(rec, y, sensitivity,
                                    progress=lambda f: bar.progress(f, text=f"streaming… {f * len(y) / cfg.sr:.1f} s"))
         except HmmrecError as exc:
             bar.empty()
@@ -87,7 +90,7 @@ def run_cached(key, y):
 
 
 def file_source():
-    folders = [f for f in common.sound_folders() if f.endswith("streams")] + common.sound_folders()
+    folders = [f for f in inputs.sound_folders() if f.endswith("streams")] + inputs.sound_folders()
     folders = list(dict.fromkeys(folders)) + ["Other folder…"]
     a, b = st.columns([1, 2])
     folder = a.selectbox("Folder", folders, key="stream_folder")
@@ -96,20 +99,20 @@ def file_source():
         if not folder:
             return
     root = Path(folder).expanduser()
-    files = common.list_wavs(root) if root.is_dir() else []
+    files = inputs.list_wavs(root) if root.is_dir() else []
     if not files:
         st.warning(f"{root}: no WAV files here")
         return
     rel = b.selectbox("Recording", files, key=f"stream_file:{root}")
     path = root / rel
     try:
-        clip = common.read_path(path, cfg.sr, max_s=common.MAX_STREAM_S)
+        clip = inputs.read_path(path, cfg.sr, max_s=inputs.MAX_STREAM_S)
     except HmmrecError as exc:
         st.error(f"Cannot use this recording: {exc}")
         return
     stat = path.stat()
     run = run_cached(f"file:{path}:{stat.st_mtime}:{stat.st_size}", clip.y)
-    truth = common.read_truth(path)
+    truth = inputs.read_truth(path)
     if truth is not None:
         st.caption(f"Truth from {path.with_suffix('.csv').name}: {len(truth)} words.")
     show_results(clip.y, run, truth)
@@ -121,11 +124,11 @@ def upload_source():
         st.info("Upload a recording with a few of the model's words in it.")
         return
     try:
-        clip = common.read_upload(up, cfg.sr, max_s=common.MAX_STREAM_S)
+        clip = inputs.read_upload(up, cfg.sr, max_s=inputs.MAX_STREAM_S)
     except HmmrecError as exc:
         st.error(f"Cannot use this recording: {exc}")
         return
-    run = run_cached(common.upload_key(up), clip.y)
+    run = run_cached(inputs.upload_key(up), clip.y)
     show_results(clip.y, run)
 
 
@@ -189,7 +192,7 @@ class LiveSession:
 
 
 def live_source():
-    problem = common.microphone_problem()
+    problem = streaming.microphone_problem()
     if problem:
         st.warning(f"Live mode records from the server's microphone, and there is none: {problem}")
         return
@@ -228,8 +231,8 @@ def live_source():
         chart = charts.timeline_chart(live.audio, cfg.sr, live.events, live.recognizer.history, live.recognizer.scorer,
                                       thr, live.sensitivity, t0=t0, domain=domain, name="live")
         state = "listening" if not live.stopped else "stopped"
-        last = common.md(live.events[-1].label) if live.events else "—"
-        st.markdown(f"**{state}** · {t_end:.1f} s recorded from {common.md(live.mic.device_name)} · "
+        last = ui.md(live.events[-1].label) if live.events else "—"
+        st.markdown(f"**{state}** · {t_end:.1f} s recorded from {ui.md(live.mic.device_name)} · "
                     f"last word: **{last}** · {len(live.events)} events · {live.mic.overflows} blocks lost")
         charts.show_chart(chart, key="live_timeline")
         if live.events:

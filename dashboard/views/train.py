@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 
 import charts
-import common
+import inputs
+import modelstore
+import ui
 from hmmrec import HMMRecognizer
 from hmmrec.recognizer import DEFAULT_OWN_WEIGHT
 from hmmrec.corpus import Corpus, load_corpus
@@ -44,8 +46,8 @@ st.title("Train & evaluate")
 st.caption("Fit one left-to-right HMM per label on a folder-per-label tree or a CSV manifest "
            "(path,label[,speaker]), then score it on held-out files.")
 
-default_train = str(common.SOUNDS / "train") if (common.SOUNDS / "train").is_dir() else ""
-default_test = str(common.SOUNDS / "test") if (common.SOUNDS / "test").is_dir() else ""
+default_train = str(inputs.SOUNDS / "train") if (inputs.SOUNDS / "train").is_dir() else ""
+default_test = str(inputs.SOUNDS / "test") if (inputs.SOUNDS / "test").is_dir() else ""
 c1, c2 = st.columns(2)
 train_path = c1.text_input("Training data (folder or manifest on the server)", value=default_train, key="train_data")
 test_path = c2.text_input("Test data (optional)", value=default_test, key="train_test")
@@ -102,22 +104,22 @@ if go or evaluate_only:
                 if len(labels) < 2:
                     raise HmmrecError(f"{train_path}: need at least two labels, found {labels}")
                 st.write(f"{len(corpus)} files, {len(corpus.labels)} labels: "
-                         + ", ".join(f"{common.md(k)} ({v})" for k, v in corpus.counts().items()))
+                         + ", ".join(f"{ui.md(k)} ({v})" for k, v in corpus.counts().items()))
                 if own:
                     st.write(f"and {len(own)} of your own, each counted {int(own_weight)} times: "
-                             + ", ".join(f"{common.md(k)} ({v})" for k, v in own.counts().items()))
+                             + ", ".join(f"{ui.md(k)} ({v})" for k, v in own.counts().items()))
                 bar = st.progress(0.0, text="starting…")
                 aug = {} if speeds else {"speeds": (), "warps": (), "noise_snrs": ()}  # hmmrec's defaults, or none
                 disc = {} if mmi else {"mmi_iter": 0}  # hmmrec's default, or none
                 rec = HMMRecognizer(n_states=n_states, n_mix=n_mix, n_jobs=n_jobs, unknown_models=int(unknown_models),
                                     **aug, **disc)
                 weights = [1] * len(corpus) + [int(own_weight)] * len(own) if own else None
-                common.fit_with_progress(rec, corpus.paths + own.paths, corpus.y + own.y,
+                modelstore.fit_with_progress(rec, corpus.paths + own.paths, corpus.y + own.y,
                                          lambda f, text: bar.progress(f, text=text), sample_weight=weights)
                 name = f"{Path(train_path).name or 'model'} {datetime.now():%H:%M:%S}"
-                info = common.add_session_model(rec, name, f"trained here on {train_path}")
+                info = modelstore.add_session_model(rec, name, f"trained here on {train_path}")
             else:
-                info = common.require_model()
+                info = modelstore.require_model()
             report = evaluate(info.rec, test_path, status)
             st.session_state[RESULT] = TrainResult(info, report, test_path, trained=bool(go))
             status.update(label="Done", state="complete", expanded=False)
@@ -149,8 +151,8 @@ with st.container(horizontal=True):
                        mime="application/octet-stream", key="train_download", icon=":material/download:")
     if result.trained:
         st.button("Show this model on every page", key="train_use", icon=":material/visibility:",
-                  disabled=st.session_state.get(common.MODEL_CHOICE) == result.info.name,
-                  on_click=common.choose_session_model, args=(result.info.name,))
+                  disabled=st.session_state.get(modelstore.MODEL_CHOICE) == result.info.name,
+                  on_click=modelstore.choose_session_model, args=(result.info.name,))
 
 if report is None:
     st.caption("No test data given: no evaluation.")
@@ -160,7 +162,7 @@ labels = report["labels"]
 unknown = sorted(set(labels) - {str(c) for c in rec.classes_})
 if unknown:
     st.warning(f"The test data has labels the model was not trained on (always counted wrong): "
-               f"{', '.join(common.md(u) for u in unknown)}")
+               f"{', '.join(ui.md(u) for u in unknown)}")
 left, right = st.columns([1, 1], gap="large")
 with left:
     st.markdown("**Confusion matrix** (rows: true label, columns: recognised; colour: share of the row)")

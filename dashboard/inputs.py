@@ -1,0 +1,110 @@
+"""Audio the pages work on: files on the server, uploads and browser recordings, as clips
+at the model's rate; the built-in corpus's folders; truth lists next to stream recordings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hmmrec import audio
+from hmmrec.errors import HmmrecError
+
+DASHBOARD = Path(__file__).resolve().parent
+REPO = DASHBOARD.parent
+SOUNDS = REPO / "sounds"
+MAX_CLIP_S = 30.0  # the Recognize page takes one word (or a short phrase)
+MAX_STREAM_S = 600.0  # the Stream page takes recordings up to 10 minutes
+MAX_LISTED_FILES = 5000
+AUDIO_INPUT_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+@dataclass
+class Clip:
+    """A signal at the model's rate, and what to call it."""
+
+    y: np.ndarray
+    sr: int
+    name: str
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.y) / self.sr
+
+
+def _too_long(name: str, seconds: float, max_s: float) -> HmmrecError:
+    return HmmrecError(f"{name} is {seconds:.1f} s long; this page takes recordings up to {max_s:.0f} s"
+                       + (" (use the Stream page for long recordings)" if max_s <= MAX_CLIP_S else ""))
+
+
+def read_path(path, sr: int, max_s: float = MAX_CLIP_S, name: str | None = None) -> Clip:
+    """A WAV file as a :class:`Clip`; :class:`HmmrecError` with a readable message if unusable."""
+    name = name or Path(path).name
+    try:
+        wi = audio.info(path)
+        if wi.duration_s > max_s:
+            raise _too_long(name, wi.duration_s, max_s)
+        y, sr = audio.load(path, sr)
+    except HmmrecError as exc:
+        raise HmmrecError(str(exc).replace(str(path), name)) from None
+    if not len(y):
+        raise HmmrecError(f"{name}: contains no audio samples")
+    return Clip(y, sr, name)
+
+
+def read_upload(uploaded, sr: int, max_s: float = MAX_CLIP_S) -> Clip:
+    """An uploaded or recorded file (Streamlit ``UploadedFile``) as a :class:`Clip`."""
+    data = uploaded.getvalue()
+    name = uploaded.name or "recording.wav"
+    if not data:
+        raise HmmrecError(f"{name}: the file is empty")
+    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix="hmmrec-upload-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return read_path(tmp, sr, max_s, name=name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def upload_key(uploaded) -> str:
+    """A stable identity of an uploaded file (for per-session result caches)."""
+    return "upload:" + hashlib.sha1(uploaded.getvalue()).hexdigest()
+
+
+def list_wavs(folder) -> list[str]:
+    """WAV files under ``folder`` (relative paths, sorted; at most MAX_LISTED_FILES)."""
+    root = Path(folder)
+    out = []
+    for p in sorted(root.rglob("*.wav")):
+        out.append(str(p.relative_to(root)))
+        if len(out) >= MAX_LISTED_FILES:
+            break
+    return out
+
+
+def sound_folders() -> list[str]:
+    """Folders of the built-in corpus, as choices for file pickers."""
+    return [str(SOUNDS / sub) for sub in ("test", "train", "streams") if (SOUNDS / sub).is_dir()]
+
+
+def read_truth(wav_path) -> pd.DataFrame | None:
+    """The ``<name>.csv`` truth list next to a stream recording (label,start,end), if any."""
+    p = Path(wav_path).with_suffix(".csv")
+    if not p.is_file():
+        return None
+    try:
+        df = pd.read_csv(p)
+    except Exception:  # a malformed truth file only means no truth lane
+        return None
+    if not {"label", "start", "end"} <= set(df.columns):
+        return None
+    return df[["label", "start", "end"]]
