@@ -17,7 +17,8 @@ from fractions import Fraction
 import numpy as np
 
 from . import audio
-from .features import FeatureConfig, check_long_enough, normalize, raw_features, spoken_span
+from .features import FeatureConfig, raw_features
+from .normalization import check_long_enough, normalize, spoken_span
 from .labels import is_whole
 
 __all__ = ["speed_perturb", "synthetic_noises", "add_noise", "noise_plan", "training_features", "signal_of"]

@@ -2,16 +2,16 @@
 
 Two steps, kept apart on purpose:
 
-1. :func:`extract` turns a signal into *raw* frames (MFCC from python_speech_features,
-   then deltas and delta-deltas). :class:`FeatureStream` yields exactly the same frames
-   from a signal that arrives in chunks of any size, never computing a frame twice.
-2. :func:`normalize` filters the frames of one segment (an utterance when training or
-   recognising a file, a window when streaming) with a RASTA filter from its first
-   frame, then equalises each column's histogram over the segment to a standard normal
-   one (or, as configured, applies cepstral mean and variance normalisation, CMVN).
+1. :func:`raw_features` turns a signal into *raw* frames (MFCC from
+   python_speech_features, then deltas and delta-deltas). :class:`FeatureStream` yields
+   exactly the same frames from a signal that arrives in chunks of any size, never
+   computing a frame twice.
+2. :func:`~hmmrec.normalization.normalize` normalises the frames of one segment (an
+   utterance when training or recognising a file, a window when streaming).
 
-Every setting lives in one :class:`FeatureConfig`, which is saved inside model files so
-that training, file recognition and streaming can never disagree.
+:func:`extract` does both for a signal taken as one utterance. Every setting lives in
+one :class:`FeatureConfig`, which is saved inside model files so that training, file
+recognition and streaming can never disagree.
 """
 
 from __future__ import annotations
@@ -23,24 +23,19 @@ import numpy as np
 from python_speech_features import sigproc
 from python_speech_features.base import hz2mel, lifter, mel2hz
 from scipy.fft import dct
-from scipy.special import ndtri
 
 from .errors import ParameterError
+from .normalization import normalize
 
-__all__ = ["FeatureConfig", "extract", "raw_features", "normalize", "floor_log_energy", "active_span", "spoken_span",
-           "check_long_enough", "FeatureStream", "n_frames_for"]
+__all__ = ["FeatureConfig", "extract", "raw_features", "floor_log_energy", "FeatureStream", "n_frames_for"]
 
 _LOG_FLOOR = np.finfo(float).eps
-_VAR_FLOOR = 1e-6
 _MIN_WARP, _MAX_WARP = 0.7, 1.3
 _WARP_KNEE = 0.85  # warping is linear up to this share of the band, then bends to keep the top fixed
 _WINDOWS = {"hamming": np.hamming, "rect": np.ones}
 _NORMALISATIONS = ("heq", "mv", "m", "none")
 # names of settings in model files (format 3) -> their names here
 OLD_NAMES = {"cmvn": "normalization", "cmvn_active_db": "normalization_active_db"}
-# word models learn only the spoken part of each training utterance: frames within this
-# many dB of the loudest one (see spoken_span)
-TRIM_DB = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ class FeatureConfig:
     normalization_active_db : float
         If positive, the normalisation statistics come from the active part of the
         segment only: from the first to the last frame within this many dB of its
-        loudest frame and clearly above its noise floor (see :func:`active_span`).
+        loudest frame and clearly above its noise floor (see :func:`~hmmrec.normalization.active_span`).
         ``0`` (default): statistics of all frames, which did better on unseen speakers
         and in noisy streams.
     warp : float
@@ -97,7 +92,7 @@ class FeatureConfig:
     rasta : float
         Pole of a RASTA filter (Hermansky and Morgan's band-pass filter of feature
         trajectories: a 5-frame regression slope, then a leaky integrator with this
-        pole), run over each segment from its first frame as part of :func:`normalize`,
+        pole), run over each segment from its first frame as part of :func:`~hmmrec.normalization.normalize`,
         on every column but the log energy and its deltas; ``0``: none. Run per segment
         rather than carried on through a stream, so that a window of a stream is
         normalised exactly as a training utterance is.
@@ -314,100 +309,6 @@ def extract(y: np.ndarray, cfg: FeatureConfig | None = None) -> np.ndarray:
     return normalize(raw_features(y, cfg), cfg)
 
 
-ACTIVE_PAD_FRAMES = 3
-
-
-ACTIVE_OVER_FLOOR_DB = 6.0
-
-
-def active_span(log_energy: np.ndarray, db: float, pad: int = ACTIVE_PAD_FRAMES,
-                over_floor_db: float = ACTIVE_OVER_FLOOR_DB) -> tuple[int, int]:
-    """(first, stop) frame indices of the active part of a segment.
-
-    From the first to the last frame whose log energy is within ``db`` decibels of the
-    loudest frame and at least ``over_floor_db`` above the segment's noise floor (its
-    10th percentile), widened by ``pad`` frames each side; at least two frames (or
-    all, if fewer).
-    """
-    n = len(log_energy)
-    if n == 0:
-        return 0, 0
-    to_nats = np.log(10.0) / 10.0
-    level = max(log_energy.max() - db * to_nats, np.percentile(log_energy, 10) + over_floor_db * to_nats)
-    loud = np.flatnonzero(log_energy >= min(level, log_energy.max()))
-    first, stop = max(0, int(loud[0]) - pad), min(n, int(loud[-1]) + 1 + pad)
-    if stop - first < 2:
-        first = max(0, min(first, n - 2))
-        stop = min(n, first + 2)
-    return first, stop
-
-
-def spoken_span(raw: np.ndarray, db: float = TRIM_DB) -> tuple[int, int]:
-    """(first, stop) frames of the spoken part of raw (unnormalised) features.
-
-    Column 0 of raw features is the log frame energy; see :func:`active_span`.
-    """
-    return active_span(raw[:, 0], db)
-
-
-def check_long_enough(frames: np.ndarray, y: np.ndarray, cfg: FeatureConfig, name: str) -> None:
-    """A clear ParameterError when a signal gave fewer than two frames."""
-    if len(frames) < 2:
-        raise ParameterError(f"{name}: too short to recognise ({len(y) / cfg.sr * 1000:.0f} ms; "
-                             f"need at least {2 * cfg.hop_s * 1000 + cfg.win_s * 1000:.0f} ms)")
-
-
-def normalize(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """RASTA filtering (``cfg.rasta``) and normalisation (``cfg.normalization``: histogram
-    equalisation or CMVN) of one segment of raw frames, shape kept.
-
-    The filter starts at the segment's first frame; the statistics come from the
-    segment's active part (``cfg.normalization_active_db``) and apply to all of its frames.
-    """
-    if cfg.rasta and len(feats):
-        from ._kernels import rasta_filter
-
-        # all columns but c0 (the log energy) and its deltas
-        feats = rasta_filter(np.ascontiguousarray(feats, dtype=np.float64), float(cfg.rasta), cfg.n_mfcc)
-    if cfg.normalization == "none" or len(feats) == 0:
-        return feats
-    ref = None  # statistics of the whole segment
-    if cfg.normalization_active_db > 0:
-        first, stop = active_span(feats[:, 0], cfg.normalization_active_db)
-        ref = feats[first:stop]
-    if cfg.normalization == "heq":
-        return _normal_quantiles(len(feats) if ref is None else len(ref))[_rank_codes(feats, ref)]
-    if ref is None:
-        ref = feats
-    out = feats - ref.mean(axis=0)
-    if cfg.normalization == "mv":
-        out /= np.sqrt(np.maximum(ref.var(axis=0), _VAR_FLOOR))
-    return out
-
-
-def _rank_codes(feats: np.ndarray, ref: np.ndarray | None) -> np.ndarray:
-    """Twice each value's mean rank (plus one) among its column of ``ref`` (``None``: of
-    ``feats`` itself), see :func:`hmmrec._kernels.rank_codes`."""
-    from ._kernels import rank_codes, rank_codes_sorted
-
-    feats = np.ascontiguousarray(feats, dtype=np.float64)
-    if ref is not None:
-        return rank_codes(feats, np.ascontiguousarray(ref, dtype=np.float64))
-    xt = np.ascontiguousarray(feats.T)
-    return rank_codes_sorted(xt, np.argsort(xt, axis=1))
-
-
-@lru_cache(maxsize=256)
-def _normal_quantiles(n: int) -> np.ndarray:
-    """Standard normal quantiles of the probabilities k / (2 n), k = 0 .. 2 n, with the two
-    ends pulled in to 0.5 / n and 1 - 0.5 / n (the values below or above all ``n``
-    reference values; see :func:`~hmmrec._kernels.rank_codes`). Read-only."""
-    p = np.clip(np.arange(2 * n + 1) / (2.0 * n), 0.5 / n, 1.0 - 0.5 / n)
-    q = ndtri(p)
-    q.setflags(write=False)
-    return q
-
-
 class FeatureStream:
     """Raw feature frames from a signal that arrives in chunks.
 
@@ -508,3 +409,4 @@ class FeatureStream:
         self._static = self._static[keep_from - self._s0 :]
         self._s0 = keep_from
         return out
+

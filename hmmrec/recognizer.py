@@ -26,12 +26,13 @@ from .augment import signal_of
 from .bank import ModelBank, best_of_models, filler_or_model, wrap_with_filler
 from .discriminative import MMITrainer, fit_temperature
 from .errors import ModelFileError, NotFittedError, ParameterError
-from .features import FeatureConfig, check_long_enough, extract
+from .features import FeatureConfig, extract
+from .normalization import check_long_enough
 from .hmm import HMMParams, viterbi, viterbi_wrapped
 from .labels import is_keyword, is_whole
 from .modelfile import ModelContents, read_model, write_model
 from .progress import TrainingProgress, print_progress, run_jobs
-from .training import TrainingData, background_sample, fit_one, model_jobs, stage, training_data
+from .training import TrainingData, background_sample, fit_one, model_jobs, stage, training_data, training_summary
 
 __all__ = ["HMMRecognizer", "Recognition", "StreamModels", "DEFAULT_OWN_WEIGHT"]
 
@@ -256,7 +257,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._fit_discriminative(data, step)
         self._bank = self._make_bank()
         self.temperature_ = fit_temperature(self._bank, self.classes_, data.whole)
-        self.training_summary_ = self._summary(data, time.perf_counter() - t0)
+        self.training_summary_ = training_summary(self, data, time.perf_counter() - t0)
         step("done", 1, 1, f"trained {len(data.labels)} models in {self.training_summary_['seconds']:.1f} s")
         return self
 
@@ -315,27 +316,6 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                                    trainer.step(self.stream_models_, self.extra_stream_models_, self.extra_labels_)[0])
             step("discriminative", i + 1, self.mmi_iter, f"discriminative iteration {i + 1}: {changed} examples "
                                                          f"weighed, {time.perf_counter() - t1:.1f} s")
-
-    def _summary(self, data: TrainingData, seconds: float) -> dict:
-        hop = self.feature_config_.hop_s
-        durations = {lab: [len(s) * hop for s in data.spoken[lab]] for lab in data.labels}
-        return {
-            "n_files": data.n_files,
-            "examples": self.n_examples_,
-            "n_states": {lab: int(m.n_states) for lab, m in zip(data.labels, self.models_)},
-            "n_mix": int(self.n_mix),
-            "stream_n_mix": int(max(m.n_mix for m in self.stream_models_)),
-            "speeds": [float(s) for s in self.speeds],
-            "warps": [float(w) for w in self.warps],
-            "noise_snrs": [float(v) for v in self.noise_snrs],
-            "mmi_iter": int(self.mmi_iter),
-            "stream_models_per_label": {lab: 1 + int(np.sum(self.extra_labels_ == k))
-                                        for k, lab in enumerate(data.labels)},
-            "seconds": round(seconds, 2),
-            "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3),
-                                 "p95": round(float(np.percentile(d, 95)), 3)} for lab, d in durations.items()},
-            "log_likelihood_history": {lab: m.log_likelihood_history for lab, m in zip(data.labels, self.models_)},
-        }
 
     # -- scoring -------------------------------------------------------------------
     def _check_fitted(self):

@@ -24,7 +24,8 @@ from .hmm import HMMParams, WordHMM
 from .labels import has_several_models, is_whole
 from .progress import run_jobs
 
-__all__ = ["TrainingData", "training_data", "model_jobs", "fit_one", "background_sample", "stage", "resolve_config"]
+__all__ = ["TrainingData", "training_data", "model_jobs", "fit_one", "background_sample", "stage", "resolve_config",
+           "training_summary"]
 
 _FRAMES_PER_STATE = 4.0
 _MIN_STATES, _MAX_STATES = 3, 16
@@ -175,3 +176,26 @@ def model_jobs(data: TrainingData, *, n_states, n_mix, skip, n_iter, var_floor, 
             jobs.append((name, seqs, states, n_mix, skip, n_iter, var_floor))
             owners.append((k, j))
     return jobs, owners
+
+
+def training_summary(rec, data: TrainingData, seconds: float) -> dict:
+    """The training summary a fitted recognizer keeps (and its model file holds): files and
+    examples per label, model sizes and settings, word durations, EM histories."""
+    hop = data.feature_config.hop_s
+    durations = {lab: [len(s) * hop for s in data.spoken[lab]] for lab in data.labels}
+    return {
+        "n_files": data.n_files,
+        "examples": rec.n_examples_,
+        "n_states": {lab: int(m.n_states) for lab, m in zip(data.labels, rec.models_)},
+        "n_mix": int(rec.n_mix),
+        "stream_n_mix": int(max(m.n_mix for m in rec.stream_models_)),
+        "speeds": [float(s) for s in rec.speeds],
+        "warps": [float(w) for w in rec.warps],
+        "noise_snrs": [float(v) for v in rec.noise_snrs],
+        "mmi_iter": int(rec.mmi_iter),
+        "stream_models_per_label": {lab: 1 + int(np.sum(rec.extra_labels_ == k)) for k, lab in enumerate(data.labels)},
+        "seconds": round(seconds, 2),
+        "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3), "p95": round(float(np.percentile(d, 95)), 3)}
+                       for lab, d in durations.items()},
+        "log_likelihood_history": {lab: m.log_likelihood_history for lab, m in zip(data.labels, rec.models_)},
+    }

@@ -7,8 +7,8 @@ import pytest
 
 from hmmrec import audio
 from hmmrec.errors import ParameterError
-from hmmrec.features import (FeatureConfig, FeatureStream, extract, floor_log_energy, n_frames_for, normalize,
-                             raw_features)
+from hmmrec.features import FeatureConfig, FeatureStream, extract, floor_log_energy, n_frames_for, raw_features
+from hmmrec.normalization import normalize
 
 from conftest import sound_files
 
@@ -132,7 +132,7 @@ def test_digital_silence_sits_on_the_noise_floor():
 # -- CMVN ------------------------------------------------------------------------------------
 def test_cmvn_zero_mean_unit_variance(real_signal):
     """Over all frames (the default) or over the active part (normalization_active_db > 0)."""
-    from hmmrec.features import active_span
+    from hmmrec.normalization import active_span
 
     raw = raw_features(real_signal)
     assert np.abs(raw.mean(axis=0)).max() > 1.0  # so the checks below are not vacuous
@@ -166,7 +166,7 @@ def test_active_span_ignores_added_silence(real_signal):
 
 
 def test_active_span_bounds():
-    from hmmrec.features import active_span
+    from hmmrec.normalization import active_span
 
     e = np.array([-30.0, -30, -2, 0, -1, -30, -30, -30, -30, -30])
     assert active_span(e, 30.0, pad=1) == (1, 6)
@@ -258,7 +258,7 @@ def test_heq_gives_each_column_the_normal_quantiles_of_its_ranks(n):
 
 
 def test_heq_over_the_active_part_ranks_every_frame_among_the_active_ones(real_signal):
-    from hmmrec.features import active_span
+    from hmmrec.normalization import active_span
 
     cfg = FeatureConfig(normalization="heq", normalization_active_db=30.0, rasta=0.0)
     raw = raw_features(real_signal)

@@ -634,7 +634,8 @@ def _glides(f0: float, f1: float, n: int, seed: int, sr: int = 8000) -> list[np.
 
 def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
     """``_unknown_`` made of two kinds of sound: two stream models, the label scores as the better one."""
-    from hmmrec.features import normalize, raw_features
+    from hmmrec.features import raw_features
+    from hmmrec.normalization import normalize
     from hmmrec.stream import StreamRecognizer
 
     rising, falling = _glides(300, 450, 10, 3), _glides(1800, 1200, 10, 4)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..bank import ModelBank
-from ..features import floor_log_energy, normalize
+from ..features import floor_log_energy
+from ..normalization import normalize
 from ..hmm import viterbi_wrapped
 
 __all__ = ["WindowScore", "WindowScorer", "KEYWORD_SLACK", "VERIFY_PAD_S"]
