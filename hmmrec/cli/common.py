@@ -15,8 +15,6 @@ from pathlib import Path
 from ..errors import HmmrecError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-# sample rate of recordings made with `hmmrec record`
-DEFAULT_RECORD_SR = 16000
 
 
 def int_at_least(low: int, what: str):

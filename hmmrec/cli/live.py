@@ -11,7 +11,8 @@ import sys
 import time
 
 from ..errors import HmmrecError
-from .common import DEFAULT_RECORD_SR, EXIT_OK, device, load_model, plural, positive_float, positive_int, unit_float
+from ..live import DEFAULT_SR
+from .common import EXIT_OK, device, load_model, plural, positive_float, positive_int, unit_float
 
 COUNTDOWN_S = 1.0
 
@@ -161,8 +162,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="corpus folder; files go to DIR/LABEL/LABEL_NNN.wav")
     p.add_argument("--device", type=device, default=None, metavar="NAME|INDEX",
                    help="input device: index or part of the name (see 'hmmrec devices')")
-    p.add_argument("--sr", type=positive_int, default=DEFAULT_RECORD_SR,
-                   help=f"sample rate of the files (default {DEFAULT_RECORD_SR})")
+    p.add_argument("--sr", type=positive_int, default=DEFAULT_SR,
+                   help=f"sample rate of the files (default {DEFAULT_SR})")
     p.add_argument("--max-s", type=positive_float, default=3.0, metavar="S", help="seconds per take (default 3)")
     p.add_argument("--no-wait", action="store_true",
                    help="start each take after a 1 s countdown instead of waiting for Enter "
