@@ -14,7 +14,7 @@ import pytest
 from hmmrec import HMMRecognizer
 from hmmrec.cli import main
 
-from conftest import REPO, SOUNDS, sound_files
+from helpers import REPO, SOUNDS, sound_files
 
 CLI_LABELS = ["kiwi", "pineapple", "_silence_"]
 FAST = ["--mix", "1", "--speeds", "none", "--warps", "none", "--noise", "none", "--jobs", "1"]

@@ -16,7 +16,7 @@ import pytest
 
 from hmmrec import HMMRecognizer
 
-from conftest import REPO, SOUNDS, small_train_set
+from helpers import REPO, SOUNDS, small_train_set
 
 st_testing = pytest.importorskip("streamlit.testing.v1",
                                  reason="the dashboard needs Streamlit (pip install 'hmmrec[dashboard]')")

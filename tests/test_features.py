@@ -9,7 +9,7 @@ from hmmrec import audio
 from hmmrec.errors import ParameterError
 from hmmrec.features import FeatureConfig, FeatureStream, extract, floor_log_energy, n_frames_for, normalize
 
-from conftest import sound_files
+from helpers import sound_files
 
 RNG = np.random.default_rng(7)
 

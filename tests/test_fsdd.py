@@ -10,7 +10,7 @@ import pytest
 from hmmrec import HMMRecognizer
 from hmmrec.corpus import load_corpus
 
-from conftest import shared_dataset
+from helpers import shared_dataset
 
 pytestmark = pytest.mark.shared
 

@@ -29,7 +29,7 @@ from hmmrec.cli import main
 from hmmrec.errors import HmmrecError
 from hmmrec.stream import DEFAULT_HOP_S
 
-from conftest import FRUIT_LABELS, REPO, SOUNDS, sound_files
+from helpers import FRUIT_LABELS, REPO, SOUNDS, sound_files
 
 STREAM_WAV = SOUNDS / "streams" / "stream1.wav"
 STREAM_CSV = SOUNDS / "streams" / "stream1.csv"

@@ -18,7 +18,7 @@ from hmmrec.errors import HmmrecError, ModelFileError, NotFittedError, Parameter
 from hmmrec.features import FeatureConfig
 from hmmrec.recognizer import FORMAT_VERSION
 
-from conftest import SMALL_LABELS, small_test_set, sound_files
+from helpers import SMALL_LABELS, small_test_set, small_train_set, sound_files
 
 
 @pytest.fixture(scope="module")
@@ -527,8 +527,6 @@ def test_synthetic_noises_are_unit_level_and_coloured():
 
 
 def test_stream_models_are_an_earlier_mixture_stage(tmp_path):
-    from conftest import small_train_set
-
     from hmmrec.stream import StreamRecognizer
 
     X, y = small_train_set()

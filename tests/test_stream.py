@@ -17,7 +17,7 @@ from hmmrec.errors import ParameterError
 from hmmrec.stream import (_KEYWORD_SLACK, _MIN_TAIL_S, _VERIFY_PAD_S, StreamRecognizer, events_at_sensitivities,
                            sensitivity_to_min_posterior, sensitivity_to_threshold, stream_file)
 
-from conftest import SOUNDS, sound_files
+from helpers import SOUNDS, sound_files
 
 WORDS = ["apple", "banana", "kiwi", "lime", "orange", "peach", "pineapple", "_silence_"]
 STREAMS = SOUNDS / "streams"
