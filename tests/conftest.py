@@ -15,6 +15,9 @@ from helpers import small_train_set
 def fruit_model():
     """An HMMRecognizer trained on a small subset of sounds/train (4 labels x 6 files).
 
+    The one model for every test that needs just "a trained model"; a test trains its own only
+    when training is what it tests or its assertions depend on that model (each says why).
+
     With the default vocal-tract-warped copies (no noisy ones, 2 Gaussians: fast): six
     examples a word are too few without them, and histogram-equalised features then
     take 5 of the 32 test words for ``_silence_`` (2 with mean and variance
