@@ -9,14 +9,13 @@ import pytest
 
 from hmmrec import HMMRecognizer, Recognition, StreamRecognizer, TrainingProgress, audio
 
+from helpers import SOUNDS, sound_files
+
 SMALL = dict(n_mix=1, n_iter=2, speeds=(), warps=(), noise_snrs=(), n_jobs=1)
 
 
 def _files(split, label, n):
-    from pathlib import Path
-
-    root = Path(__file__).parent.parent / "sounds" / split / label
-    return [str(p) for p in sorted(root.glob("*.wav"))[:n]]
+    return [str(p) for p in sound_files(split, label, n)]
 
 
 def test_recognize_agrees_with_predict_proba_and_loglik(fruit_model):
@@ -76,9 +75,7 @@ def test_stream_models_is_what_the_stream_scores(fruit_model):
 
 
 def test_push_clip_equals_push_and_flush(fruit_model):
-    from pathlib import Path
-
-    wav = Path(__file__).parent.parent / "sounds" / "streams" / "stream1.wav"
+    wav = SOUNDS / "streams" / "stream1.wav"
     y, _ = audio.load(wav, fruit_model.feature_config_.sr)
     stream = StreamRecognizer(fruit_model)
     events = [e for i in range(0, len(y), 1234) for e in stream.push(y[i:i + 1234])] + stream.flush()

@@ -12,7 +12,7 @@ import pytest
 from hmmrec import audio
 from hmmrec.errors import AudioError, HmmrecError, ParameterError
 
-from conftest import sound_files
+from helpers import sound_files
 
 FMT_PCM, FMT_FLOAT, FMT_EXT = 0x0001, 0x0003, 0xFFFE
 # KSDATAFORMAT_SUBTYPE_* GUID tail shared by PCM and IEEE float

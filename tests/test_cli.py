@@ -14,7 +14,7 @@ import pytest
 from hmmrec import HMMRecognizer
 from hmmrec.cli import main
 
-from conftest import REPO, SOUNDS, sound_files
+from helpers import REPO, SOUNDS, sound_files
 
 CLI_LABELS = ["kiwi", "pineapple", "_silence_"]
 FAST = ["--mix", "1", "--speeds", "none", "--warps", "none", "--noise", "none", "--jobs", "1"]
@@ -29,6 +29,7 @@ def copy_tree(dest: Path, split: str, n: int) -> Path:
     return dest
 
 
+# its own model: the output of the `hmmrec train` command under test (3 labels x 5 files), then evaluated
 @pytest.fixture(scope="module")
 def cli_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
@@ -80,6 +81,7 @@ def test_train_refuses_to_overwrite_without_force(cli_data, tmp_path, capsys):
 
 
 def test_train_force_replaces_and_prints_summary(cli_data, tmp_path, capsys):
+    # trains its own: tests `train --force` and its progress output
     model = tmp_path / "m.model"
     model.write_bytes(b"old")
     rc = main(["train", str(cli_data["train"]), "-o", str(model), "--force", *FAST])
@@ -94,6 +96,7 @@ def test_train_force_replaces_and_prints_summary(cli_data, tmp_path, capsys):
 
 
 def test_train_on_manifest(cli_data, tmp_path, capsys):
+    # trains its own: tests `train` on a manifest with --states
     rows = ["path,label,speaker"]
     for label in ("kiwi", "_silence_"):
         for f in sorted((cli_data["train"] / label).glob("*.wav"))[:3]:
@@ -110,6 +113,7 @@ def test_train_on_manifest(cli_data, tmp_path, capsys):
 
 def test_train_with_own_recordings_counts_them_more(cli_data, tmp_path, capsys):
     """--own adds a speaker's recordings (new labels too), each counted --own-weight times."""
+    # trains its own: tests `train --own --own-weight` (two weights compared)
     own = tmp_path / "mywords"
     for label, files in (("kiwi", sound_files("train", "kiwi")[5:7]), ("lime", sound_files("train", "lime", 3))):
         (own / label).mkdir(parents=True)
@@ -226,6 +230,7 @@ def test_info(cli_data, capsys):
 
 
 def test_crossval_by_take(cli_data, tmp_path, capsys):
+    # trains its own: crossval trains a model per fold
     report = tmp_path / "cv.json"
     rc = main(["crossval", str(cli_data["train"]), "--by", "take", "--test-takes", "2", "--json", str(report), *FAST])
     out, err = capsys.readouterr()

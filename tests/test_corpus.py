@@ -12,7 +12,7 @@ from hmmrec.corpus import (Corpus, Utterance, kfold, leave_one_speaker_out, load
                            split_by_take)
 from hmmrec.errors import DataError, ParameterError
 
-from conftest import FRUIT_LABELS, SOUNDS
+from helpers import FRUIT_LABELS, SOUNDS
 
 
 def touch_tree(root: Path, layout: dict[str, list[str]]) -> Path:

@@ -16,7 +16,7 @@ import pytest
 
 from hmmrec import HMMRecognizer
 
-from conftest import REPO, SOUNDS, small_train_set
+from helpers import REPO, SOUNDS, small_train_set
 
 st_testing = pytest.importorskip("streamlit.testing.v1",
                                  reason="the dashboard needs Streamlit (pip install 'hmmrec[dashboard]')")
@@ -249,6 +249,7 @@ def _manifest(path: Path, split: str, n: int) -> Path:
 
 
 def test_train_and_evaluate_a_tiny_model(app, tmp_path):
+    # trains its own: the Train & evaluate page's training is what is tested
     app.switch_page("views/train.py").run()
     no_trouble(app)
     app.text_input(key="train_data").set_value(str(_manifest(tmp_path / "train.csv", "train", 3)))
@@ -279,6 +280,7 @@ def test_train_and_evaluate_a_tiny_model(app, tmp_path):
 
 def test_train_with_own_recordings(app, tmp_path):
     """Own recordings (a new word too) are trained on beside the data, each counted as set."""
+    # trains its own: the page's training with own recordings (and a direct fit to compare) is what is tested
     own = tmp_path / "own.csv"
     files = [(f, "lime") for f in sorted((SOUNDS / "train" / "lime").glob("*.wav"))[:2]]
     files += [(sorted((SOUNDS / "train" / "kiwi").glob("*.wav"))[5], "kiwi")]
@@ -299,7 +301,7 @@ def test_train_with_own_recordings(app, tmp_path):
     assert trained.n_examples_ == {"kiwi": 4, "lime": 2, "orange": 3}
     assert trained.training_summary_["n_files"] == 9
     assert {m.label: m.value for m in app.metric}["Labels"] == "3"
-    # exactly the models of fit with those weights
+    # exactly the models of fit with those weights (trains its own: bit-identity with the page's model)
     from hmmrec.corpus import load_corpus
 
     data, mine = load_corpus(tmp_path / "train.csv"), load_corpus(own)
@@ -341,6 +343,7 @@ def test_model_page_for_every_word(app):
 
 # -- helpers: the built-in model cache ---------------------------------------------------------
 def test_builtin_model_is_cached_and_foreign_files_are_left_alone(app, tmp_path, monkeypatch):
+    # trains its own: the built-in model's training and cache are what is tested
     modelstore, inputs = dashboard_module("modelstore"), dashboard_module("inputs")
     tree = tmp_path / "sounds" / "train"
     X, y = small_train_set()

@@ -10,7 +10,7 @@ from hmmrec.errors import ParameterError
 from hmmrec.features import FeatureConfig, FeatureStream, extract, floor_log_energy, n_frames_for, raw_features
 from hmmrec.normalization import normalize
 
-from conftest import sound_files
+from helpers import sound_files
 
 RNG = np.random.default_rng(7)
 

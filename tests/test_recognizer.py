@@ -18,7 +18,7 @@ from hmmrec.errors import HmmrecError, ModelFileError, NotFittedError, Parameter
 from hmmrec.features import FeatureConfig
 from hmmrec.modelfile import FORMAT_VERSION
 
-from conftest import SMALL_LABELS, small_test_set, sound_files
+from helpers import SMALL_LABELS, small_test_set, small_train_set, sound_files
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +230,7 @@ def test_decode_unknown_label(fruit_model):
 
 
 def test_fit_on_signals_with_given_feature_config():
+    # trains its own: tests fitting on signals with a given feature_config
     cfg = FeatureConfig(sr=16000, order=1)
     X, y = [], []
     for label in ("apple", "_silence_"):
@@ -432,6 +433,7 @@ def test_load_never_executes_code(tmp_path, fruit_model_path, where):
 
 def test_warp_augmentation_adds_warped_copies_and_is_saved(tmp_path):
     """warps=(0.9, 1.1) trains on three versions of every file; the setting survives save/load."""
+    # trains its own: compares a model with and without the warps option
     X = [str(p) for lab in ("apple", "kiwi") for p in sound_files("train", lab, 3)]
     y = [Path(p).parent.name for p in X]
     plain = HMMRecognizer(n_states=4, n_mix=1, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
@@ -447,6 +449,7 @@ def test_warp_augmentation_adds_warped_copies_and_is_saved(tmp_path):
 
 def test_noise_augmentation_uses_the_training_backgrounds(tmp_path):
     """noise_snrs adds one noisy copy per word file, of the training backgrounds when there are any."""
+    # trains its own: tests the noise_snrs training option
     from hmmrec.augment import add_noise
 
     y = np.sin(np.arange(8000) / 5.0).astype(np.float32)
@@ -486,6 +489,7 @@ def _params_of(rec) -> list[np.ndarray]:
 def test_sample_weight_counts_an_example_as_that_many_copies():
     """Weight 3 trains exactly as three copies of the file in X (each with its own noisy
     copy), weight 0 as leaving it out; the summary counts files, not weights."""
+    # trains its own: bit-identity of a weighted fit and a fit on copies, and a plain fit beside them
     X = [str(p) for lab in ("apple", "kiwi") for p in sound_files("train", lab, 3)]
     X += [str(p) for p in sound_files("train", "_silence_", 1)]
     y = [Path(p).parent.name for p in X]
@@ -529,8 +533,7 @@ def test_synthetic_noises_are_unit_level_and_coloured():
 
 
 def test_stream_models_are_an_earlier_mixture_stage(tmp_path):
-    from conftest import small_train_set
-
+    # trains its own: tests the stream_n_mix option (4 Gaussians with a 2-Gaussian stage, and 0)
     from hmmrec.stream import StreamRecognizer
 
     X, y = small_train_set()
@@ -598,6 +601,7 @@ def _sweeps(f0: float, n: int, seed: int, sr: int = 8000) -> list[np.ndarray]:
 
 def test_discriminative_training_raises_the_posterior_of_the_right_word():
     """Two close glides: MMI moves the models apart where maximum likelihood left them confused."""
+    # trains its own: compares mmi_iter=0 and 1 on synthetic glides
     from hmmrec.discriminative import MMI_KAPPA
 
     X = _sweeps(500, 25, 1) + _sweeps(540, 25, 2)
@@ -634,6 +638,7 @@ def _glides(f0: float, f1: float, n: int, seed: int, sr: int = 8000) -> list[np.
 
 def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
     """``_unknown_`` made of two kinds of sound: two stream models, the label scores as the better one."""
+    # trains its own: needs an ``_unknown_`` label and compares unknown_models=2 with 1
     from hmmrec.features import raw_features
     from hmmrec.normalization import normalize
     from hmmrec.stream import StreamRecognizer

@@ -2,7 +2,8 @@
 
 A model of all the fruit words is trained once (4 Gaussians, warped copies but no
 noise: a few seconds); the two streams have a truth list (``streamN.csv``), stream2 also holds words
-the model does not know (``_unknown_`` rows), which must not become events.
+the model does not know (``_unknown_`` rows), which must not become events. Tests that need
+just a trained model (settings, buffers, silence) use the session ``fruit_model``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from hmmrec.stream import (StreamRecognizer, events_at_sensitivities, sensitivit
 from hmmrec.stream.decide import MIN_TAIL_S
 from hmmrec.stream.scoring import KEYWORD_SLACK, VERIFY_PAD_S
 
-from conftest import SOUNDS, sound_files
+from helpers import SOUNDS, sound_files
 
 WORDS = ["apple", "banana", "kiwi", "lime", "orange", "peach", "pineapple", "_silence_"]
 STREAMS = SOUNDS / "streams"
 
 
+# its own model: the event tests find (and must not mistake) all seven fruit keywords of the streams
 @pytest.fixture(scope="module")
 def model():
     X, y = [], []
@@ -115,9 +117,9 @@ def test_no_events_without_words(model, kind):
     assert run(model, y, 1600, sensitivity=0.5) == []
 
 
-def test_zeros_are_not_even_scored(model):
-    stream = StreamRecognizer(model, keep_history=True)
-    stream.push(np.zeros(5 * model.feature_config_.sr, dtype=np.float32))
+def test_zeros_are_not_even_scored(fruit_model):
+    stream = StreamRecognizer(fruit_model, keep_history=True)
+    stream.push(np.zeros(5 * fruit_model.feature_config_.sr, dtype=np.float32))
     assert stream.history and all(ws.margin == -np.inf and ws.best == -1 for ws in stream.history)
 
 
@@ -141,11 +143,11 @@ def test_more_sensitivity_never_fewer_events(model):
             f(1.5)
 
 
-def test_memory_stays_bounded_on_a_long_stream(model):
+def test_memory_stays_bounded_on_a_long_stream(fruit_model):
     """Two minutes of audio: the buffers hold one window, no history unless asked."""
-    sr = model.feature_config_.sr
+    sr = fruit_model.feature_config_.sr
     y, _ = audio.load(STREAMS / "stream1.wav", sr)
-    stream = StreamRecognizer(model)
+    stream = StreamRecognizer(fruit_model)
     sizes = []
     for rep in range(5):
         for i in range(0, len(y), 1600):
@@ -197,12 +199,12 @@ def run_with(stream, y, chunk=1600):
     return events + stream.flush()
 
 
-def test_bad_settings_and_chunks(model):
+def test_bad_settings_and_chunks(fruit_model):
     with pytest.raises(ParameterError):
-        StreamRecognizer(model, hop_s=2.0, window_s=1.0)
+        StreamRecognizer(fruit_model, hop_s=2.0, window_s=1.0)
     with pytest.raises(ParameterError):
-        StreamRecognizer(model, refractory_s=-1)
-    stream = StreamRecognizer(model)
+        StreamRecognizer(fruit_model, refractory_s=-1)
+    stream = StreamRecognizer(fruit_model)
     with pytest.raises(ParameterError, match="1-D"):
         stream.push(np.zeros((10, 2), dtype=np.float32))
     with pytest.raises(ParameterError, match="NaN"):

@@ -1,0 +1,55 @@
+"""Plain test helpers and constants: paths to the shipped corpus, the small training and test
+sets, shared datasets. Test files import them with ``from helpers import ...`` (pytest puts
+``tests/`` on ``sys.path``); ``conftest.py`` holds only fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parent.parent
+SOUNDS = REPO / "sounds"
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+FRUIT_LABELS = ["apple", "banana", "kiwi", "lime", "orange", "peach", "pineapple", "_silence_"]
+# the subset the session model is trained on (small, so that it trains in a few seconds)
+SMALL_LABELS = ["kiwi", "orange", "pineapple", "_silence_"]
+SMALL_FILES_PER_LABEL = 6
+
+
+def shared_dataset(relpath: str) -> Path:
+    """Path of ``../shared/datasets/<relpath>``; skip (or fail with HMMREC_REQUIRE_SHARED=1) if absent."""
+    p = SHARED_DATASETS / relpath
+    if p.exists():
+        return p
+    msg = f"../shared/datasets/{relpath} not present (fresh clone); set HMMREC_REQUIRE_SHARED=1 to require it"
+    if os.environ.get("HMMREC_REQUIRE_SHARED") == "1":
+        pytest.fail(f"../shared/datasets/{relpath} not present but HMMREC_REQUIRE_SHARED=1")
+    pytest.skip(msg)
+
+
+def sound_files(split: str, label: str, n: int | None = None) -> list[Path]:
+    """Sorted WAV files of ``sounds/<split>/<label>``, the first ``n`` of them."""
+    files = sorted((SOUNDS / split / label).glob("*.wav"))
+    assert files, f"no files in {SOUNDS / split / label}"
+    return files if n is None else files[:n]
+
+
+def small_train_set() -> tuple[list[str], list[str]]:
+    X, y = [], []
+    for label in SMALL_LABELS:
+        for f in sound_files("train", label, SMALL_FILES_PER_LABEL):
+            X.append(str(f))
+            y.append(label)
+    return X, y
+
+
+def small_test_set() -> tuple[list[str], list[str]]:
+    X, y = [], []
+    for label in SMALL_LABELS:
+        for f in sound_files("test", label):
+            X.append(str(f))
+            y.append(label)
+    return X, y
