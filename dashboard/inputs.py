@@ -23,6 +23,8 @@ SOUNDS = REPO / "sounds"
 MAX_CLIP_S = 30.0  # the Recognize page takes one word (or a short phrase)
 MAX_STREAM_S = 600.0  # the Stream page takes recordings up to 10 minutes
 MAX_LISTED_FILES = 5000
+# file endings the upload widgets accept
+UPLOAD_TYPES = sorted(s.lstrip(".") for s in audio.SUFFIXES)
 AUDIO_INPUT_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -65,7 +67,8 @@ def read_upload(uploaded, sr: int, max_s: float = MAX_CLIP_S) -> Clip:
     name = uploaded.name or "recording.wav"
     if not data:
         raise HmmrecError(f"{name}: the file is empty")
-    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix="hmmrec-upload-")
+    suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in audio.SUFFIXES else ".wav"
+    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="hmmrec-upload-")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -84,7 +87,7 @@ def list_wavs(folder) -> list[str]:
     """WAV files under ``folder`` (relative paths, sorted; at most MAX_LISTED_FILES)."""
     root = Path(folder)
     out = []
-    for p in sorted(root.rglob("*.wav")):
+    for p in sorted(q for q in root.rglob("*") if q.suffix.lower() in audio.SUFFIXES):
         out.append(str(p.relative_to(root)))
         if len(out) >= MAX_LISTED_FILES:
             break

@@ -1,43 +1,48 @@
-"""Reading WAV files into float32 mono signals at a target rate.
+"""Reading audio files into float32 mono signals at a target rate.
 
-Any PCM or IEEE-float WAV is accepted: 8-bit unsigned, 16/24/32-bit signed integer,
-32/64-bit float, plain or ``WAVE_FORMAT_EXTENSIBLE``, any number of channels (mixed
-down by averaging) and any sample rate (resampled with :func:`scipy.signal.resample_poly`).
+Files are read through libsndfile (:mod:`soundfile`, which bundles it): WAV of every
+common kind (8-bit unsigned, 16/24/32-bit integer, 32/64-bit float, A-law and mu-law,
+plain or ``WAVE_FORMAT_EXTENSIBLE``), FLAC, OGG/Vorbis and, where the bundled
+libsndfile has it, MP3. Every channel is mixed down by averaging and the signal is
+resampled with :func:`scipy.signal.resample_poly`; long files are read in chunks
+(:func:`iter_chunks`). Every defect (missing, empty, not audio, NaN samples, ...)
+becomes one :class:`~hmmrec.errors.AudioError` naming the file.
 
-The header is parsed here rather than by :mod:`scipy.io.wavfile` so that long files can
-be read in chunks (:func:`iter_chunks`) and so that every defect (empty, truncated,
-not a WAV, NaN samples, ...) becomes one :class:`~hmmrec.errors.AudioError` naming the
-file.
+Samples are decoded in double precision and then rounded to float32, so integer PCM
+gives exactly ``value / 2**(bits-1)`` (8-bit: ``(value - 128) / 128``).
 """
 
 from __future__ import annotations
 
-import os
-import struct
 import wave
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 import numpy as np
 from scipy.signal import resample_poly
 
 from .errors import AudioError, ParameterError
 
-__all__ = ["WavInfo", "info", "load", "iter_chunks", "resample", "to_float_mono", "write_wav", "StreamResampler"]
+__all__ = ["AudioInfo", "WavInfo", "info", "load", "iter_chunks", "resample", "to_float_mono", "write_wav",
+           "StreamResampler", "SUFFIXES"]
 
-_FORMAT_PCM = 0x0001
-_FORMAT_FLOAT = 0x0003
-_FORMAT_EXTENSIBLE = 0xFFFE
-_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming recorders
 _MAX_RESAMPLE_DENOMINATOR = 1000
 _DEFAULT_CHUNK = 16000
+# bytes per sample of libsndfile's uncompressed subtypes (0: compressed or unknown)
+_WIDTH = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+          "ULAW": 1, "ALAW": 1}
+# formats decoded in one piece: the bundled libsndfile's MP3 decoder gives other samples
+# when a file is read in pieces than when it is read whole
+_WHOLE_FORMATS = frozenset({"MP3"})
+# file name endings treated as audio when a folder is read as a corpus
+SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au"})
 
 
 @dataclass(frozen=True)
-class WavInfo:
-    """What the header of a WAV file says.
+class AudioInfo:
+    """What the header of an audio file says.
 
     Attributes
     ----------
@@ -45,134 +50,103 @@ class WavInfo:
     sr : int
         Sample rate in Hz.
     n_channels : int
-    sample_width : int
-        Bytes per sample of one channel.
-    is_float : bool
     n_samples : int
         Samples per channel.
-    data_offset : int
-        Byte offset of the first sample in the file.
+    format, subtype : str
+        libsndfile's names, e.g. ``"WAV"`` and ``"PCM_16"``, ``"FLAC"``, ``"MP3"``.
     """
 
     path: str
     sr: int
     n_channels: int
-    sample_width: int
-    is_float: bool
     n_samples: int
-    data_offset: int
+    format: str
+    subtype: str
 
     @property
     def duration_s(self) -> float:
         """Length in seconds."""
         return self.n_samples / self.sr
 
+    @property
+    def sample_width(self) -> int:
+        """Bytes per sample of one channel (0 for compressed formats)."""
+        return _WIDTH.get(self.subtype, 0)
+
+    @property
+    def is_float(self) -> bool:
+        return self.subtype in ("FLOAT", "DOUBLE")
+
+
+WavInfo = AudioInfo  # the name of earlier releases
+
 
 def _fail(path, why: str) -> AudioError:
     return AudioError(f"{path}: {why}")
 
 
-def _open(path) -> BinaryIO:
+def _soundfile():
+    import soundfile
+
+    return soundfile
+
+
+def _open(path):
+    """An open :class:`soundfile.SoundFile`, or an AudioError saying why not."""
     p = Path(path)
     if not p.exists():
         raise _fail(path, "no such file")
     if p.is_dir():
-        raise _fail(path, "is a directory, not a WAV file")
+        raise _fail(path, "is a directory, not an audio file")
     try:
-        return open(p, "rb")
+        size = p.stat().st_size
+        with open(p, "rb"):
+            pass
     except OSError as exc:
         raise _fail(path, f"cannot open ({exc.strerror})") from None
-
-
-def _parse_header(fh: BinaryIO, path) -> WavInfo:
-    size = os.fstat(fh.fileno()).st_size
     if size == 0:
         raise _fail(path, "empty file")
-    head = fh.read(12)
-    if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
-        raise _fail(path, "not a WAV file (no RIFF/WAVE header)")
-    if head[:4] == b"RIFX":
-        raise _fail(path, "big-endian (RIFX) WAV files are not supported")
-    fmt = None
-    while True:
-        chunk = fh.read(8)
-        if len(chunk) < 8:
-            if fmt is None:
-                raise _fail(path, "truncated WAV header (no 'fmt ' chunk)")
-            raise _fail(path, "truncated WAV file (no 'data' chunk)")
-        cid, csize = struct.unpack("<4sI", chunk)
-        if cid == b"fmt ":
-            body = fh.read(csize)
-            if len(body) < 16:
-                raise _fail(path, "truncated 'fmt ' chunk")
-            tag, n_channels, sr, _, block_align, bits = struct.unpack("<HHIIHH", body[:16])
-            if tag == _FORMAT_EXTENSIBLE and len(body) >= 26:
-                tag = struct.unpack("<H", body[24:26])[0]
-            fmt = (tag, n_channels, sr, block_align, bits)
-            if csize % 2:
-                fh.read(1)
-        elif cid == b"data":
-            if fmt is None:
-                raise _fail(path, "malformed WAV ('data' before 'fmt ')")
-            offset = fh.tell()
-            available = size - offset
-            if csize in _UNKNOWN_SIZES:
-                csize = available
-            elif csize > available:
-                raise _fail(path, f"truncated WAV file (header promises {csize} data bytes, {available} present)")
-            return _make_info(path, fmt, csize, offset)
-        else:
-            fh.seek(csize + (csize % 2), os.SEEK_CUR)
+    sf = _soundfile()
+    try:
+        f = sf.SoundFile(str(p))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise _fail(path, f"not a readable audio file ({_why(exc)})") from None
+    if f.samplerate < 1 or f.channels < 1:
+        f.close()
+        raise _fail(path, f"invalid header ({f.samplerate} Hz, {f.channels} channels)")
+    return f
 
 
-def _make_info(path, fmt, data_bytes: int, offset: int) -> WavInfo:
-    tag, n_channels, sr, block_align, bits = fmt
-    if n_channels < 1:
-        raise _fail(path, f"invalid channel count {n_channels}")
-    if sr < 1:
-        raise _fail(path, f"invalid sample rate {sr}")
-    if tag == _FORMAT_PCM and bits in (8, 16, 24, 32):
-        is_float = False
-    elif tag == _FORMAT_FLOAT and bits in (32, 64):
-        is_float = True
-    else:
-        raise _fail(path, f"unsupported WAV encoding (format tag {tag:#x}, {bits} bits); use PCM or float")
-    width = bits // 8
-    if block_align != width * n_channels:
-        block_align = width * n_channels
-    n_samples = data_bytes // block_align
-    return WavInfo(str(path), sr, n_channels, width, is_float, n_samples, offset)
+def _why(exc) -> str:
+    text = str(getattr(exc, "error_string", "") or exc).strip()
+    if "Error opening" in text and ":" in text:
+        text = text.rsplit(":", 1)[-1].strip()
+    return text.rstrip(".") or type(exc).__name__
 
 
-def info(path) -> WavInfo:
-    """Read the header of a WAV file.
+def info(path) -> AudioInfo:
+    """Read the header of an audio file.
 
     Raises
     ------
     AudioError
-        If the file is missing, not a WAV file, truncated or of an unsupported encoding.
+        If the file is missing, not audio, or of an encoding libsndfile cannot read.
     """
-    with _open(path) as fh:
-        return _parse_header(fh, path)
+    with _open(path) as f:
+        return AudioInfo(str(path), int(f.samplerate), int(f.channels), max(int(f.frames), 0), f.format, f.subtype)
 
 
-def _decode(raw: bytes, wi: WavInfo) -> np.ndarray:
-    """Decode interleaved frames into float32 of shape (n, channels) in [-1, 1]."""
-    w = wi.sample_width
-    if wi.is_float:
-        data = np.frombuffer(raw, dtype="<f4" if w == 4 else "<f8").astype(np.float32)
-    elif w == 1:
-        data = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif w == 2:
-        data = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    elif w == 3:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8  # sign-extend 24 bits
-        data = ints.astype(np.float32) / 8388608.0
-    else:
-        data = np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648.0
-        data = data.astype(np.float32)
-    return data.reshape(-1, wi.n_channels)
+def _read(f, n: int, path) -> np.ndarray:
+    """Up to ``n`` frames (all: -1) as float32 mono."""
+    sf = _soundfile()
+    try:
+        data = f.read(n, dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise _fail(path, f"cannot decode ({_why(exc)})") from None
+    try:
+        return to_float_mono(data.astype(np.float32), name=str(path))
+    except AudioError:
+        raise _fail(path, "contains NaN or infinite samples") from None
 
 
 def to_float_mono(frames: np.ndarray, name="signal") -> np.ndarray:
@@ -206,7 +180,7 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def load(path, sr: int | None = None) -> tuple[np.ndarray, int]:
-    """Read a whole WAV file as float32 mono.
+    """Read a whole audio file as float32 mono.
 
     Parameters
     ----------
@@ -219,18 +193,13 @@ def load(path, sr: int | None = None) -> tuple[np.ndarray, int]:
     y : np.ndarray, shape (n_samples,), float32
     sr : int
     """
-    with _open(path) as fh:
-        wi = _parse_header(fh, path)
-        fh.seek(wi.data_offset)
-        raw = fh.read(wi.n_samples * wi.sample_width * wi.n_channels)
-    if wi.n_samples == 0:
+    with _open(path) as f:
+        y = _read(f, -1, path)
+        file_sr = int(f.samplerate)
+    if len(y) == 0:
         raise _fail(path, "contains no audio samples")
-    try:
-        y = to_float_mono(_decode(raw, wi), name=str(path))
-    except AudioError:
-        raise _fail(path, "contains NaN or infinite samples") from None
-    target = wi.sr if sr is None else int(sr)
-    return resample(y, wi.sr, target), target
+    target = file_sr if sr is None else int(sr)
+    return resample(y, file_sr, target), target
 
 
 class StreamResampler:
@@ -291,9 +260,10 @@ class StreamResampler:
 
 
 def iter_chunks(path, sr: int | None = None, chunk_size: int = _DEFAULT_CHUNK) -> Iterator[np.ndarray]:
-    """Yield a WAV file as float32 mono chunks at rate ``sr``, reading it piece by piece.
+    """Yield an audio file as float32 mono chunks at rate ``sr``, reading it piece by piece.
 
-    Memory use is bounded by ``chunk_size`` whatever the file length.
+    Memory use is bounded by ``chunk_size`` whatever the file length (MP3 files excepted:
+    they are decoded in one piece, as reading them in pieces is not reliable).
 
     Parameters
     ----------
@@ -302,26 +272,24 @@ def iter_chunks(path, sr: int | None = None, chunk_size: int = _DEFAULT_CHUNK) -
     """
     if chunk_size < 1:
         raise ParameterError(f"chunk_size must be >= 1, got {chunk_size}")
-    with _open(path) as fh:
-        wi = _parse_header(fh, path)
-        if wi.n_samples == 0:
-            raise _fail(path, "contains no audio samples")
-        target = wi.sr if sr is None else int(sr)
-        rs = StreamResampler(wi.sr, target)
-        fh.seek(wi.data_offset)
-        frame_bytes = wi.sample_width * wi.n_channels
-        left = wi.n_samples
-        while left > 0:
-            n = min(chunk_size, left)
-            raw = fh.read(n * frame_bytes)
-            left -= n
-            try:
-                y = to_float_mono(_decode(raw, wi), name=str(path))
-            except AudioError:
-                raise _fail(path, "contains NaN or infinite samples") from None
+    with _open(path) as f:
+        if f.format in _WHOLE_FORMATS:
+            chunk_size = -1
+        file_sr = int(f.samplerate)
+        rs = StreamResampler(file_sr, file_sr if sr is None else int(sr))
+        n_read = 0
+        while True:
+            y = _read(f, chunk_size, path)
+            if len(y) == 0:
+                break
+            n_read += len(y)
             out = rs.process(y)
             if len(out):
                 yield out
+            if chunk_size < 0:
+                break
+        if n_read == 0:
+            raise _fail(path, "contains no audio samples")
         tail = rs.flush()
         if len(tail):
             yield tail

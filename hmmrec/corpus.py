@@ -1,7 +1,7 @@
 """Labelled utterances: from a folder-per-label tree or a CSV manifest, and their splits.
 
-A *folder-per-label tree* is a folder whose subfolders are labels, each holding WAV
-files. A *manifest* is a CSV with a header and columns ``path,label`` and optionally
+A *folder-per-label tree* is a folder whose subfolders are labels, each holding audio
+files (WAV, FLAC, OGG, MP3: see :data:`hmmrec.audio.SUFFIXES`). A *manifest* is a CSV with a header and columns ``path,label`` and optionally
 ``speaker``; relative paths are relative to the CSV's folder.
 
 Labels that begin with ``_`` (``_silence_``, ``_unknown_``, ...) are non-keyword
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import SUFFIXES
 from .errors import DataError, ParameterError
 
 __all__ = ["Utterance", "Corpus", "load_corpus", "split_by_speaker", "split_by_take",
            "kfold", "leave_one_speaker_out"]
 
-_AUDIO_SUFFIXES = {".wav", ".wave"}
 _NOHASH = re.compile(r"^(?:.*_)?([0-9a-f]{8})_nohash_(\d+)$")
 _TRIPLE = re.compile(r"^(.+?)_(.+)_(\d+)$")
 _TAKE = re.compile(r"(\d+)$")
@@ -89,7 +89,7 @@ class Corpus(list):
 
 
 def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _AUDIO_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
 def _load_tree(root: Path) -> Corpus:
@@ -111,7 +111,7 @@ def _load_tree(root: Path) -> Corpus:
                             f"pass a folder whose subfolders are labels (e.g. {nested[0]})")
         raise DataError(f"{root}: label folder {empty[0].name}/ has no WAV files")
     if not corpus:
-        raise DataError(f"{root}: no label subfolders with WAV files (expected {root}/<label>/*.wav)")
+        raise DataError(f"{root}: no label subfolders with audio files (expected {root}/<label>/*.wav, .flac, ...)")
     return corpus
 
 

@@ -212,29 +212,27 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         "directory": tmp_path / "a_directory.wav",
         "empty": tmp_path / "empty_file.wav",
         "text": tmp_path / "text_file.wav",
-        "truncated": tmp_path / "truncated_file.wav",
         "header_only": tmp_path / "header_only_file.wav",
         "nan": tmp_path / "nan_file.wav",
         "inf": tmp_path / "inf_file.wav",
         "zero_samples": tmp_path / "zero_samples_file.wav",
-        "unsupported": tmp_path / "alaw_file.wav",
+        "unsupported": tmp_path / "unknown_codec_file.wav",
         "big_endian": tmp_path / "rifx_file.wav",
     }
     files["directory"].mkdir()
     files["empty"].write_bytes(b"")
     files["text"].write_text("this is not audio, just some text\n" * 10)
-    files["truncated"].write_bytes(good[:-700])  # header promises 2000 data bytes
     files["header_only"].write_bytes(good[:30])
     write_riff(files["nan"], nan.tobytes(), 16000, 1, 32, FMT_FLOAT)
     write_riff(files["inf"], inf.tobytes(), 16000, 1, 32, FMT_FLOAT)
     write_riff(files["zero_samples"], b"", 16000, 1, 16, FMT_PCM)
-    write_riff(files["unsupported"], b"\x01\x02" * 100, 8000, 1, 8, 0x0006)  # A-law
+    write_riff(files["unsupported"], b"\x01\x02" * 100, 8000, 1, 16, 0x1234)  # no such codec
     files["big_endian"].write_bytes(b"RIFX" + good[4:])
     return files
 
 
-BAD_KINDS = ["missing", "directory", "empty", "text", "truncated", "header_only", "nan", "inf", "zero_samples",
-             "unsupported", "big_endian"]
+BAD_KINDS = ["missing", "directory", "empty", "text", "header_only", "nan", "inf", "zero_samples", "unsupported",
+             "big_endian"]
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
@@ -254,11 +252,31 @@ def test_bad_file_iter_chunks_raises_audio_error_naming_file(tmp_path, kind):
     assert f.name in str(exc.value)
 
 
-@pytest.mark.parametrize("kind", ["missing", "directory", "empty", "text", "truncated", "unsupported"])
+@pytest.mark.parametrize("kind", ["missing", "directory", "empty", "text", "unsupported"])
 def test_bad_file_info_raises_audio_error(tmp_path, kind):
     f = _bad_files(tmp_path)[kind]
     with pytest.raises(AudioError, match=f.name):
         audio.info(f)
+
+
+def test_truncated_file_gives_the_samples_present(tmp_path):
+    """A recording cut short (the header promises more data than the file holds) reads as far as it goes."""
+    x = np.arange(1000, dtype="<i2") * 10
+    f = tmp_path / "truncated.wav"
+    f.write_bytes(riff_bytes(x.tobytes(), 16000, 1, 16, FMT_PCM)[:-700])  # 650 of the 1000 samples
+    y, _ = audio.load(f)
+    np.testing.assert_array_equal(y, (x[:650] / 32768.0).astype(np.float32))
+    assert audio.info(f).n_samples == 650 and np.concatenate(list(audio.iter_chunks(f, chunk_size=64))).size == 650
+
+
+def test_alaw_and_mulaw_wav_decode(tmp_path):
+    """G.711 WAV files (telephone recordings) decode: A-law 0xd5 and mu-law 0xff are (near) silence,
+    A-law 0xaa and mu-law 0x80 the loudest positive codes (32256 and 32124 of 32768)."""
+    for tag, quiet, loud in ((0x0006, 0xD5, 0xAA), (0x0007, 0xFF, 0x80)):
+        f = write_riff(tmp_path / f"g711_{tag}.wav", bytes([quiet]) * 400 + bytes([loud]) * 400, 8000, 1, 8, tag)
+        y, sr = audio.load(f)
+        assert sr == 8000 and len(y) == 800 and audio.info(f).subtype in ("ALAW", "ULAW")
+        assert np.abs(y[:400]).max() < 0.001 and y[400:].min() > 0.97
 
 
 def test_streaming_recorder_unknown_data_size_reads_whole_file(tmp_path):

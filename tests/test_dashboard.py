@@ -114,7 +114,7 @@ def test_recognize_recording_from_the_browser(app):
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("notes.wav", b"this is not audio at all", "not a WAV file"),
+    ("notes.wav", b"this is not audio at all", "not a readable audio file"),
     ("empty.wav", b"", "empty"),
     ("long.wav", wav_bytes(np.zeros(31 * 16000)), "up to 30 s"),
     ("click.wav", wav_bytes(np.zeros(80)), "too short"),

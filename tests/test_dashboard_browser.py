@@ -181,6 +181,6 @@ def test_upload_of_a_non_wav_is_a_friendly_message(page, server, tmp_path):
     page.set_input_files('input[type="file"]', str(bogus))
     alert = page.locator('[data-testid="stAlertContentError"]')
     alert.wait_for()
-    assert "notes.wav" in alert.inner_text() and "not a WAV file" in alert.inner_text()
+    assert "notes.wav" in alert.inner_text() and "not a readable audio file" in alert.inner_text()
     _no_exception(page)
     _screenshot(page, "recognize_bad_upload")

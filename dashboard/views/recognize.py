@@ -54,7 +54,8 @@ source = st.segmented_control("Audio", SOURCES, default=SOURCE_PICK, key="rec_so
 clip = None
 try:
     if source == SOURCE_UPLOAD:
-        up = st.file_uploader("A WAV file with one word (up to 30 s)", type=["wav", "wave"], key="rec_upload")
+        up = st.file_uploader("An audio file with one word (WAV, FLAC, OGG, MP3; up to 30 s)",
+                              type=inputs.UPLOAD_TYPES, key="rec_upload")
         if up is not None:
             clip = inputs.read_upload(up, cfg.sr)
     elif source == SOURCE_RECORD:

@@ -119,7 +119,8 @@ def file_source():
 
 
 def upload_source():
-    up = st.file_uploader("A WAV recording (up to 10 minutes)", type=["wav", "wave"], key="stream_upload")
+    up = st.file_uploader("A recording (WAV, FLAC, OGG, MP3; up to 10 minutes)", type=inputs.UPLOAD_TYPES,
+                          key="stream_upload")
     if up is None:
         st.info("Upload a recording with a few of the model's words in it.")
         return
