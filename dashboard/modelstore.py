@@ -117,13 +117,19 @@ def builtin_model() -> tuple[HMMRecognizer, str]:
 
 
 def default_model() -> ModelInfo:
-    """The model given on the command line (or in $HMMREC_DASHBOARD_MODEL), else the built-in one."""
-    path = model_path_argument()
+    """The model given on the command line (or in $HMMREC_DASHBOARD_MODEL: a path or a shipped
+    model's name), else the shipped ``commands`` model of real speech, else one of ``sounds/``."""
+    from hmmrec import models
+
+    path = model_path_argument() or (models.DEFAULT if models.DEFAULT in models.names() else None)
     if path:
-        p = Path(path).expanduser()
+        p = models.resolve(Path(path).expanduser())
         mtime = p.stat().st_mtime if p.is_file() else 0.0
         rec = load_model_file(str(p), mtime)
-        return ModelInfo(rec, f"file:{p}:{mtime}", p.name, str(p))
+        shipped = p.parent == models.path_of(models.DEFAULT).parent
+        name = f"shipped model {p.stem}" if shipped else p.name
+        source = models.SHIPPED[p.stem] if shipped and p.stem in models.SHIPPED else str(p)
+        return ModelInfo(rec, f"file:{p}:{mtime}", name, source)
     rec, how = builtin_model()
     return ModelInfo(rec, f"builtin:{id(rec)}", "built-in sounds/ model", how)
 

@@ -466,8 +466,11 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path) -> "HMMRecognizer":
-        """Read a model file written by :meth:`save`. Never executes code from the file."""
-        c = read_model(path)
+        """Read a model file written by :meth:`save`, or a shipped model by name
+        (:mod:`hmmrec.models`). Never executes code from the file."""
+        from .models import resolve
+
+        c = read_model(resolve(path))
         try:
             rec = cls(**c.params)
         except TypeError as exc:

@@ -51,7 +51,12 @@ def command(port: int = DEFAULT_PORT, model=None, headless: bool = True) -> list
             "--server.headless", "true" if headless else "false",
             "--browser.gatherUsageStats", "false"]
     if model is not None:
-        m = Path(model)
+        from ..models import SHIPPED, resolve
+
+        try:
+            m = resolve(model)
+        except HmmrecError:
+            raise HmmrecError(f"{model}: no such model file (shipped models: {', '.join(SHIPPED)})") from None
         if not m.is_file():
             raise HmmrecError(f"{model}: no such model file")
         argv += ["--", "--model", str(m.resolve())]
@@ -96,5 +101,5 @@ def add_command(sub) -> None:
                                    "recognizer, train and evaluate, inspect the word models.")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"web server port (default {DEFAULT_PORT})")
     p.add_argument("--model", metavar="PATH",
-                   help="model file to show (default: a model of the built-in sounds/, trained once and cached)")
+                   help="model file or shipped model name to show (default: the shipped commands model)")
     p.set_defaults(func=_cmd_dashboard)

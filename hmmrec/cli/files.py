@@ -121,6 +121,11 @@ def cmd_info(args) -> int:
     rec = load_model(args.model)
     cfg = rec.feature_config_
     print(f"{args.model}: {len(rec.classes_)} labels, features {cfg.n_features}-dim at {cfg.sr} Hz")
+    data = rec.training_summary_.get("data")
+    if isinstance(data, dict):  # where the training data came from, and its licence
+        for key in ("name", "licence", "attribution"):
+            if data.get(key):
+                print(f"  {key}: {data[key]}")
     for k, (lab, m, sm) in enumerate(zip(rec.classes_, rec.models_, rec.stream_models_)):
         stream = f" ({sm.n_mix} when streaming)" if sm is not m else ""
         more = sum(1 for j in rec.extra_labels_ if j == k)
@@ -178,14 +183,14 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a model on held-out labelled files")
-    p.add_argument("model")
+    p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
     p.add_argument("data", help="folder-per-label tree or CSV manifest")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--force", action="store_true", help="replace an existing JSON report")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("recognize", help="best label and per-label scores for each file")
-    p.add_argument("model")
+    p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.set_defaults(func=cmd_recognize)
@@ -204,5 +209,5 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_crossval)
 
     p = sub.add_parser("info", help="describe a model file")
-    p.add_argument("model")
+    p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
     p.set_defaults(func=cmd_info)

@@ -138,13 +138,16 @@ def _add_decision_options(p, window: bool) -> None:
 def add_commands(sub) -> None:
     """Register ``stream``, ``listen``, ``devices`` and ``record``."""
     p = sub.add_parser("stream", help="keyword events in a long WAV file, as they are decided")
-    p.add_argument("model")
+    p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
     p.add_argument("file", metavar="FILE")
     _add_decision_options(p, window=True)
     p.set_defaults(func=cmd_stream)
 
+    from ..models import DEFAULT
+
     p = sub.add_parser("listen", help="keyword events live from the microphone (Ctrl-C stops)")
-    p.add_argument("model")
+    p.add_argument("model", nargs="?", default=DEFAULT,
+                   help=f"model file or shipped model name (default: {DEFAULT}, real speech of many speakers)")
     p.add_argument("--device", type=device, default=None, metavar="NAME|INDEX",
                    help="input device: index or part of the name (see 'hmmrec devices'); default: the system's")
     p.add_argument("--duration", type=positive_float, default=None, metavar="S",

@@ -1,0 +1,74 @@
+"""The shipped models of real speech: found by name wherever a model path goes, with their data's licence."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from hmmrec import HMMRecognizer, StreamRecognizer, audio, models
+from hmmrec.cli import build_parser, main
+from hmmrec.errors import ModelFileError
+
+from helpers import shared_dataset
+
+MAX_BYTES = 5 * 2**20  # "a few MB at most"
+
+
+@pytest.mark.parametrize("name, sr, labels", [
+    ("commands", 16000, ["_silence_", "_unknown_", "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]),
+    ("digits", 8000, ["eight", "five", "four", "nine", "one", "seven", "six", "three", "two", "zero"]),
+])
+def test_shipped_models_are_in_the_package_and_load_by_name(name, sr, labels):
+    path = models.path_of(name)
+    assert path.is_file(), f"{name} is not shipped: build it with scripts/build_models.py"
+    assert path.stat().st_size < MAX_BYTES and name in models.names()
+    rec = HMMRecognizer.load(name)
+    assert rec.feature_config_.sr == sr and list(rec.classes_) == labels
+    data = rec.training_summary_["data"]
+    assert "CC BY" in data["licence"] and data["attribution"]
+
+
+def test_a_file_of_that_name_comes_first_and_unknown_names_say_what_is_shipped(tmp_path, fruit_model_path,
+                                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").write_bytes(fruit_model_path.read_bytes())
+    assert models.resolve("digits").resolve() == tmp_path / "digits"
+    assert list(HMMRecognizer.load("digits").classes_) == list(HMMRecognizer.load(fruit_model_path).classes_)
+    with pytest.raises(ModelFileError, match="no such file.*commands, digits"):
+        models.resolve("comands")
+
+
+def test_listen_uses_commands_when_no_model_is_given():
+    assert build_parser().parse_args(["listen"]).model == models.DEFAULT == "commands"
+
+
+def test_info_names_the_data_and_its_licence(capsys):
+    assert main(["info", "commands"]) == 0
+    out = capsys.readouterr().out
+    assert "12 labels" in out and "licence: CC BY 4.0" in out and "Warden" in out
+
+
+def test_digits_recognises_fsdd_files_by_name(capsys):
+    files = sorted(shared_dataset("fsdd/recordings").glob("7_*_1.wav"))
+    assert main(["recognize", "digits", *map(str, files)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": seven  (confidence") == len(files)
+
+
+def test_commands_streams_real_keywords_by_name(tmp_path, capsys):
+    """Real speakers' keywords in a row, with background between them: the shipped model finds them."""
+    words = ["yes", "stop", "left", "go"]
+    noise, _ = audio.load(sorted(shared_dataset("speech_commands/_silence_").glob("*.wav"))[0], 16000)
+    parts = []
+    for k, w in enumerate(words):
+        y, _ = audio.load(sorted(shared_dataset(f"speech_commands/{w}").glob("*.wav"))[k], 16000)
+        parts += [0.1 * noise[16000 * k:16000 * (k + 1)], y]
+    parts.append(0.1 * noise[:16000])
+    wav = audio.write_wav(tmp_path / "four.wav", np.concatenate(parts), 16000)
+    assert main(["stream", "commands", str(wav), "--jsonl"]) == 0
+    import json
+
+    found = [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()]
+    assert sum(w in found for w in words) >= 3, found
+    assert StreamRecognizer(HMMRecognizer.load("commands")).sr == 16000
