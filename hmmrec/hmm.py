@@ -36,6 +36,8 @@ _TINY = 1e-300
 _MIN_WEIGHT = 1e-5
 _SPLIT_OFFSET = 0.2  # in standard deviations, for mixture splitting
 _SELF_LOOP_INIT = 0.6
+# a state gets at most one Gaussian per this many training frames (see WordHMM)
+MIN_FRAMES_PER_GAUSSIAN = 20
 
 
 @dataclass
@@ -195,7 +197,10 @@ class WordHMM:
     ----------
     n_states : int
     n_mix : int
-        Gaussians per state.
+        Gaussians per state, at most: a state gets no more than one per
+        ``MIN_FRAMES_PER_GAUSSIAN`` training frames on average, so that the capacity of
+        a word model grows with its data (a few examples make a model of few Gaussians
+        instead of many that each fit a frame or two).
     skip : bool
         Allow jumps over one state (lets sequences shorter than ``n_states`` fit).
     n_iter : int
@@ -251,9 +256,12 @@ class WordHMM:
         history = []
         p = self._em(batch, p, history)
         self.stages_ = {p.n_mix: p}
-        while p.n_mix < self.n_mix:
-            # double the mixtures at each stage (1, 2, 4, ...), as far as n_mix allows
-            for _ in range(min(p.n_mix, self.n_mix - p.n_mix)):
+        # Gaussians per state grow with the data: no more than one per MIN_FRAMES_PER_GAUSSIAN
+        # frames a state gets on average (a word of a few examples gets few Gaussians)
+        max_mix = max(1, min(self.n_mix, len(frames) // (n_states * MIN_FRAMES_PER_GAUSSIAN)))
+        while p.n_mix < max_mix:
+            # double the mixtures at each stage (1, 2, 4, ...), as far as the data allows
+            for _ in range(min(p.n_mix, max_mix - p.n_mix)):
                 p = self._split(p)
             p = self._em(batch, p, history)
             self.stages_[p.n_mix] = p

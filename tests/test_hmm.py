@@ -558,3 +558,18 @@ def test_extended_baum_welch_raises_the_posterior_of_the_right_word():
     after = posteriors(new)
     assert np.log(after[np.arange(60), truth]).mean() > np.log(before[np.arange(60), truth]).mean() + 0.05
     assert (after.argmax(1) == truth).mean() > (before.argmax(1) == truth).mean()
+
+
+def test_gaussians_grow_with_the_frames_a_state_gets():
+    """A state gets at most one Gaussian per MIN_FRAMES_PER_GAUSSIAN frames: few examples, few Gaussians."""
+    from hmmrec.hmm import MIN_FRAMES_PER_GAUSSIAN
+
+    few = three_segment_sequences(2, seed=3, min_len=8, max_len=9)  # about 17 frames a state
+    many = three_segment_sequences(200, seed=4)
+    small = WordHMM(n_states=3, n_mix=8, n_iter=3).fit(few)
+    assert small.params_.n_mix == max(1, sum(len(s) for s in few) // (3 * MIN_FRAMES_PER_GAUSSIAN)) == 1
+    assert sorted(small.stages_) == [1]
+    big = WordHMM(n_states=3, n_mix=8, n_iter=3).fit(many)
+    assert big.params_.n_mix == 8 and sorted(big.stages_) == [1, 2, 4, 8]
+    mid = three_segment_sequences(6, seed=5, min_len=10, max_len=11)  # 180-198 frames: 3 Gaussians a state
+    assert WordHMM(n_states=3, n_mix=8, n_iter=3).fit(mid).params_.n_mix == sum(len(s) for s in mid) // 60 == 3

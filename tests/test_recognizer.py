@@ -536,8 +536,10 @@ def test_stream_models_are_an_earlier_mixture_stage(tmp_path):
     # trains its own: tests the stream_n_mix option (4 Gaussians with a 2-Gaussian stage, and 0)
     from hmmrec.stream import StreamRecognizer
 
-    X, y = small_train_set()
-    rec = HMMRecognizer(n_mix=4, stream_n_mix=2, speeds=(), warps=(), noise_snrs=(), n_jobs=1).fit(X, y)
+    # every training file of the small set's labels and their warped copies: frames for 4 Gaussians a state
+    X = [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab)]
+    y = [lab for lab in SMALL_LABELS for _ in sound_files("train", lab)]
+    rec = HMMRecognizer(n_mix=4, stream_n_mix=2, speeds=(), noise_snrs=(), n_jobs=1).fit(X, y)
     assert [m.n_mix for m in rec.models_] == [4] * len(rec.classes_)
     assert [m.n_mix for m in rec.stream_models_] == [2] * len(rec.classes_)
     for full, early in zip(rec.models_, rec.stream_models_):
