@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from _common import Timer, emit, log
 from fsdd import fsdd_corpus
-from own_voice import split_own_voice
+from own_voice import FSDD_SPEAKERS, split_own_voice
 
 from hmmrec.evaluate import evaluate_files
 from hmmrec.recognizer import HMMRecognizer
@@ -24,14 +24,13 @@ from hmmrec.recognizer import HMMRecognizer
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--speakers", default="george,jackson,lucas,nicolas,theo,yweweler")
+    ap.add_argument("--speakers", default=FSDD_SPEAKERS)
     ap.add_argument("--takes", default="1,3,5,10", help="own recordings per digit")
     ap.add_argument("--weight", type=int, default=5, help="how many times each own take counts beside other voices")
     ap.add_argument("--no-base", action="store_true", help="only the models of the own takes alone")
     args = ap.parse_args()
-    corpus = fsdd_corpus()
     takes = [int(k) for k in args.takes.split(",")]
-    rows = []
+    corpus, rows = fsdd_corpus(), []
     for spk in args.speakers.split(","):
         for k in takes:
             others, own, test = split_own_voice(corpus, spk, k)

@@ -22,6 +22,7 @@ from hmmrec.evaluate import evaluate_files
 from hmmrec.recognizer import HMMRecognizer
 
 FIRST_OWN_TAKE = 40
+FSDD_SPEAKERS = "george,jackson,lucas,nicolas,theo,yweweler"
 
 
 def split_own_voice(corpus, speaker: str, takes: int) -> tuple[Corpus, Corpus, Corpus]:
@@ -38,7 +39,7 @@ def split_own_voice(corpus, speaker: str, takes: int) -> tuple[Corpus, Corpus, C
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--speakers", default="george,jackson,lucas,nicolas,theo,yweweler")
+    ap.add_argument("--speakers", default=FSDD_SPEAKERS)
     ap.add_argument("--takes", type=int, default=5, help="own recordings per digit")
     ap.add_argument("--weights", default="1,5", help="how many times each own recording counts")
     args = ap.parse_args()

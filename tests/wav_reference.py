@@ -30,35 +30,13 @@ _UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming recorders
 
 @dataclass(frozen=True)
 class WavInfo:
-    """What the header of a WAV file says.
-
-    Attributes
-    ----------
-    path : str
-    sr : int
-        Sample rate in Hz.
-    n_channels : int
-    sample_width : int
-        Bytes per sample of one channel.
-    is_float : bool
-    n_samples : int
-        Samples per channel.
-    data_offset : int
-        Byte offset of the first sample in the file.
-    """
-
     path: str
     sr: int
     n_channels: int
-    sample_width: int
+    sample_width: int  # bytes per sample of one channel
     is_float: bool
-    n_samples: int
+    n_samples: int  # per channel
     data_offset: int
-
-    @property
-    def duration_s(self) -> float:
-        """Length in seconds."""
-        return self.n_samples / self.sr
 
 
 def _parse_header(fh: BinaryIO, path) -> WavInfo:
