@@ -351,7 +351,7 @@ def test_builtin_model_is_cached_and_foreign_files_are_left_alone(app, tmp_path,
         (tree / label).mkdir(parents=True, exist_ok=True)
         (tree / label / Path(path).name).write_bytes(Path(path).read_bytes())
     monkeypatch.setattr(inputs, "SOUNDS", tmp_path / "sounds")
-    monkeypatch.setattr(modelstore, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 1, "speeds": ()})
+    monkeypatch.setattr(modelstore, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 1, "n_states": 3, "speeds": ()})
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cache = tmp_path / "cache" / "hmmrec" / "sounds.model"
 
@@ -363,11 +363,11 @@ def test_builtin_model_is_cached_and_foreign_files_are_left_alone(app, tmp_path,
     assert how.startswith("cached model") and list(again.classes_) == list(rec.classes_)
 
     # a model cached with other settings (an older hmmrec's defaults) is trained anew and replaced
-    monkeypatch.setattr(modelstore, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 2, "speeds": ()})
+    monkeypatch.setattr(modelstore, "BUILTIN_MODEL_PARAMS", {"n_jobs": 1, "n_mix": 1, "n_states": 4, "speeds": ()})
     modelstore.builtin_model.clear()
     newer, how = modelstore.builtin_model()
-    assert "cached in" in how and newer.models_[0].n_mix == 2
-    assert HMMRecognizer.load(cache).training_summary_["dashboard"]["params"]["n_mix"] == 2
+    assert rec.models_[0].n_states == 3 and "cached in" in how and newer.models_[0].n_states == 4
+    assert HMMRecognizer.load(cache).training_summary_["dashboard"]["params"]["n_states"] == 4
 
     cache.write_bytes(b"a file of the user's, not a model of ours")
     modelstore.builtin_model.clear()
