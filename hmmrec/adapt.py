@@ -1,0 +1,92 @@
+"""Adapting the word models to the voice they hear, without labels.
+
+Recognise every input of one speaker, keep the inputs recognised with a posterior of at
+least ``min_posterior``, align each to its label's model (Viterbi, the word between its
+fillers) and move the means of that model's Gaussians towards the frames they explain:
+maximum a posteriori adaptation (Gauvain and Lee, 1994), each mean weighted against
+``tau`` frames of its trained value, so that a Gaussian that saw little of the voice
+stays near where it was. The inputs are then recognised again by the adapted models and
+the adaptation is redone from the trained means with the new decisions (``passes``).
+Labels of pure background (``_silence_``) are left as they are.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .discriminative import occupancy_stats
+from .hmm import viterbi_wrapped
+from .labels import is_whole
+
+__all__ = ["adapt", "adapt_features", "Adaptation", "DEFAULT_MIN_POSTERIOR", "DEFAULT_TAU", "DEFAULT_PASSES"]
+
+# decisions kept for adaptation: posterior of the recognised label at least this
+DEFAULT_MIN_POSTERIOR = 0.5
+# frames of its trained value that each mean is weighed against
+DEFAULT_TAU = 10.0
+DEFAULT_PASSES = 2
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """What one adaptation did: inputs used (recognised confidently enough) and labels adapted."""
+
+    n_inputs: int
+    n_used: int
+    labels: tuple
+
+
+def _word_frames(rec, x: np.ndarray, k: int) -> np.ndarray:
+    """The frames of ``x`` that label ``k``'s word states hold (Viterbi path of its file model)."""
+    bank = rec.bank
+    p = bank.params[k]
+    _, path = viterbi_wrapped(bank.state_loglik(x)[:, k, : p.n_states], p.transmat)
+    return x[(path >= 1) & (path <= p.n_states - 2)]
+
+
+def _map_means(rec, feats: list, decisions: list, min_posterior: float, tau: float) -> tuple[list, Adaptation]:
+    """Word models with their means moved towards the confidently recognised inputs."""
+    by_label: dict[int, list] = {}
+    for x, r in zip(feats, decisions):
+        if r.confidence >= min_posterior and not is_whole(r.label):
+            frames = _word_frames(rec, x, r.best)
+            if len(frames) >= 2:
+                by_label.setdefault(r.best, []).append(frames)
+    models = list(rec.models_)
+    for k, seqs in by_label.items():
+        m = models[k]
+        occ, sum_x, _ = occupancy_stats(m, seqs, np.ones(len(seqs)))
+        s, mix, d = m.means.shape
+        means = (tau * m.means.reshape(s * mix, d) + sum_x) / (tau + occ[:, None])
+        models[k] = replace(m, means=means.reshape(s, mix, d))
+    used = sum(len(v) for v in by_label.values())
+    return models, Adaptation(len(feats), used, tuple(str(rec.classes_[k]) for k in sorted(by_label)))
+
+
+def adapt_features(rec, feats: list, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = DEFAULT_TAU,
+                   passes: int = DEFAULT_PASSES):
+    """:func:`adapt` for normalised feature sequences, each (n_frames, n_features)."""
+    current, report = rec, Adaptation(len(feats), 0, ())
+    for _ in range(passes):
+        decisions = [current.recognize_features(x) for x in feats]
+        models, report = _map_means(rec, feats, decisions, min_posterior, tau)
+        current = copy.copy(rec)
+        current.models_ = models
+        current._bank = current._make_bank()
+    return current, report
+
+
+def adapt(rec, X, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = DEFAULT_TAU,
+          passes: int = DEFAULT_PASSES):
+    """A copy of the fitted recognizer ``rec`` adapted to the speaker of the inputs ``X``
+    (paths or signals), and an :class:`Adaptation` saying what was used. ``rec`` is left
+    as it was; no label of ``X`` is needed or used."""
+    if passes < 1 or not 0 <= min_posterior <= 1 or tau <= 0:
+        from .errors import ParameterError
+
+        raise ParameterError(f"adapt needs passes >= 1, 0 <= min_posterior <= 1 and tau > 0, got {passes}, "
+                             f"{min_posterior}, {tau}")
+    return adapt_features(rec, rec.features(list(X)), min_posterior=min_posterior, tau=tau, passes=passes)

@@ -1,0 +1,63 @@
+"""Adapting to the voice it hears, without labels (hmmrec.adapt, hmmrec eval --adapt)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hmmrec import HMMRecognizer
+from hmmrec.adapt import adapt
+from hmmrec.cli import main
+from hmmrec.corpus import Corpus, Utterance
+from hmmrec.errors import ParameterError
+
+from helpers import SOUNDS, shared_dataset
+
+
+def test_adapting_leaves_the_model_and_background_labels_alone_and_moves_word_means(fruit_model):
+    files = [str(p) for p in sorted((SOUNDS / "test").glob("*/*.wav"))]
+    before = [m.means.copy() for m in fruit_model.models_]
+    adapted, how = adapt(fruit_model, files)
+    assert how.n_inputs == len(files) and 0 < how.n_used <= len(files) and "_silence_" not in how.labels
+    for k, lab in enumerate(fruit_model.classes_):
+        np.testing.assert_array_equal(fruit_model.models_[k].means, before[k])  # the original is untouched
+        moved = not np.array_equal(adapted.models_[k].means, before[k])
+        assert moved == (lab in how.labels), lab
+        np.testing.assert_array_equal(adapted.models_[k].variances, fruit_model.models_[k].variances)
+    assert adapted.predict(files).shape == (len(files),)
+    with pytest.raises(ParameterError):
+        adapt(fruit_model, files, passes=0)
+
+
+@pytest.fixture(scope="module")
+def two_speaker_digits():
+    """Digits of two FSDD speakers (takes 5-14) and another speaker's takes 0-19, written as a manifest."""
+    rec_dir = shared_dataset("fsdd/recordings")
+    train = [p for p in sorted(rec_dir.glob("*.wav"))
+             if p.stem.split("_")[1] in ("george", "jackson") and 5 <= int(p.stem.split("_")[2]) < 15]
+    test = [p for p in sorted(rec_dir.glob("*_nicolas_*.wav")) if int(p.stem.split("_")[2]) < 20]
+    rec = HMMRecognizer(n_jobs=1).fit([str(p) for p in train], [p.stem.split("_")[0] for p in train])
+    return rec, Corpus(Utterance(str(p), p.stem.split("_")[0], "nicolas") for p in test)
+
+
+def test_adapting_to_a_new_speaker_without_labels_helps(two_speaker_digits):
+    rec, test = two_speaker_digits
+    before = np.mean(rec.predict(test.paths) == np.array(test.y))
+    adapted, how = adapt(rec, test.paths)  # paths only: no label reaches the adaptation
+    after = np.mean(adapted.predict(test.paths) == np.array(test.y))
+    assert how.n_used > 0 and after > before + 0.05, (before, after)
+
+
+def test_eval_adapt_on_the_command_line(two_speaker_digits, tmp_path, capsys):
+    rec, test = two_speaker_digits
+    model = rec.save(tmp_path / "two.model")
+    manifest = tmp_path / "nicolas.csv"
+    manifest.write_text("path,label\n" + "".join(f"{u.path},{u.label}\n" for u in test))
+    assert main(["eval", str(model), str(manifest), "--json", str(tmp_path / "plain.json")]) == 0
+    assert main(["eval", str(model), str(manifest), "--adapt", "--json", str(tmp_path / "adapted.json")]) == 0
+    err = capsys.readouterr().err
+    assert "adapted to" in err and f"of {len(test)} files recognised confidently enough" in err
+    plain, adapted = (json.loads((tmp_path / f).read_text()) for f in ("plain.json", "adapted.json"))
+    assert not plain["adapted"] and adapted["adapted"] and adapted["accuracy"] > plain["accuracy"]
