@@ -142,8 +142,8 @@ def chunks_of(signal):
     return (signal[i:i + CHUNK] for i in range(0, len(signal), CHUNK))
 
 
-def run_hmmrec(rec, signal, sensitivity):
-    stream = StreamRecognizer(rec, sensitivity=sensitivity)
+def run_hmmrec(rec, signal, sensitivity, adapt=False):
+    stream = StreamRecognizer(rec, sensitivity=sensitivity, adapt=adapt)
     events = []
     t0 = time.process_time()
     for chunk in chunks_of(signal):
@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--test-size", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-wav", help="write the stream to this WAV (and its truth beside it)")
+    ap.add_argument("--adapt", default="", metavar="S,S,...",
+                    help="also stream at these sensitivities adapting to the voices heard (StreamRecognizer(adapt=True))")
     args = ap.parse_args()
 
     corpus = speech_commands_corpus()
@@ -260,6 +262,13 @@ def main():
         result["keywords_on_their_own"] = keywords_on_their_own(rec, signal, truth)
         log(f"keywords cut out at their true place: {result['keywords_on_their_own']}")
         result["hmmrec_default"] = next(r for r in result["hmmrec"] if r["sensitivity"] == DEFAULT_SENSITIVITY)
+        if args.adapt:  # a stream of its own per sensitivity: each adapts to what it decided
+            result["hmmrec_adapting"] = []
+            for s in [float(v) for v in args.adapt.split(",")]:
+                events, _, cpu = run_hmmrec(rec, signal, s, adapt=True)
+                row = {"sensitivity": s, **score(events, truth, duration), "real_time_factor": round(cpu / duration, 5)}
+                result["hmmrec_adapting"].append(row)
+                log(f"hmmrec adapting, sensitivity {s}: {row}")
     if args.hour and rec is not None:
         result["memory_one_hour"] = memory_over_hour(rec, signal)
         log(f"memory: {result['memory_one_hour']}")

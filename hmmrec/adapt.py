@@ -21,7 +21,7 @@ from .discriminative import occupancy_stats
 from .hmm import viterbi_wrapped
 from .labels import is_whole
 
-__all__ = ["adapt", "adapt_features", "Adaptation", "DEFAULT_MIN_POSTERIOR", "DEFAULT_TAU", "DEFAULT_PASSES"]
+__all__ = ["adapt", "adapt_features", "Adaptation", "OnlineAdapter", "DEFAULT_MIN_POSTERIOR", "DEFAULT_TAU", "DEFAULT_PASSES"]
 
 # decisions kept for adaptation: posterior of the recognised label at least this
 DEFAULT_MIN_POSTERIOR = 0.5
@@ -90,3 +90,58 @@ def adapt(rec, X, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = 
         raise ParameterError(f"adapt needs passes >= 1, 0 <= min_posterior <= 1 and tau > 0, got {passes}, "
                              f"{min_posterior}, {tau}")
     return adapt_features(rec, rec.features(list(X)), min_posterior=min_posterior, tau=tau, passes=passes)
+
+
+class OnlineAdapter:
+    """Adaptation during one stream: each confident keyword event moves its label's file
+    and stream models' means towards the event's frames (MAP from the trained means, with
+    the statistics of every event so far). :meth:`reset` starts afresh.
+
+    Parameters
+    ----------
+    recognizer : HMMRecognizer (fitted)
+    tau : float
+        Frames of its trained value each mean is weighed against.
+    min_posterior : float
+        An event adapts only if its word, classified on its own, gets its label with at
+        least this posterior.
+    """
+
+    def __init__(self, recognizer, tau: float = DEFAULT_TAU, min_posterior: float = DEFAULT_MIN_POSTERIOR):
+        self.original = recognizer
+        self.tau = float(tau)
+        self.min_posterior = float(min_posterior)
+        self.reset()
+
+    def reset(self) -> None:
+        self.current = self.original
+        self._stats: dict[tuple[str, int], list] = {}  # ("file" | "stream", label) -> [occ, sum_x]
+        self.n_events = 0
+
+    def add(self, k: int, x: np.ndarray) -> bool:
+        """Adapt to one event of label ``k`` whose word stretch has normalised frames ``x``;
+        True if the models changed (then :attr:`current` is a new recognizer)."""
+        rec = self.current
+        r = rec.recognize_features(x)
+        if r.best != k or r.confidence < self.min_posterior or is_whole(r.label):
+            return False
+        frames = _word_frames(rec, x, k)
+        if len(frames) < 2:
+            return False
+        new = copy.copy(rec)
+        new.models_, new.stream_models_ = list(rec.models_), list(rec.stream_models_)
+        for kind, now, trained in (("file", rec.models_, self.original.models_),
+                                   ("stream", rec.stream_models_, self.original.stream_models_)):
+            occ, sum_x, _ = occupancy_stats(now[k], [frames], np.ones(1))
+            acc = self._stats.setdefault((kind, k), [np.zeros_like(occ), np.zeros_like(sum_x)])
+            acc[0] += occ
+            acc[1] += sum_x
+            m = trained[k]
+            s, mix, d = m.means.shape
+            means = (self.tau * m.means.reshape(s * mix, d) + acc[1]) / (self.tau + acc[0][:, None])
+            target = new.models_ if kind == "file" else new.stream_models_
+            target[k] = replace(m, means=means.reshape(s, mix, d))
+        new._bank = new._make_bank()
+        self.current = new
+        self.n_events += 1
+        return True

@@ -61,3 +61,26 @@ def test_eval_adapt_on_the_command_line(two_speaker_digits, tmp_path, capsys):
     assert "adapted to" in err and f"of {len(test)} files recognised confidently enough" in err
     plain, adapted = (json.loads((tmp_path / f).read_text()) for f in ("plain.json", "adapted.json"))
     assert not plain["adapted"] and adapted["adapted"] and adapted["accuracy"] > plain["accuracy"]
+
+
+def test_a_stream_adapts_to_its_confident_events_and_starts_afresh(fruit_model):
+    from hmmrec import StreamRecognizer, audio
+
+    y, _ = audio.load(SOUNDS / "streams" / "stream1.wav", fruit_model.feature_config_.sr)
+    trained = [m.means.copy() for m in fruit_model.stream_models_]
+    stream = StreamRecognizer(fruit_model, adapt=True)
+    events = [e for i in range(0, len(y), 1600) for e in stream.push(y[i:i + 1600])]
+    adapter = stream.adapter
+    assert events and 0 < adapter.n_events <= len(events)
+    moved = [not np.array_equal(a.means, b) for a, b in zip(adapter.current.stream_models_, trained)]
+    assert any(moved) and not moved[list(fruit_model.classes_).index("_silence_")]
+    # the scorer scores with the adapted stream models; the recognizer itself is untouched
+    k = next(i for i, m in enumerate(moved) if m)
+    np.testing.assert_array_equal(stream.scorer.bank.params[k].means[1:-1, :adapter.current.stream_models_[k].n_mix],
+                                  adapter.current.stream_models_[k].means)
+    assert all(np.array_equal(m.means, t) for m, t in zip(fruit_model.stream_models_, trained))
+    stream.flush()  # a new stream starts from the trained models
+    assert adapter.n_events == 0 and adapter.current is fruit_model
+    np.testing.assert_array_equal(stream.scorer.bank.params[k].means[1:-1, :fruit_model.stream_models_[k].n_mix],
+                                  trained[k])
+    assert StreamRecognizer(fruit_model, adapt=False).adapter is None

@@ -25,6 +25,8 @@ def _stream_kwargs(args) -> dict:
         kw["window_s"] = args.window
     if getattr(args, "hop", None) is not None:
         kw["hop_s"] = args.hop
+    if getattr(args, "adapt", False):
+        kw["adapt"] = True
     return kw
 
 
@@ -126,6 +128,8 @@ def _add_decision_options(p, window: bool) -> None:
                    help="0 (fewest false alarms) .. 1 (fewest misses); default: the recognizer's")
     p.add_argument("--jsonl", action="store_true",
                    help="one JSON object per event: label, start, end, score, time")
+    p.add_argument("--adapt", action="store_true",
+                   help="adapt to the voice heard: each confident event moves its word's models towards it")
     if window:
         from ..stream import DEFAULT_HOP_S
 

@@ -23,13 +23,15 @@ from ..errors import ParameterError
 from ..features import FeatureStream
 from .decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, DEFAULT_SENSITIVITY, Decider, KeywordEvent,
                      make_decider, sensitivity_to_min_posterior, sensitivity_to_threshold)
-from .scoring import WindowScore, WindowScorer
+from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
            "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
            "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S"]
 
 DEFAULT_HOP_S = 0.2
+# raw frames kept for adapting to the words of the last events
+_RECENT_S = 4.0
 
 
 class _Windows:
@@ -47,6 +49,21 @@ class _Windows:
         self.scorer.reset()
         self.n_samples = 0
         self._pending: list[np.ndarray] = []  # samples not yet handed to the feature stream
+        self._recent = np.zeros((0, self.cfg.n_features))  # the last raw frames ...
+        self._recent_first = 0  # ... from this frame of the stream on
+
+    def frames_between(self, start: float, end: float) -> np.ndarray:
+        """The raw frames of the stretch ``start``-``end`` (seconds) still kept (may be empty)."""
+        hop = self.cfg.hop_s
+        first = max(int(round(start / hop)), self._recent_first)
+        stop = int(round((end - self.cfg.win_s) / hop)) + 1
+        return self._recent[first - self._recent_first: max(stop - self._recent_first, 0)]
+
+    def _keep(self, frames: np.ndarray) -> None:
+        keep = int(_RECENT_S / self.cfg.hop_s)
+        self._recent = np.vstack([self._recent, frames])
+        drop = max(len(self._recent) - keep, 0)
+        self._recent, self._recent_first = self._recent[drop:], self._recent_first + drop
 
     @property
     def time(self) -> float:
@@ -83,6 +100,7 @@ class _Windows:
         return out
 
     def _windows(self, frames, final: bool, exact: bool) -> list:
+        self._keep(frames)
         # a decider asks for a window's exact margins only when it could become a decision
         self.scorer.lazy = not exact
         windows = self.scorer.push(frames, final=final)
@@ -125,6 +143,10 @@ class StreamRecognizer:
         (the best window that held the word by then gives the event).
     keep_history : bool
         Keep every :class:`WindowScore` in ``history`` (for plots).
+    adapt : bool
+        Adapt to the voice heard (:class:`hmmrec.adapt.OnlineAdapter`): each keyword event
+        whose word is recognised confidently on its own moves its label's models towards
+        it, from the next window on. :meth:`reset` starts afresh.
 
     Feed it float mono chunks at :attr:`sr` of any size with :meth:`push`, end the
     stream with :meth:`flush`; the events do not depend on how the audio was cut into
@@ -132,7 +154,7 @@ class StreamRecognizer:
     """
 
     def __init__(self, recognizer, window_s=None, hop_s=DEFAULT_HOP_S, sensitivity=DEFAULT_SENSITIVITY,
-                 refractory_s=DEFAULT_REFRACTORY_S, patience_s=DEFAULT_PATIENCE_S, keep_history=False):
+                 refractory_s=DEFAULT_REFRACTORY_S, patience_s=DEFAULT_PATIENCE_S, keep_history=False, adapt=False):
         models = recognizer.stream_models()
         if window_s is None:
             window_s = models.window_s
@@ -150,6 +172,11 @@ class StreamRecognizer:
         self._labels = models.labels
         self.keep_history = keep_history
         self.history: list[WindowScore] = []
+        self.adapter = None
+        if adapt:
+            from ..adapt import OnlineAdapter
+
+            self.adapter = OnlineAdapter(recognizer)
 
     @property
     def scorer(self) -> WindowScorer:
@@ -179,10 +206,26 @@ class StreamRecognizer:
         self._windows.reset()
         self.decider.reset()
         self.history = []
+        if self.adapter is not None and self.adapter.n_events:
+            self.adapter.reset()
+            self.scorer.set_models(self.adapter.current.stream_models())
+
+    def _adapt(self, events: list[KeywordEvent]) -> list[KeywordEvent]:
+        """Adapt to each event's word (see ``adapt``); returns the events."""
+        from ..normalization import normalize
+
+        for ev in events:
+            raw = self._windows.frames_between(ev.start - VERIFY_PAD_S, ev.end + VERIFY_PAD_S)
+            k = int(np.flatnonzero(self._labels == ev.label)[0])
+            if len(raw) >= 2 and self.adapter.add(k, normalize(np.asarray(raw, dtype=np.float64),
+                                                                self._windows.cfg)):
+                self.scorer.set_models(self.adapter.current.stream_models())
+        return events
 
     def push(self, chunk: np.ndarray) -> list[KeywordEvent]:
         """Add float mono samples at :attr:`sr`; return the events decided so far."""
-        return self._decide(self._windows.push(chunk, exact=self.keep_history), [self.decider])[0]
+        events = self._decide(self._windows.push(chunk, exact=self.keep_history), [self.decider])[0]
+        return self._adapt(events) if self.adapter is not None else events
 
     def flush(self) -> list[KeywordEvent]:
         """End of stream: the remaining events. The recognizer is then ready for a new

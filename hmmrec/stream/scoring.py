@@ -105,16 +105,7 @@ class WindowScorer:
         self.classes = models.labels
         self.keyword = np.asarray(models.keyword, dtype=bool)
         self._kw_index, self._other_index = np.flatnonzero(self.keyword), np.flatnonzero(~self.keyword)
-        self._models = models
-        # every label's stream model between two copies of the background: here the
-        # non-keyword models (_silence_ too) are rivals that may explain any stretch of the window
-        wrapped = models.wrapped
-        self._wrapped = [w[0] for w in wrapped]
-        # the further models of labels with several: scored only for windows where they
-        # could matter (see lazy)
-        extra = models.extra_wrapped
-        self._extra_bank = (ModelBank([w[0] for w in extra], starts=[w[1] for w in extra],
-                                      finals=[w[2] for w in extra], single_precision=True) if extra else None)
+        self.set_models(models)
         self.lazy = False
         # margins are per frame of the word (its median training duration), not per frame
         # of the window: frames outside the word score about equally in both hypotheses
@@ -122,9 +113,23 @@ class WindowScorer:
         self.word_frames = np.maximum(word_s / cfg.hop_s, 1.0)
         # raw c0 is the log frame energy; this is its value for a frame at the floor + 20 dB
         self._min_log_energy = floor_log_energy(cfg, _MIN_PEAK_OVER_FLOOR_DB)
+        self.reset()
+
+    def set_models(self, models) -> None:
+        """Score with ``models`` (the same labels, e.g. adapted) from the next window on."""
+        self._models = models
+        # every label's stream model between two copies of the background: here the
+        # non-keyword models (_silence_ too) are rivals that may explain any stretch of the window
+        wrapped = models.wrapped
+        self._wrapped = [w[0] for w in wrapped]
         self.bank = ModelBank(self._wrapped + [models.background], starts=[w[1] for w in wrapped] + [np.ones(1)],
                               finals=[w[2] for w in wrapped] + [np.ones(1, bool)], single_precision=True)
-        self.reset()
+        # the further models of labels with several: scored only for windows where they
+        # could matter (see lazy)
+        extra = models.extra_wrapped
+        self._extra_bank = (ModelBank([w[0] for w in extra], starts=[w[1] for w in extra],
+                                      finals=[w[2] for w in extra], single_precision=True) if extra else None)
+        self._last_log_b = None
 
     @property
     def next_window_end(self) -> int:
