@@ -29,7 +29,7 @@ from own_voice import split_own_voice  # noqa: E402
 
 from hmmrec.corpus import Corpus  # noqa: E402
 from hmmrec.recognizer import HMMRecognizer  # noqa: E402
-from hmmrec.stream import DEFAULT_SENSITIVITY, events_at_sensitivities  # noqa: E402
+from hmmrec.stream import DEFAULT_SENSITIVITY, StreamRecognizer, events_at_sensitivities  # noqa: E402
 
 SR = 8000
 KEYWORDS = {"0", "1", "2", "3", "4"}
@@ -57,6 +57,8 @@ def main():
     ap.add_argument("--takes", type=int, default=5, help="own recordings per digit")
     ap.add_argument("--weight", type=int, default=5, help="how many times each own recording counts")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--adapt", default="", metavar="S,S,...",
+                    help="also stream the speaker's stream at these sensitivities adapting to the voice, no own takes")
     args = ap.parse_args()
     corpus = as_keyword_task(fsdd_corpus())
     noise = sorted(str(p) for p in (datasets_dir() / "speech_commands" / "_silence_").glob("*.wav"))
@@ -71,6 +73,14 @@ def main():
             rec = HMMRecognizer().fit(others.paths + own.paths, others.y + own.y,
                                       sample_weight=[1] * len(others) + [weight] * len(own))
             row[name] = spot(rec, signal, truth, sens)
+            if weight == 0 and args.adapt:  # the same model, adapting to the voice as it streams
+                row["adapting"] = []
+                for s in [float(v) for v in args.adapt.split(",")]:
+                    ev = StreamRecognizer(rec, sensitivity=s, adapt=True).push_clip(signal, SR // 10)
+                    r = {"sensitivity": s, **score([(e.label, e.start, e.end, e.time) for e in ev], truth,
+                                                   len(signal) / SR)}
+                    row["adapting"].append(r)
+                    log(f"{spk} adapting at {s}: miss {r['miss_rate']} at {r['false_alarms_per_hour']} FA/h")
             d = row[name]["default"]
             log(f"{spk} {name}: miss at <= 1 FA/h {row[name]['miss_rate_at_1_fa_per_hour']}, default "
                 f"{d['miss_rate']} at {d['false_alarms_per_hour']} FA/h")
