@@ -81,8 +81,10 @@ def run_jobs(fn: Callable, jobs: list, n_jobs, on_result: Callable | None = None
         return results
     from joblib import Parallel, delayed
 
-    gen = Parallel(n_jobs=min(n, len(jobs)), return_as="generator", batch_size=1 if one_by_one else "auto")(
-        delayed(fn)(*job) for job in jobs)
+    # jobs are handed out as workers free up, not queued ahead: a job's arguments (sequences
+    # of features) can be large, and only the jobs running need to be in memory
+    gen = Parallel(n_jobs=min(n, len(jobs)), return_as="generator", batch_size=1 if one_by_one else "auto",
+                   pre_dispatch="n_jobs")(delayed(fn)(*job) for job in jobs)
     for r in gen:
         results.append(r)
         if on_result is not None:

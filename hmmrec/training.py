@@ -50,11 +50,19 @@ def resolve_config(cfg: FeatureConfig | None, X) -> FeatureConfig:
 
 
 def background_sample(by_label: dict) -> list[np.ndarray]:
-    """Training frames of every label, at most ``_BACKGROUND_MAX_FRAMES`` (fixed seed)."""
-    frames = np.vstack([s for seqs in by_label.values() for s in seqs])
-    if len(frames) > _BACKGROUND_MAX_FRAMES:
-        pick = np.random.default_rng(0).choice(len(frames), _BACKGROUND_MAX_FRAMES, replace=False)
-        frames = frames[np.sort(pick)]
+    """Training frames of every label, at most ``_BACKGROUND_MAX_FRAMES`` (fixed seed).
+
+    The sampled frames are gathered from the sequences where they are, not from a copy of
+    all frames stacked together (on a large corpus that copy was the peak of training's memory).
+    """
+    seqs = [s for group in by_label.values() for s in group]
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])])
+    if offsets[-1] > _BACKGROUND_MAX_FRAMES:
+        pick = np.sort(np.random.default_rng(0).choice(int(offsets[-1]), _BACKGROUND_MAX_FRAMES, replace=False))
+        which = np.searchsorted(offsets, pick, side="right") - 1
+        frames = np.array([seqs[w][i] for w, i in zip(which, pick - offsets[which])])
+    else:
+        frames = np.vstack(seqs)
     return np.array_split(frames, max(1, len(frames) // 100))
 
 
