@@ -136,6 +136,26 @@ def default_model() -> ModelInfo:
 
 SESSION_MODELS = "session_models"  # name -> ModelInfo trained in this session
 MODEL_CHOICE = "model_choice"
+DEFAULT_CHOICE = "(default)"
+SHIPPED_SUFFIX = " (shipped)"
+
+
+def shipped_choices() -> list[str]:
+    """The picker's entries for the models shipped with hmmrec."""
+    from hmmrec import models
+
+    return [name + SHIPPED_SUFFIX for name in models.names()]
+
+
+def shipped_model(choice: str) -> ModelInfo:
+    """The shipped model of a picker entry."""
+    from hmmrec import models
+
+    name = choice[: -len(SHIPPED_SUFFIX)]
+    p = models.path_of(name)
+    mtime = p.stat().st_mtime
+    return ModelInfo(load_model_file(str(p), mtime), f"file:{p}:{mtime}", f"shipped model {name}",
+                     models.SHIPPED[name])
 
 
 def current_model(show_error: bool = True) -> ModelInfo | None:
@@ -145,6 +165,8 @@ def current_model(show_error: bool = True) -> ModelInfo | None:
     if choice in trained:
         return trained[choice]
     try:
+        if choice in shipped_choices():
+            return shipped_model(choice)
         return default_model()
     except (HmmrecError, OSError) as exc:
         if show_error:
@@ -177,10 +199,12 @@ def model_sidebar() -> None:
     """The model picker and a short description, in the sidebar."""
     trained = st.session_state.get(SESSION_MODELS, {})
     with st.sidebar:
-        if trained:
-            options = ["(default)"] + list(trained)
+        options = [DEFAULT_CHOICE] + shipped_choices() + list(trained)
+        if len(options) > 1:
             st.radio("Model", options, key=MODEL_CHOICE,
-                     help="Models trained on the Train & evaluate page in this session.")
+                     help="The default (given with --model, else the shipped commands model), the models shipped "
+                          "with hmmrec (real speech of many speakers), and models trained on the Train & evaluate "
+                          "page in this session.")
     info = current_model(show_error=False)  # loads (or trains) it, with the spinner on the page
     with st.sidebar:
         if info is not None:

@@ -69,6 +69,26 @@ def test_app_shows_the_model_in_the_sidebar(app):
     assert "kiwi" in text and "4 labels" in text
 
 
+def test_the_picker_offers_the_shipped_models(app):
+    picker = app.sidebar.radio(key="model_choice")
+    assert picker.options == ["(default)", "commands (shipped)", "digits (shipped)"] and picker.value == "(default)"
+    picker.set_value("digits (shipped)").run()
+    no_trouble(app)
+    text = " ".join(c.value for c in app.sidebar.caption)
+    assert "shipped model digits" in text and "10 labels" in text and "8000 Hz" in text
+    assert app.get("metric")[0].value  # the Recognize page recognised its default file with the digits model
+    app.sidebar.radio(key="model_choice").set_value("(default)").run()
+    assert "4 labels" in " ".join(c.value for c in app.sidebar.caption)
+
+
+def test_without_a_model_the_dashboard_shows_the_shipped_commands_model(monkeypatch):
+    monkeypatch.delenv("HMMREC_DASHBOARD_MODEL", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    no_trouble(at)
+    text = " ".join(c.value for c in at.sidebar.caption)
+    assert "shipped model commands" in text and "12 labels" in text
+
+
 def test_bad_model_file_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     bogus = tmp_path / "not-a.model"
     bogus.write_text("hello")
