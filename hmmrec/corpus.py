@@ -111,7 +111,8 @@ def _load_tree(root: Path) -> Corpus:
                             f"pass a folder whose subfolders are labels (e.g. {nested[0]})")
         raise DataError(f"{root}: label folder {empty[0].name}/ has no WAV files")
     if not corpus:
-        raise DataError(f"{root}: no label subfolders with audio files (expected {root}/<label>/*.wav, .flac, ...)")
+        raise DataError(f"{root}: no label subfolders with audio files (expected {root}/<label>/*.wav, .flac, ...); "
+                        "for labels in file names, build a manifest with 'hmmrec manifest' (see its --help)")
     return corpus
 
 

@@ -142,6 +142,30 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
+def cmd_manifest(args) -> int:
+    from ..manifest import rows_from_pattern, split_rows, write_manifest
+
+    rows = rows_from_pattern(args.folder, args.pattern)
+    out = Path(args.output)
+    split = None
+    if args.test_takes is not None or args.test_speakers:
+        speakers = [s for s in (args.test_speakers or "").split(",") if s]
+        split = split_rows(rows, args.test_takes, speakers or None)
+        names = [out.with_name(f"{out.stem}.{part}{out.suffix or '.csv'}") for part in ("train", "test")]
+        for p in [out] + names:  # refuse before writing any of them
+            refuse_existing(p, args.force, "manifest")
+    write_manifest(out, rows, force=args.force)
+    labels = sorted({r.label for r in rows})
+    speakers = {r.fields["speaker"] for r in rows if "speaker" in r.fields}
+    who = f", {len(speakers)} speakers" if speakers else ""
+    print(f"wrote {out}: {len(rows)} files, {len(labels)} labels{who}")
+    if split:
+        for p, part in zip(names, split):
+            write_manifest(p, part, force=args.force)
+            print(f"wrote {p}: {len(part)} files")
+    return EXIT_OK
+
+
 def _add_training_options(p):
     from ..recognizer import HMMRecognizer
 
@@ -216,6 +240,19 @@ def add_commands(sub) -> None:
     p.add_argument("--force", action="store_true")
     _add_training_options(p)
     p.set_defaults(func=cmd_crossval)
+
+    p = sub.add_parser("manifest", help="a CSV manifest from the labels in file names (e.g. FSDD's)")
+    p.add_argument("folder", help="folder of audio files (searched with its subfolders)")
+    p.add_argument("--pattern", required=True,
+                   help="path below FOLDER with fields, e.g. '{label}_{speaker}_{take}.wav'; * matches anything "
+                        "but /, **/ any folders; {label} is required")
+    p.add_argument("-o", "--output", required=True, help="manifest to write (CSV)")
+    p.add_argument("--test-takes", type=positive_int, metavar="N",
+                   help="also write OUTPUT.train.csv and OUTPUT.test.csv: takes 0..N-1 are test")
+    p.add_argument("--test-speakers", metavar="A,B",
+                   help="also write OUTPUT.train.csv and OUTPUT.test.csv: these speakers are test")
+    p.add_argument("--force", action="store_true", help="replace existing manifests")
+    p.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("info", help="describe a model file")
     p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
