@@ -10,6 +10,7 @@ required; ``{speaker}`` and ``{take}`` (a whole number) are understood by the sp
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from .audio import SUFFIXES
 from .errors import DataError, ParameterError
+from .safefile import write_atomically
 
 __all__ = ["ManifestRow", "rows_from_pattern", "split_rows", "write_manifest"]
 
@@ -108,14 +110,14 @@ def write_manifest(path, rows: list[ManifestRow], force: bool = False) -> Path:
     if out.exists() and not force:
         raise DataError(f"{out}: already exists; not overwriting (use --force to replace it)")
     extra = [k for k in rows[0].fields if k != "label"]
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["path", "label", *extra])
-            for r in rows:
-                w.writerow([_path_for(r.path, out.parent), r.label, *(r.fields.get(k, "") for k in extra)])
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise DataError(f"{out}: cannot write ({exc.strerror})") from None
-    return out
+
+    def write(fh):
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        w = csv.writer(text)
+        w.writerow(["path", "label", *extra])
+        for r in rows:
+            w.writerow([_path_for(r.path, out.parent), r.label, *(r.fields.get(k, "") for k in extra)])
+        text.flush()
+        text.detach()
+
+    return write_atomically(out, write, overwrite=True)

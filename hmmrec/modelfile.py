@@ -16,7 +16,6 @@ the filler, ``s<k>`` label ``k``'s stream model where it differs from ``m<k>``, 
 from __future__ import annotations
 
 import json
-import os
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -24,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HmmrecError, ModelFileError
+from .errors import ModelFileError
 from .features import OLD_NAMES, FeatureConfig
 from .hmm import HMMParams
+from .safefile import write_atomically
 
 __all__ = ["ModelContents", "write_model", "read_model", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -62,10 +62,8 @@ class ModelContents:
 
 
 def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
-    """Write ``contents`` to ``path`` (through a temporary file); refuses to overwrite."""
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise HmmrecError(f"{p}: already exists; not overwriting (choose another name or remove it)")
+    """Write ``contents`` to ``path`` (see :func:`~hmmrec.safefile.write_atomically`); refuses to
+    overwrite unless ``overwrite``."""
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -85,11 +83,7 @@ def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
     for prefix, m in named:
         for key in _KEYS:
             arrays[f"{prefix}_{key}"] = getattr(m, key)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, p)
-    return p
+    return write_atomically(path, lambda fh: np.savez_compressed(fh, **arrays), overwrite=overwrite)
 
 
 def _read_params(data: dict, prefix: str, n_features: int, name: str, n_states: int | None = None) -> HMMParams:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from ..errors import HmmrecError
@@ -79,13 +78,11 @@ def refuse_existing(path, force: bool, what: str):
 
 
 def write_json(path, obj, force: bool):
+    from ..safefile import write_atomically
+
     refuse_existing(path, force, "file")
-    tmp = Path(str(path) + ".tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise HmmrecError(f"{path}: cannot write ({exc.strerror})") from None
+    data = (json.dumps(obj, indent=2) + "\n").encode("utf-8")
+    write_atomically(path, lambda fh: fh.write(data), overwrite=True)
 
 
 def load_model(path):
