@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["TrainingProgress", "print_progress", "resolve_n_jobs", "run_jobs"]
+__all__ = ["TrainingProgress", "print_progress", "plural", "resolve_n_jobs", "run_jobs"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,11 @@ class TrainingProgress:
         if self.stage == "discriminative":
             return 0.9 + 0.09 * share
         return 1.0
+
+
+def plural(n: int, word: str) -> str:
+    """``1 state``, ``2 states``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def print_progress(event: TrainingProgress, stream=None) -> None:

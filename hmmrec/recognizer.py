@@ -31,7 +31,7 @@ from .normalization import check_long_enough
 from .hmm import HMMParams, viterbi, viterbi_wrapped
 from .labels import is_keyword, is_whole
 from .modelfile import ModelContents, read_model, write_model
-from .progress import TrainingProgress, print_progress, run_jobs
+from .progress import TrainingProgress, plural, print_progress, run_jobs
 from .training import TrainingData, background_sample, fit_one, model_jobs, stage, training_data, training_summary
 
 __all__ = ["HMMRecognizer", "Recognition", "StreamModels", "DEFAULT_OWN_WEIGHT"]
@@ -278,9 +278,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         def trained(result, done, total):
             label, model, secs = result
             p = model.params_
-            step("model", done, total, f"[{done}/{total}] {label}: {model.n_sequences_} sequences, {p.n_states} "
-                                       f"states x {p.n_mix} Gaussians, {len(p.log_likelihood_history)} EM "
-                                       f"iterations, {secs:.1f} s")
+            step("model", done, total, f"[{done}/{total}] {label}: {plural(model.n_sequences_, 'sequence')}, "
+                                       f"{plural(p.n_states, 'state')} x {plural(p.n_mix, 'Gaussian')}, "
+                                       f"{plural(len(p.log_likelihood_history), 'EM iteration')}, {secs:.1f} s")
 
         results = run_jobs(fit_one, jobs, self.n_jobs, on_result=trained, one_by_one=True)
         self.filler_ = results.pop()[1].params_ if has_filler else None
@@ -314,8 +314,10 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             self.models_, changed = trainer.step(self.models_)
             self.stream_models_ = (self.models_ if stream_is_final else
                                    trainer.step(self.stream_models_, self.extra_stream_models_, self.extra_labels_)[0])
-            step("discriminative", i + 1, self.mmi_iter, f"discriminative iteration {i + 1}: {changed} examples "
-                                                         f"weighed, {time.perf_counter() - t1:.1f} s")
+            weighed = (f"{plural(changed, 'training example')} weighed" if changed
+                       else "every training example already recognised with certainty")
+            step("discriminative", i + 1, self.mmi_iter,
+                 f"discriminative iteration {i + 1}: {weighed}, {time.perf_counter() - t1:.1f} s")
 
     # -- scoring -------------------------------------------------------------------
     def _check_fitted(self):

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..errors import HmmrecError
+from ..progress import plural  # noqa: F401  (the subcommands' one plural)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -91,6 +92,3 @@ def load_model(path):
 
     return HMMRecognizer.load(path)
 
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"

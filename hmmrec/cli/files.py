@@ -79,7 +79,9 @@ def cmd_recognize(args) -> int:
             failed += 1
             continue
         ranked = r.ranked()
-        if args.json:
+        if args.brief:
+            print(f"{f}\t{r.label}\t{r.confidence:.3f}")
+        elif args.json:
             print(json.dumps({"file": f, "label": r.label, "confidence": round(r.confidence, 4),
                               "scores": {lab: round(ll, 3) for lab, ll, _ in ranked},
                               "proba": {lab: round(p, 4) for lab, _, p in ranked}}))
@@ -225,7 +227,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser("recognize", help="best label and per-label scores for each file")
     p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object per file")
+    form.add_argument("--brief", action="store_true", help="one line per file: path, label, confidence (tab-separated)")
     p.set_defaults(func=cmd_recognize)
 
     p = sub.add_parser("crossval", help="train and test on splits of one corpus")

@@ -31,8 +31,9 @@ def _stream_kwargs(args) -> dict:
 
 
 def format_event(ev) -> str:
-    """One event as a line of text: ``  1.23-1.80  apple   score 2.31  (decided at 2.10 s)``."""
-    return f"{ev.start:6.2f}-{ev.end:<6.2f} {ev.label:<10} score {ev.score:.2f}  (decided at {ev.time:.2f} s)"
+    """One event as a line of text: ``  1.23-1.80  apple   score 2.31 nats/frame  (decided at 2.10 s)``."""
+    return (f"{ev.start:6.2f}-{ev.end:<6.2f} {ev.label:<10} score {ev.score:.2f} nats/frame  "
+            f"(decided at {ev.time:.2f} s)")
 
 
 def _event_printer(jsonl: bool):
