@@ -219,6 +219,12 @@ class MicrophoneSource:
             self._blocks.append(indata.copy())  # atomic, takes no lock
 
     # -- opening and closing ----------------------------------------------------------
+    def check(self) -> int:
+        """The index of the device this source would open, or the HmmrecError saying why
+        there is none (no PortAudio, no microphone, no such device); opens nothing."""
+        _sounddevice()
+        return resolve_device(self.device)
+
     def start(self) -> "MicrophoneSource":
         """Open the device and start recording (called by ``with``)."""
         if self._stream is not None:

@@ -192,6 +192,7 @@ def record_examples(label: str, count: int, out_dir, device: str | int | None = 
         raise ParameterError(f"count must be >= 1, got {count}")
     if not max_s > 0:
         raise ParameterError(f"max_s must be > 0 seconds, got {max_s}")
+    MicrophoneSource(device, sr).check()  # no microphone: say so before announcing any take
     folder = Path(out_dir) / label
     try:
         folder.mkdir(parents=True, exist_ok=True)

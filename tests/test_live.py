@@ -253,7 +253,7 @@ def test_resolve_device_errors_list_the_choices(fake_sd, spec, words):
         assert w in str(exc.value)
 
 
-def test_no_microphone_is_a_clear_error(fake_sd, monkeypatch, capsys):
+def test_no_microphone_is_a_clear_error(fake_sd, monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(fake_sd, "query_devices",
                         lambda device=None, kind=None: [dict(FAKE_DEVICES[1], index=0, hostapi=0)])
     monkeypatch.setattr(fake_sd, "default", SimpleNamespace(device=[-1, 0]))
@@ -261,9 +261,15 @@ def test_no_microphone_is_a_clear_error(fake_sd, monkeypatch, capsys):
         live.resolve_device(None)
     with pytest.raises(HmmrecError, match="no microphone found"):
         live.MicrophoneSource().start()
+    with pytest.raises(HmmrecError, match="no microphone found"):
+        live.MicrophoneSource().check()
     assert main(["devices"]) == 1
+    out, err = capsys.readouterr()  # `devices` does not send the reader back to itself
+    assert err.strip() == "hmmrec: error: no microphone found: PortAudio sees no audio input device; plug a microphone in"
+    # record says so before announcing any take, and creates no folder
+    assert main(["record", "apple", "--count", "2", "--out", str(tmp_path / "mine"), "--no-wait"]) == 1
     out, err = capsys.readouterr()
-    assert err.strip() == f"hmmrec: error: {live.NO_MICROPHONE}"
+    assert "take" not in out and "no microphone found" in err and not (tmp_path / "mine").exists()
 
 
 def test_missing_portaudio_is_a_clear_error(monkeypatch, capsys):

@@ -110,13 +110,16 @@ class FakeMic:
 
     def __init__(self, device=None, sr=SR, block_s=0.1):
         self.device, self._sr = device, sr
-        FakeMic.opened.append((device, sr))
+
+    def check(self):
+        return 0
 
     @property
     def sr(self):
         return self._sr
 
     def __enter__(self):
+        FakeMic.opened.append((self.device, self._sr))
         FakeMic.log.append("open")
         y = FakeMic.takes.pop(0)
         step = int(0.1 * self._sr)

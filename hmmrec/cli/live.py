@@ -84,8 +84,8 @@ def cmd_devices(args) -> int:
     from ..live import NO_MICROPHONE, list_input_devices
 
     devices = list_input_devices()
-    if not devices:
-        raise HmmrecError(NO_MICROPHONE)
+    if not devices:  # (NO_MICROPHONE would send the reader back to this very command)
+        raise HmmrecError(NO_MICROPHONE.split(":")[0] + ": PortAudio sees no audio input device; plug a microphone in")
     if args.json:
         print(json.dumps(devices, indent=2))
         return EXIT_OK
