@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hmmrec import HMMRecognizer, StreamRecognizer, audio, models
+from hmmrec import HMMRecognizer, audio, models
 from hmmrec.cli import build_parser, main
 from hmmrec.errors import ModelFileError
 

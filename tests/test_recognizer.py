@@ -18,7 +18,7 @@ from hmmrec.errors import HmmrecError, ModelFileError, NotFittedError, Parameter
 from hmmrec.features import FeatureConfig
 from hmmrec.modelfile import FORMAT_VERSION
 
-from helpers import SMALL_LABELS, small_test_set, small_train_set, sound_files
+from helpers import SMALL_LABELS, small_test_set, sound_files
 
 
 @pytest.fixture(scope="module")
