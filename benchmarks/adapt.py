@@ -16,7 +16,7 @@ import numpy as np
 from _common import Timer, emit, log
 from fsdd import fsdd_corpus
 
-from hmmrec.adapt import DEFAULT_MIN_POSTERIOR, DEFAULT_PASSES, DEFAULT_TAU, adapt
+from hmmrec.adapt import DEFAULT_MIN_POSTERIOR, DEFAULT_PASSES, DEFAULT_TAU, adapt_features
 from hmmrec.corpus import leave_one_speaker_out
 from hmmrec.evaluate import evaluate_files
 from hmmrec.recognizer import HMMRecognizer
@@ -31,10 +31,12 @@ def main():
     rows = []
     for spk, train, test in leave_one_speaker_out(fsdd_corpus()):
         rec = HMMRecognizer().fit(train.paths, train.y)
-        before = evaluate_files(rec, test)["accuracy"]
+        feats = rec.features(test.paths)  # once, for both evaluations and the adaptation
+        before = evaluate_files(rec, test, features=feats)["accuracy"]
         with Timer() as t:
-            adapted, how = adapt(rec, test.paths, min_posterior=args.min_posterior, tau=args.tau, passes=args.passes)
-        after = evaluate_files(adapted, test)["accuracy"]
+            adapted, how = adapt_features(rec, feats, min_posterior=args.min_posterior, tau=args.tau,
+                                          passes=args.passes)
+        after = evaluate_files(adapted, test, features=feats)["accuracy"]
         log(f"{spk}: {before:.4f} -> {after:.4f} ({how.n_used} of {how.n_inputs} files used, {t.seconds:.1f} s)")
         rows.append({"speaker": spk, "without": round(before, 4), "adapted": round(after, 4), "used": how.n_used,
                      "files": how.n_inputs, "adapt_seconds": round(t.seconds, 1)})

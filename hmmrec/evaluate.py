@@ -65,12 +65,16 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_files(recognizer, corpus) -> dict:
+def evaluate_files(recognizer, corpus, features=None) -> dict:
     """Recognise every file of ``corpus`` and report against its labels.
 
     Labels of the corpus that the model does not know are still counted (always wrong).
+    ``features``: the files' normalised features, when already extracted.
     """
-    pred = recognizer.predict(corpus.paths)
+    if features is None:
+        pred = recognizer.predict(corpus.paths)
+    else:
+        pred = [recognizer.recognize_features(f).label for f in features]
     labels = sorted(set(recognizer.classes_) | set(corpus.y))
     return classification_report(corpus.y, pred, labels=labels, files=corpus.paths)
 

@@ -52,13 +52,15 @@ def cmd_eval(args) -> int:
         refuse_existing(args.json, args.force, "report")
     rec = load_model(args.model)
     corpus = load_corpus(args.data)
-    if args.adapt:  # to the speaker of DATA, without its labels
-        from ..adapt import adapt
+    feats = None
+    if args.adapt:  # to the speaker of DATA, without its labels; the features serve both steps
+        from ..adapt import adapt_features
 
-        rec, how = adapt(rec, corpus.paths)
+        feats = rec.features(corpus.paths)
+        rec, how = adapt_features(rec, feats)
         print(f"adapted to {args.data}: {how.n_used} of {how.n_inputs} files recognised confidently enough, "
               f"{len(how.labels)} word models moved", file=sys.stderr)
-    report = evaluate_files(rec, corpus)
+    report = evaluate_files(rec, corpus, features=feats)
     report["model"] = str(args.model)
     report["data"] = str(args.data)
     report["adapted"] = bool(args.adapt)

@@ -45,10 +45,10 @@ def resolve(spec) -> Path:
         If ``spec`` is neither an existing file nor a shipped model's name.
     """
     p = Path(spec)
-    if p.exists() or str(spec) not in SHIPPED:
-        if not p.exists():
-            raise ModelFileError(f"{spec}: no such file (shipped models: {', '.join(SHIPPED)})")
+    if p.exists():
         return p
+    if str(spec) not in SHIPPED:
+        raise ModelFileError(f"{spec}: no such file (shipped models: {', '.join(SHIPPED)})")
     shipped = path_of(str(spec))
     if not shipped.is_file():
         raise ModelFileError(f"{spec}: the shipped model is missing from this installation "

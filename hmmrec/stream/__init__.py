@@ -96,8 +96,7 @@ class _Windows:
     def flush(self, exact: bool) -> list:
         """The last windows of the stream; then ready for a new one."""
         frames = np.vstack([self.features.push(self._take_pending()), self.features.flush()])
-        out = self._windows(frames, final=True, exact=exact)
-        return out
+        return self._windows(frames, final=True, exact=exact)
 
     def _windows(self, frames, final: bool, exact: bool) -> list:
         self._keep(frames)
