@@ -14,6 +14,7 @@ gives exactly ``value / 2**(bits-1)`` (8-bit: ``(value - 128) / 128``).
 
 from __future__ import annotations
 
+import os
 import wave
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,11 +25,16 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from .errors import AudioError, ParameterError
+from .safefile import open_regular
 
 __all__ = ["AudioInfo", "WavInfo", "info", "load", "iter_chunks", "resample", "to_float_mono", "write_wav",
            "StreamResampler", "SUFFIXES"]
 
 _MAX_RESAMPLE_DENOMINATOR = 1000
+# sample rates read (telephone speech to studio rates; outside: a broken or hostile header)
+MIN_SR, MAX_SR = 1000, 384000
+# longest file read as one piece by load() (one utterance); longer recordings are streamed
+MAX_LOAD_S = 600.0
 _DEFAULT_CHUNK = 16000
 # bytes per sample of libsndfile's uncompressed subtypes (0: compressed or unknown)
 _WIDTH = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
@@ -92,29 +98,51 @@ def _soundfile():
 
 
 def _open(path):
-    """An open :class:`soundfile.SoundFile`, or an AudioError saying why not."""
-    p = Path(path)
-    if not p.exists():
-        raise _fail(path, "no such file")
-    if p.is_dir():
-        raise _fail(path, "is a directory, not an audio file")
+    """An open :class:`soundfile.SoundFile`, or an AudioError saying why not.
+
+    Only regular files are opened (a device or FIFO would be read forever), and only
+    sample rates from :data:`MIN_SR` to :data:`MAX_SR` are accepted.
+    """
+    fh = open_regular(path, AudioError, "an audio file")
     try:
-        size = p.stat().st_size
-        with open(p, "rb"):
-            pass
-    except OSError as exc:
-        raise _fail(path, f"cannot open ({exc.strerror})") from None
-    if size == 0:
-        raise _fail(path, "empty file")
-    sf = _soundfile()
-    try:
-        f = sf.SoundFile(str(p))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise _fail(path, f"not a readable audio file ({_why(exc)})") from None
-    if f.samplerate < 1 or f.channels < 1:
+        if os.fstat(fh.fileno()).st_size == 0:
+            raise _fail(path, "empty file")
+        sf = _soundfile()
+        try:
+            f = sf.SoundFile(fh)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise _fail(path, f"not a readable audio file ({_why(exc)})") from None
+    except BaseException:
+        fh.close()
+        raise
+    if not MIN_SR <= f.samplerate <= MAX_SR or f.channels < 1:
         f.close()
-        raise _fail(path, f"invalid header ({f.samplerate} Hz, {f.channels} channels)")
-    return f
+        fh.close()
+        raise _fail(path, f"unsupported header ({f.samplerate} Hz, {f.channels} channels; "
+                          f"sample rates from {MIN_SR} to {MAX_SR} Hz are read)")
+    return _closing(f, fh)
+
+
+class _closing:
+    """A SoundFile that also closes the file object it reads from."""
+
+    def __init__(self, f, fh):
+        self._f, self._fh = f, fh
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def close(self):
+        try:
+            self._f.close()
+        finally:
+            self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _why(exc) -> str:
@@ -179,7 +207,7 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return resample_poly(y, up, down).astype(np.float32)
 
 
-def load(path, sr: int | None = None) -> tuple[np.ndarray, int]:
+def load(path, sr: int | None = None, max_s: float | None = MAX_LOAD_S) -> tuple[np.ndarray, int]:
     """Read a whole audio file as float32 mono.
 
     Parameters
@@ -187,6 +215,10 @@ def load(path, sr: int | None = None) -> tuple[np.ndarray, int]:
     path : str or Path
     sr : int or None
         Target sample rate in Hz; ``None`` keeps the file's rate.
+    max_s : float or None
+        Longest file accepted, in seconds (``None``: any length). A whole file is one
+        utterance; long recordings go through :func:`iter_chunks` (``hmmrec stream``),
+        whose memory stays bounded.
 
     Returns
     -------
@@ -194,8 +226,11 @@ def load(path, sr: int | None = None) -> tuple[np.ndarray, int]:
     sr : int
     """
     with _open(path) as f:
-        y = _read(f, -1, path)
         file_sr = int(f.samplerate)
+        if max_s is not None and f.frames > max_s * file_sr:
+            raise _fail(path, f"{f.frames / file_sr / 60:.1f} min long; files of more than {max_s / 60:g} min "
+                              "are not read as one utterance (use 'hmmrec stream' for long recordings)")
+        y = _read(f, -1, path)
     if len(y) == 0:
         raise _fail(path, "contains no audio samples")
     target = file_sr if sr is None else int(sr)

@@ -16,6 +16,7 @@ recognition and streaming can never disagree.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
@@ -34,6 +35,14 @@ _MIN_WARP, _MAX_WARP = 0.7, 1.3
 _WARP_KNEE = 0.85  # warping is linear up to this share of the band, then bends to keep the top fixed
 _WINDOWS = {"hamming": np.hamming, "rect": np.ones}
 _NORMALISATIONS = ("heq", "mv", "m", "none")
+_BLOCK_FRAMES = 2048
+# (setting, lowest, highest) accepted: wide enough for any sensible front end, narrow
+# enough that no setting can ask for a division by zero or gigabytes of memory
+_INT_RANGES = (("sr", 1000, 384000), ("n_mfcc", 1, 128), ("n_filt", 1, 256), ("n_fft", 16, 65536),
+               ("lifter", 0, 1000), ("delta_n", 0, 20), ("order", 0, 2))
+_FLOAT_RANGES = (("win_s", 1e-3, 0.5), ("hop_s", 1e-4, 0.5), ("low_hz", 0.0, 192000.0), ("high_hz", 0.0, 192000.0),
+                 ("preemph", 0.0, 0.999), ("warp", _MIN_WARP, _MAX_WARP), ("floor_db", -150.0, -20.0),
+                 ("normalization_active_db", 0.0, 120.0), ("rasta", 0.0, 0.999))
 # names of settings in model files (format 3) -> their names here
 OLD_NAMES = {"cmvn": "normalization", "cmvn_active_db": "normalization_active_db"}
 
@@ -118,12 +127,27 @@ class FeatureConfig:
     rasta: float = 0.94
 
     def __post_init__(self):
-        if self.sr <= 0:
-            raise ParameterError(f"FeatureConfig.sr must be positive, got {self.sr}")
+        # types and sane ranges first: a model file's header is checked here too, and a
+        # value out of range would mean a division by zero or an enormous allocation
+        for name, low, high in _INT_RANGES:
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or not low <= v <= high:
+                raise ParameterError(f"FeatureConfig.{name} must be a whole number from {low} to {high}, got {v!r}")
+        for name, low, high in _FLOAT_RANGES:
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or isinstance(v, bool) or not low <= v <= high:  # NaN fails too
+                raise ParameterError(f"FeatureConfig.{name} must be a number from {low:g} to {high:g}, got {v!r}")
+        for name in ("normalization", "window"):
+            if not isinstance(getattr(self, name), str):
+                raise ParameterError(f"FeatureConfig.{name} must be a string, got {getattr(self, name)!r}")
+        if self.high_hz > self.sr / 2:
+            raise ParameterError(f"FeatureConfig.high_hz={self.high_hz:g} is above half the sample rate ({self.sr / 2:g})")
+        if self.low_hz >= (self.high_hz if self.high_hz > 0 else self.sr / 2):
+            raise ParameterError(f"FeatureConfig.low_hz={self.low_hz:g} must be below the top of the band")
+        if self.hop_samples < 1:
+            raise ParameterError(f"FeatureConfig.hop_s={self.hop_s:g} is shorter than one sample at {self.sr} Hz")
         if not 0 < self.hop_s <= self.win_s:
             raise ParameterError(f"FeatureConfig needs 0 < hop_s <= win_s, got hop_s={self.hop_s}, win_s={self.win_s}")
-        if self.order not in (0, 1, 2):
-            raise ParameterError(f"FeatureConfig.order must be 0, 1 or 2, got {self.order}")
         if self.order and self.delta_n < 1:
             raise ParameterError(f"FeatureConfig.delta_n must be >= 1 with deltas, got {self.delta_n}")
         if self.normalization not in _NORMALISATIONS:
@@ -131,15 +155,6 @@ class FeatureConfig:
                                  f"got {self.normalization!r}")
         if not 1 <= self.n_mfcc <= self.n_filt:
             raise ParameterError(f"FeatureConfig needs 1 <= n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
-        if not _MIN_WARP <= self.warp <= _MAX_WARP:
-            raise ParameterError(f"FeatureConfig.warp must be in [{_MIN_WARP}, {_MAX_WARP}], got {self.warp}")
-        if not 0.0 <= self.normalization_active_db <= 120.0:
-            raise ParameterError("FeatureConfig.normalization_active_db must be in [0, 120] dB, "
-                                 f"got {self.normalization_active_db}")
-        if not -150.0 <= self.floor_db <= -20.0:
-            raise ParameterError(f"FeatureConfig.floor_db must be in [-150, -20] dB, got {self.floor_db}")
-        if not 0.0 <= self.rasta < 1.0:
-            raise ParameterError(f"FeatureConfig.rasta must be in [0, 1), got {self.rasta}")
         if self.window not in _WINDOWS:
             raise ParameterError(f"FeatureConfig.window must be one of {sorted(_WINDOWS)}, got {self.window!r}")
         if self.win_samples > self.n_fft:
@@ -298,8 +313,14 @@ def raw_features(y: np.ndarray, cfg: FeatureConfig | None = None) -> np.ndarray:
     n = n_frames_for(len(y), cfg)
     if n == 0:
         return np.zeros((0, cfg.n_features))
-    frames = _frame(_preemphasis(y, cfg.preemph), cfg, n)
-    return _add_deltas(_Cepstra(cfg)(frames), cfg)
+    pre = _preemphasis(y, cfg.preemph)
+    cep = _Cepstra(cfg)
+    # frames and spectra a block at a time: memory stays a few MB however long the signal
+    static = np.empty((n, cfg.n_mfcc))
+    for a in range(0, n, _BLOCK_FRAMES):
+        b = min(a + _BLOCK_FRAMES, n)
+        static[a:b] = cep(_frame(pre[a * cfg.hop_samples:], cfg, b - a))
+    return _add_deltas(static, cfg)
 
 
 def extract(y: np.ndarray, cfg: FeatureConfig | None = None) -> np.ndarray:

@@ -16,17 +16,16 @@ the filler, ``s<k>`` label ``k``'s stream model where it differs from ``m<k>``, 
 from __future__ import annotations
 
 import json
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
+from .errors import ModelFileError, ParameterError
 from .features import OLD_NAMES, FeatureConfig
 from .hmm import HMMParams
-from .safefile import write_atomically
+from .safefile import open_regular, write_atomically
 
 __all__ = ["ModelContents", "write_model", "read_model", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -86,43 +85,139 @@ def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
     return write_atomically(path, lambda fh: np.savez_compressed(fh, **arrays), overwrite=overwrite)
 
 
+# bounds of what a model file may hold: far above any model hmmrec trains, far below
+# what could exhaust memory (every array is checked against them before it is read)
+MAX_LABELS = 1000
+MAX_STATES = 100
+MAX_MIX = 512
+MAX_HEADER_BYTES = 4 << 20
+MAX_TOTAL_BYTES = 512 << 20
+_STOCHASTIC_TOLERANCE = 1e-4
+
+
 def _read_params(data: dict, prefix: str, n_features: int, name: str, n_states: int | None = None) -> HMMParams:
-    """One model's arrays from a model file, checked for shape and finite values."""
-    m = HMMParams(*(np.asarray(data[f"{prefix}_{key}"], dtype=np.float64) for key in _KEYS))
+    """One model's arrays from a model file, checked for shape, finite values, positive
+    variances, and transition and mixture-weight rows that are probabilities."""
+    missing = [f"{prefix}_{key}" for key in _KEYS if f"{prefix}_{key}" not in data]
+    if missing:
+        raise ValueError(f"{name}: missing {', '.join(missing)}")
+    m = HMMParams(*(data[f"{prefix}_{key}"].astype(np.float64) for key in _KEYS))
+    if m.means.ndim != 3:
+        raise ValueError(f"{name}: means must have 3 dimensions, not {m.means.ndim}")
     s, mix, d = m.means.shape
     if (m.transmat.shape != (s, s) or m.weights.shape != (s, mix) or m.variances.shape != (s, mix, d)
-            or d != n_features or (n_states is not None and s != n_states)):
-        raise ValueError(f"inconsistent shapes in {name}")
+            or d != n_features or (n_states is not None and s != n_states) or s < 1 or mix < 1):
+        raise ValueError(f"{name}: inconsistent shapes")
     m.check(name)
+    for key in ("transmat", "weights"):
+        a = getattr(m, key)
+        if np.any(a < 0) or np.any(np.abs(a.sum(axis=1) - 1.0) > _STOCHASTIC_TOLERANCE):
+            raise ValueError(f"{name}: every row of {key} must be probabilities summing to 1")
     return m
 
 
+def _member_limit(name: str, n_features: int) -> int:
+    """Largest size in bytes a member may have (its .npy header included)."""
+    key = name[:-4].rsplit("_", 1)[-1]
+    per = {"transmat": MAX_STATES * MAX_STATES, "weights": MAX_STATES * MAX_MIX,
+           "means": MAX_STATES * MAX_MIX * n_features, "variances": MAX_STATES * MAX_MIX * n_features}
+    return per.get(key, 0) * 8 + 4096
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, kinds: str = "f") -> np.ndarray:
+    """One .npy member, refused before any of it is inflated if it is larger than
+    ``limit`` bytes or its header does not describe exactly its real, numeric content."""
+    if info.file_size > limit:
+        raise ValueError(f"member {info.filename} is {info.file_size} bytes, more than a model holds ({limit})")
+    with z.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"member {info.filename}: unsupported .npy version {version}")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if dtype.kind not in kinds or dtype.hasobject or dtype.itemsize > 8:
+            raise ValueError(f"member {info.filename}: {dtype} is not an array of real numbers")
+        count = int(np.prod(shape, dtype=object))
+        if count * dtype.itemsize != info.file_size - fh.tell():
+            raise ValueError(f"member {info.filename}: its size does not match its header")
+        raw = fh.read(count * dtype.itemsize)
+    a = np.frombuffer(raw, dtype=dtype)
+    return a.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_header(header) -> None:
+    """Raise ValueError naming the first field of the header that is not valid."""
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    labels = header.get("labels")
+    if (not isinstance(labels, list) or not 2 <= len(labels) <= MAX_LABELS
+            or not all(isinstance(x, str) and x and x.isprintable() for x in labels)):
+        raise ValueError(f"labels must be a list of 2 to {MAX_LABELS} non-empty printable strings")
+    if len(set(labels)) != len(labels):
+        raise ValueError("labels must be unique")
+    for key in ("feature_config", "params", "training"):
+        if not isinstance(header.get(key, {}), dict):
+            raise ValueError(f"{key} must be a JSON object")
+    t = header.get("temperature")
+    if not isinstance(t, (int, float)) or isinstance(t, bool) or not 1e-3 <= t <= 1e3:
+        raise ValueError(f"temperature must be a number from 0.001 to 1000, got {t!r}")
+    extra = header.get("extra_labels", [])
+    if (not isinstance(extra, list) or len(extra) > MAX_LABELS * 64
+            or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(labels) for k in extra)):
+        raise ValueError("extra_labels must be a list of label numbers")
+
+
 def _read_archive(path) -> tuple[dict, dict]:
-    """(header, arrays) of a model file, or a ModelFileError saying what is wrong."""
-    p = Path(path)
-    if not p.exists():
-        raise ModelFileError(f"{path}: no such file")
-    if p.is_dir():
-        raise ModelFileError(f"{path}: is a directory, not a model file")
-    if not zipfile.is_zipfile(p):
-        raise ModelFileError(f"{path}: not an hmmrec model file")
+    """(header, arrays) of a model file, or a ModelFileError saying what is wrong.
+
+    Read member by member: the header first, then only the members it calls for, each
+    refused before it is inflated if it is larger than such an array can be.
+    """
+    with open_regular(path, ModelFileError, "a model file") as fh:
+        if not zipfile.is_zipfile(fh):
+            raise ModelFileError(f"{path}: not an hmmrec model file")
+        try:
+            z = zipfile.ZipFile(fh)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise ModelFileError(f"{path}: not a readable hmmrec model file ({exc})") from None
+        with z:
+            return _read_members(path, z)
+
+
+def _read_members(path, z: zipfile.ZipFile) -> tuple[dict, dict]:
+    infos = {i.filename: i for i in z.infolist()}
     try:
-        with np.load(p, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except Exception as exc:  # zip or npy damage of any kind
-        raise ModelFileError(f"{path}: not a readable hmmrec model file ({type(exc).__name__})") from None
-    try:
-        header = json.loads(bytes(data["header"]).decode("utf-8"))
-        if header.get("format") != FORMAT_NAME:
+        raw = _read_member(z, infos["header.npy"], MAX_HEADER_BYTES, kinds="u")
+        header = json.loads(raw.tobytes().decode("utf-8"))
+        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
             raise ValueError("wrong format name")
     except Exception:
         raise ModelFileError(f"{path}: not an hmmrec model file (no valid header)") from None
     version = header.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {version!r} is newer than this hmmrec "
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{path}: damaged hmmrec model file (format version {version!r} is not a positive "
+                             "whole number)")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {version} is newer than this hmmrec "
                              f"understands ({FORMAT_VERSION}); upgrade hmmrec")
-    if version < FORMAT_VERSION:
-        warnings.warn(f"{path}: model format version {version} is older than {FORMAT_VERSION}", stacklevel=4)
+    try:
+        _check_header(header)
+        cfg = header.get("feature_config")
+        n_features = FeatureConfig.from_dict(cfg).n_features
+        labels, extra = header["labels"], header.get("extra_labels", [])
+        prefixes = ([f"m{k}" for k in range(len(labels))] + [f"s{k}" for k in range(len(labels))]
+                    + ["bg", "fl"] + [f"x{j}" for j in range(len(extra))])
+        allowed = {"header.npy"} | {f"{p}_{key}.npy" for p in prefixes for key in _KEYS}
+        unknown = sorted(set(infos) - allowed)
+        if unknown:
+            raise ValueError(f"unknown member {unknown[0]!r}")
+        total = sum(i.file_size for i in infos.values())
+        if total > MAX_TOTAL_BYTES:
+            raise ValueError(f"{total} bytes of arrays, more than a model file may hold ({MAX_TOTAL_BYTES})")
+        data = {name[:-4]: _read_member(z, info, _member_limit(name, n_features))
+                for name, info in infos.items() if name != "header.npy"}
+    except (ValueError, ParameterError, zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise ModelFileError(f"{path}: damaged hmmrec model file ({exc})") from None
     return header, data
 
 

@@ -215,7 +215,10 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             if not isinstance(v, (int, np.integer)) or v < low:
                 kind = "a positive" if low else "a non-negative"
                 raise ParameterError(f"{name} must be {kind} integer, got {v!r}")
-        if not 0 < self.var_floor < 1:
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, (int, np.integer)) or isinstance(self.n_jobs, bool)
+                                        or self.n_jobs == 0 or abs(self.n_jobs) > 4096):
+            raise ParameterError(f"n_jobs must be a non-zero integer (-1: every core), got {self.n_jobs!r}")
+        if not isinstance(self.var_floor, (int, float)) or not 0 < self.var_floor < 1:
             raise ParameterError(f"var_floor must be between 0 and 1, got {self.var_floor!r}")
         for name, low, high, unit in (("speeds", 0.5, 2.0, ""), ("warps", 0.7, 1.3, ""),
                                       ("noise_snrs", -10.0, 60.0, " dB")):
@@ -475,8 +478,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         c = read_model(resolve(path))
         try:
             rec = cls(**c.params)
-        except TypeError as exc:
-            raise ModelFileError(f"{path}: damaged hmmrec model file ({exc})") from None
+            rec._check_params()
+        except (TypeError, ValueError, ParameterError) as exc:
+            raise ModelFileError(f"{path}: damaged hmmrec model file (params: {exc})") from None
         rec.feature_config_ = c.feature_config
         rec.classes_ = np.array(c.labels)
         rec.models_, rec.stream_models_ = c.models, c.stream_models
