@@ -9,7 +9,7 @@ so the audio thread never waits for the consumer's thread (a Queue's mutex can b
 held when KeyboardInterrupt lands inside ``get``, and closing the stream waits for the
 audio thread).
 
-Ctrl-C during :func:`listen` (in the main thread) sets a flag that the loop reads
+Ctrl-C (or SIGTERM) during :func:`listen` (in the main thread) sets a flag that the loop reads
 between chunks instead of raising KeyboardInterrupt wherever the main thread happens
 to be: an exception raised inside recognition code (or inside a library that catches
 it) could leave the recogniser half-updated or be lost altogether. A second Ctrl-C
@@ -425,30 +425,39 @@ def listen(recognizer, device: str | int | None = None, sensitivity: float | Non
 
 
 class _CtrlC:
-    """While active (in the main thread only), the first SIGINT just sets ``pressed``.
+    """While active (in the main thread only), the first SIGINT or SIGTERM just sets ``pressed``.
 
-    The handler puts the previous one back at once, so a second Ctrl-C behaves as
-    before (KeyboardInterrupt). It only assigns attributes: a signal handler runs in the
-    main thread between two bytecodes, and taking a lock there could deadlock.
+    The handler puts the previous ones back at once, so a second signal behaves as
+    before (KeyboardInterrupt, or whatever the caller installed for SIGTERM). It only
+    assigns attributes: a signal handler runs in the main thread between two bytecodes,
+    and taking a lock there could deadlock.
     """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.pressed = False
-        self._previous = None
+        self._previous = {}
 
     def _handler(self, signum, frame) -> None:
         self.pressed = True
-        signal.signal(signal.SIGINT, self._previous)
+        self._restore()
+
+    def _restore(self) -> None:
+        for sig, previous in self._previous.items():
+            if signal.getsignal(sig) == self._handler:
+                signal.signal(sig, previous)
+        self._previous = {}
 
     def __enter__(self) -> "_CtrlC":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
-            if self._previous in (None, signal.SIG_IGN):  # installed outside Python, or ignored
-                self._previous = None
-                return self
-            signal.signal(signal.SIGINT, self._handler)
+            for sig in self._SIGNALS:
+                previous = signal.getsignal(sig)
+                if previous is None or previous == signal.SIG_IGN:  # installed outside Python, or ignored
+                    continue
+                self._previous[sig] = previous
+                signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None and signal.getsignal(signal.SIGINT) == self._handler:
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()

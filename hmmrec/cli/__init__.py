@@ -1,18 +1,21 @@
 """The ``hmmrec`` command: one module per group of subcommands, no recognition logic.
 
 Exit status: 0 on success, 2 for usage errors, 1 for everything else, each with a
-single ``hmmrec: error: ...`` line on stderr.
+single ``hmmrec: error: ...`` line on stderr; 130 after Ctrl-C, 143 after SIGTERM (both
+end the command cleanly: no temporary file left, worker processes stopped).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 from .. import __version__
 from ..errors import HmmrecError
-from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE
 
 __all__ = ["main", "build_parser"]
 
@@ -28,18 +31,40 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import dashboard, files, live
+    from . import data
 
     parser = _Parser(prog="hmmrec", description="Spoken word and keyword recognition with hidden Markov models.")
     parser.add_argument("--version", action="version", version=f"hmmrec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     files.add_commands(sub)
+    data.add_commands(sub)
     live.add_commands(sub)
     dashboard.add_command(sub)
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that it ends as on Ctrl-C: clean-ups run,
+    temporary files go, worker processes are stopped."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(parser, argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(parser, argv) -> int:
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
@@ -52,6 +77,9 @@ def main(argv=None) -> int:
     except HmmrecError as exc:
         print(f"hmmrec: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Terminated:
+        print("hmmrec: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("hmmrec: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

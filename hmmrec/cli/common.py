@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import HmmrecError
 from ..progress import plural  # noqa: F401  (the subcommands' one plural)
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 def int_at_least(low: int, what: str):
@@ -74,8 +74,15 @@ def device(text: str):
 
 
 def refuse_existing(path, force: bool, what: str):
-    if path and Path(path).exists() and not force:
+    """Fail now, before any long work, if ``path`` could not be written later: it exists
+    (without ``force``), is a directory, or its folder is missing or read-only."""
+    from ..safefile import check_writable
+
+    if not path:
+        return
+    if Path(path).exists() and not Path(path).is_dir() and not force:
         raise HmmrecError(f"{path}: already exists; not overwriting the {what} (use --force to replace it)")
+    check_writable(path, overwrite=True)
 
 
 def write_json(path, obj, force: bool):

@@ -20,8 +20,6 @@ def cmd_train(args) -> int:
 
     out = Path(args.output)
     refuse_existing(out, args.force, "model")
-    if not out.parent.exists():
-        raise HmmrecError(f"{out.parent}: folder does not exist")
     corpus = load_corpus(args.data)
     own = Corpus(u for data in args.own or [] for u in load_corpus(data))
     labels = sorted(set(corpus.labels) | set(own.labels))
