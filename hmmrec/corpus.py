@@ -16,6 +16,8 @@ that fits none has no speaker. Takes are the trailing number of the name.
 from __future__ import annotations
 
 import csv
+import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ import numpy as np
 
 from .audio import SUFFIXES
 from .errors import DataError, ParameterError
+from .safefile import open_regular
 
 __all__ = ["Utterance", "Corpus", "load_corpus", "split_by_speaker", "split_by_take",
            "kfold", "leave_one_speaker_out"]
@@ -88,15 +91,30 @@ class Corpus(list):
         return dict(sorted(out.items()))
 
 
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot read the folder ({exc.strerror or exc})") from None
+
+
 def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    return [p for p in _listing(folder) if p.is_file() and p.suffix.lower() in SUFFIXES]
+
+
+def _check_label(label: str, where) -> str:
+    """A label as given, or a DataError if it is empty or holds control characters."""
+    if not label or not label.isprintable():
+        raise DataError(f"{where}: label {label!r} is empty or holds control characters")
+    return label
 
 
 def _load_tree(root: Path) -> Corpus:
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subdirs = [p for p in _listing(root) if p.is_dir() and not p.name.startswith(".")]
     corpus = Corpus()
     empty = []
     for d in subdirs:
+        _check_label(d.name, d)
         files = _audio_files(d)
         if not files:
             empty.append(d)
@@ -105,7 +123,7 @@ def _load_tree(root: Path) -> Corpus:
             spk, take = _speaker_and_take(f.stem, d.name)
             corpus.append(Utterance(str(f), d.name, spk, take))
     if empty:
-        nested = [d for d in empty if any(p.is_dir() for p in d.iterdir())]
+        nested = [d for d in empty if any(p.is_dir() for p in _listing(d))]
         if nested:
             raise DataError(f"{root}: {nested[0].name}/ holds folders, not WAV files; "
                             f"pass a folder whose subfolders are labels (e.g. {nested[0]})")
@@ -118,22 +136,31 @@ def _load_tree(root: Path) -> Corpus:
 
 def _load_manifest(path: Path) -> Corpus:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with io.TextIOWrapper(open_regular(path, DataError, "a manifest"), newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             cols = reader.fieldnames or []
             missing = {"path", "label"} - set(cols)
             if missing:
                 raise DataError(f"{path}: manifest needs columns path,label (missing {', '.join(sorted(missing))})")
             corpus = Corpus()
+            seen: dict[str, tuple[int, str]] = {}  # file -> (line, label) where it was first listed
             for line, row in enumerate(reader, start=2):
                 if not row.get("path") or not row.get("label"):
                     raise DataError(f"{path}:{line}: empty path or label")
+                label = _check_label(row["label"].strip(), f"{path}:{line}")
                 p = Path(row["path"])
                 if not p.is_absolute():
                     p = path.parent / p
+                key = os.path.normpath(p)
+                if key in seen:
+                    first, other = seen[key]
+                    again = "listed again" if other == label else f"listed under {other!r} too"
+                    raise DataError(f"{path}:{line}: {row['path']} {again} (line {first}); each file once, "
+                                    "under one label")
+                seen[key] = (line, label)
                 spk = (row.get("speaker") or "").strip() or None
-                _, take = _speaker_and_take(p.stem, row["label"])
-                corpus.append(Utterance(str(p), row["label"].strip(), spk, take))
+                _, take = _speaker_and_take(p.stem, label)
+                corpus.append(Utterance(str(p), label, spk, take))
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 CSV manifest") from None
     except csv.Error as exc:
