@@ -4,9 +4,11 @@ at the model's rate; the built-in corpus's folders; truth lists next to stream r
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,9 @@ SOUNDS = REPO / "sounds"
 MAX_CLIP_S = 30.0  # the Recognize page takes one word (or a short phrase)
 MAX_STREAM_S = 600.0  # the Stream page takes recordings up to 10 minutes
 MAX_LISTED_FILES = 5000
+MAX_WALK_DEPTH = 4  # folders below the one chosen that are searched for audio files
+MAX_WALKED = 50000  # directory entries looked at, at most, to list one folder
+DATA_ENV = "HMMREC_DASHBOARD_DATA"
 # file endings the upload widgets accept
 UPLOAD_TYPES = sorted(s.lstrip(".") for s in audio.SUFFIXES)
 AUDIO_INPUT_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
@@ -83,15 +88,76 @@ def upload_key(uploaded) -> str:
     return "upload:" + hashlib.sha1(uploaded.getvalue()).hexdigest()
 
 
+def data_roots() -> list[Path]:
+    """The folders this dashboard may read data from: the built-in corpus, the folders
+    given with ``hmmrec dashboard --data DIR`` (``--data`` after ``--`` on the
+    ``streamlit run`` line) and those in $HMMREC_DASHBOARD_DATA (separated by ``:``).
+    Nothing outside them is listed or opened, whatever a visitor types."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--data", action="append", default=[])
+    try:
+        given = parser.parse_known_args(sys.argv[1:])[0].data
+    except SystemExit:  # "--data" without a value
+        given = []
+    given += [d for d in os.environ.get(DATA_ENV, "").split(os.pathsep) if d]
+    roots = [SOUNDS] + [Path(d).expanduser() for d in given]
+    return list(dict.fromkeys(r.resolve() for r in roots if r.is_dir()))
+
+
+def allowed_path(path) -> Path:
+    """``path`` (links resolved) if it lies inside one of :func:`data_roots`, else a
+    :class:`HmmrecError` that says which folders are open and how to add one."""
+    p = Path(str(path)).expanduser()
+    roots = data_roots()
+    try:
+        resolved = p.resolve()
+    except (OSError, RuntimeError):
+        resolved = None
+    if resolved is not None and any(resolved == r or r in resolved.parents for r in roots):
+        return resolved
+    raise HmmrecError(f"{path}: outside the data folders this dashboard may read ({', '.join(map(str, roots))}); "
+                      "start it with 'hmmrec dashboard --data DIR' to open another")
+
+
+def load_allowed_corpus(path):
+    """:func:`hmmrec.corpus.load_corpus` of a folder or manifest inside :func:`data_roots`,
+    every file it lists inside them too (a manifest may name any path)."""
+    from hmmrec.corpus import load_corpus
+
+    corpus = load_corpus(allowed_path(path))
+    for u in corpus:
+        allowed_path(u.path)
+    return corpus
+
+
 def list_wavs(folder) -> list[str]:
-    """WAV files under ``folder`` (relative paths, sorted; at most MAX_LISTED_FILES)."""
+    """Audio files under ``folder`` (relative paths, sorted), folder by folder in name
+    order: at most MAX_LISTED_FILES files, MAX_WALK_DEPTH folders deep and MAX_WALKED
+    entries looked at, so that no folder, however large, holds the page up."""
     root = Path(folder)
-    out = []
-    for p in sorted(q for q in root.rglob("*") if q.suffix.lower() in audio.SUFFIXES):
-        out.append(str(p.relative_to(root)))
-        if len(out) >= MAX_LISTED_FILES:
-            break
-    return out
+    out: list[str] = []
+    seen = 0
+    todo = [(root, 0)]
+    while todo and len(out) < MAX_LISTED_FILES and seen < MAX_WALKED:
+        here, depth = todo.pop(0)
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        seen += len(entries)
+        subdirs = []
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    if depth < MAX_WALK_DEPTH and not e.name.startswith("."):
+                        subdirs.append((Path(e.path), depth + 1))
+                elif e.is_file() and Path(e.name).suffix.lower() in audio.SUFFIXES:
+                    out.append(str(Path(e.path).relative_to(root)))
+            except OSError:
+                continue
+        todo = subdirs + todo  # depth first, in name order
+    return sorted(out[:MAX_LISTED_FILES])
 
 
 def sound_folders() -> list[str]:

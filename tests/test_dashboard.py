@@ -39,9 +39,11 @@ def wav_bytes(y: np.ndarray, sr: int = 16000) -> bytes:
 
 
 @pytest.fixture
-def app(fruit_model_path, monkeypatch):
-    """The app on the Recognize page (default), showing the small session model."""
+def app(fruit_model_path, monkeypatch, tmp_path):
+    """The app on the Recognize page (default), showing the small session model; the
+    test's tmp_path is one of its data folders (as with ``hmmrec dashboard --data``)."""
     monkeypatch.setenv("HMMREC_DASHBOARD_MODEL", str(fruit_model_path))
+    monkeypatch.setenv("HMMREC_DASHBOARD_DATA", str(tmp_path))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
@@ -157,6 +159,47 @@ def test_recognize_pick_a_file_from_a_data_folder(app, tmp_path):
     assert app.metric[0].value == "kiwi"
     app.text_input(key="rec_other_folder").set_value(str(tmp_path / "nope")).run()
     assert not app.exception and "no such folder" in app.error[0].value
+
+
+def test_file_pickers_stay_inside_the_data_folders(app, tmp_path):
+    """Typed paths outside the built-in corpus and the --data folders are refused, links and
+    ../ included; so are manifests that list files outside them."""
+    (tmp_path / "escape").symlink_to("/etc")
+    app.selectbox(key="rec_folder").set_value("Other folder…").run()
+    for typed in ("/", "/etc", str(tmp_path / "escape"), str(tmp_path / ".." / ".."), str(REPO)):
+        app.text_input(key="rec_other_folder").set_value(typed).run()
+        assert not app.exception
+        assert len(app.error) == 1 and "outside the data folders" in app.error[0].value, (typed, app.error)
+        assert "--data" in app.error[0].value
+        assert not app.metric  # nothing listed, nothing recognised
+    app.switch_page("views/stream.py").run()
+    app.selectbox(key="stream_folder").set_value("Other folder…").run()
+    app.text_input(key="stream_other_folder").set_value("/usr").run()
+    assert not app.exception and "outside the data folders" in app.error[0].value
+    outside = tmp_path / "outside.csv"
+    outside.write_text(f"path,label\n{KIWI},kiwi\n/etc/hostname,evil\n")
+    app.switch_page("views/train.py").run()
+    for data, why in (("/etc", "outside the data folders"), (str(outside), "/etc/hostname: outside")):
+        app.text_input(key="train_data").set_value(data)
+        app.text_input(key="train_test").set_value("")
+        app.button(key="train_go").click().run()
+        assert not app.exception and why in app.error[0].value, app.error
+
+
+def test_file_lists_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "dashboard"))
+    import inputs  # the dashboard's module
+
+    deep = tmp_path.joinpath(*[f"d{i}" for i in range(inputs.MAX_WALK_DEPTH + 2)])
+    deep.mkdir(parents=True)
+    for i in range(5):
+        (tmp_path / f"a{i}.wav").write_bytes(b"x")
+        (deep / f"b{i}.wav").write_bytes(b"x")
+    (deep.parent / "c.wav").write_bytes(b"x")
+    listed = inputs.list_wavs(tmp_path)
+    assert listed[:5] == [f"a{i}.wav" for i in range(5)] and len(listed) == 5  # the too deep ones are not walked
+    monkeypatch.setattr(inputs, "MAX_LISTED_FILES", 3)
+    assert inputs.list_wavs(tmp_path) == ["a0.wav", "a1.wav", "a2.wav"]
 
 
 # -- Stream --------------------------------------------------------------------------------------
@@ -417,7 +460,7 @@ def test_score_curves_agree_with_the_stream_recognizer(app, fruit_model):
 
 
 # -- the launcher --------------------------------------------------------------------------------
-def test_launcher_command_and_subcommand(fruit_model_path, monkeypatch):
+def test_launcher_command_and_subcommand(fruit_model_path, monkeypatch, capsys):
     import argparse
 
     from hmmrec.cli import dashboard
@@ -427,7 +470,14 @@ def test_launcher_command_and_subcommand(fruit_model_path, monkeypatch):
     assert argv[1:4] == ["-m", "streamlit", "run"] and Path(argv[4]) == APP.resolve()
     assert argv[argv.index("--server.port") + 1] == "8600"
     assert argv[argv.index("--server.headless") + 1] == "true"
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"  # this machine only, unless --host
+    assert argv[argv.index("--server.maxUploadSize") + 1] == str(dashboard.MAX_UPLOAD_MB)
     assert argv[-3:] == ["--", "--model", str(Path(fruit_model_path).resolve())]
+    argv = dashboard.command(8600, None, host="0.0.0.0", data=[SOUNDS / "test"])
+    assert argv[argv.index("--server.address") + 1] == "0.0.0.0"
+    assert argv[-3:] == ["--", "--data", str((SOUNDS / "test").resolve())]
+    with pytest.raises(HmmrecError, match="no such folder"):
+        dashboard.command(8600, data=["/nonexistent"])
     with pytest.raises(HmmrecError, match="no such model file"):
         dashboard.command(8600, "/nonexistent.model")
     with pytest.raises(HmmrecError, match="port"):
@@ -436,9 +486,16 @@ def test_launcher_command_and_subcommand(fruit_model_path, monkeypatch):
     parser = argparse.ArgumentParser()
     dashboard.add_command(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["dashboard"])
-    assert args.port == 8501 and args.model is None and callable(args.func)
+    assert args.port == 8501 and args.model is None and callable(args.func) and args.host == "127.0.0.1"
     args = parser.parse_args(["dashboard", "--port", "9000", "--model", "m.model"])
     assert args.port == 9000 and args.model == "m.model"
+
+    started = []
+    monkeypatch.setattr(dashboard.os, "execv", lambda path, argv: started.append(argv))
+    dashboard.run(8600, host="0.0.0.0")
+    assert len(started) == 1 and "reachable from other machines" in capsys.readouterr().err
+    dashboard.run(8600)
+    assert len(started) == 2 and "warning" not in capsys.readouterr().err
 
     monkeypatch.setattr(dashboard.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(HmmrecError, match=r"pip install 'hmmrec\[dashboard\]'"):

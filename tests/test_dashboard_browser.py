@@ -185,3 +185,37 @@ def test_upload_of_a_non_wav_is_a_friendly_message(page, server, tmp_path):
     assert "notes.wav" in alert.inner_text() and "not a readable audio file" in alert.inner_text()
     _no_exception(page)
     _screenshot(page, "recognize_bad_upload")
+
+
+def _other_address() -> str | None:
+    """An IPv4 address of this machine other than loopback (where other hosts would reach it)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.254.254.254", 1))  # no packet is sent: this only picks the outgoing interface
+            addr = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if addr.startswith("127.") else addr
+
+
+def test_hmmrec_dashboard_serves_this_machine_only(fruit_model_path, tmp_path):
+    """The real launcher: reachable on 127.0.0.1, refused on the machine's network address."""
+    pytest.importorskip("streamlit", reason="the dashboard needs Streamlit (pip install 'hmmrec[dashboard]')")
+    other = _other_address()
+    if other is None:
+        pytest.skip("this machine has no network address besides loopback to check from")
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "hmmrec.cli", "dashboard", "--port", str(port),
+                                 "--model", str(fruit_model_path)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while not _healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        with pytest.raises(OSError):
+            socket.create_connection((other, port), timeout=3).close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -33,12 +33,18 @@ def pick_file() -> Path | None:
     folder = c1.selectbox("Folder", folders, key="rec_folder")
     if folder == OTHER_FOLDER:
         folder = c1.text_input("Data folder on the server", key="rec_other_folder",
-                               placeholder="/path/to/data")
+                               placeholder="/path/to/data",
+                               help="Inside the built-in corpus or a folder the dashboard was started with "
+                                    "(hmmrec dashboard --data DIR)")
         if not folder:
             return None
-    root = Path(folder).expanduser()
+    try:
+        root = inputs.allowed_path(folder)
+    except HmmrecError as exc:
+        st.error(str(exc))
+        return None
     if not root.is_dir():
-        st.error(f"{root}: no such folder")
+        st.error(f"{folder}: no such folder")
         return None
     files = inputs.list_wavs(root)
     if not files:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -98,10 +97,14 @@ def file_source():
         folder = a.text_input("Folder on the server", key="stream_other_folder", placeholder="/path/to/recordings")
         if not folder:
             return
-    root = Path(folder).expanduser()
+    try:
+        root = inputs.allowed_path(folder)
+    except HmmrecError as exc:
+        st.error(str(exc))
+        return
     files = inputs.list_wavs(root) if root.is_dir() else []
     if not files:
-        st.warning(f"{root}: no WAV files here")
+        st.warning(f"{folder}: no WAV files here")
         return
     rel = b.selectbox("Recording", files, key=f"stream_file:{root}")
     path = root / rel

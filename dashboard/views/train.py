@@ -15,7 +15,7 @@ import modelstore
 import ui
 from hmmrec import HMMRecognizer
 from hmmrec.recognizer import DEFAULT_OWN_WEIGHT
-from hmmrec.corpus import Corpus, load_corpus
+from hmmrec.corpus import Corpus
 from hmmrec.errors import HmmrecError
 from hmmrec.evaluate import evaluate_files
 
@@ -88,7 +88,7 @@ def evaluate(rec, path, status) -> dict | None:
     if not path:
         return None
     status.update(label=f"evaluating on {path}…")
-    corpus = load_corpus(path)
+    corpus = inputs.load_allowed_corpus(path)
     return evaluate_files(rec, corpus)
 
 
@@ -98,8 +98,8 @@ if go or evaluate_only:
             if go:
                 if not train_path:
                     raise HmmrecError("enter the training data folder or manifest")
-                corpus = load_corpus(train_path)
-                own = load_corpus(own_path) if own_path else Corpus()
+                corpus = inputs.load_allowed_corpus(train_path)
+                own = inputs.load_allowed_corpus(own_path) if own_path else Corpus()
                 labels = sorted(set(corpus.labels) | set(own.labels))
                 if len(labels) < 2:
                     raise HmmrecError(f"{train_path}: need at least two labels, found {labels}")
