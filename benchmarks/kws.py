@@ -80,7 +80,7 @@ def build_stream(test, noise_files, seed=0, sr=SR):
         pieces.append(np.zeros(gap, np.float32))
         t += gap
     speech = np.concatenate(pieces)
-    noise = np.concatenate([audio.load(p, sr)[0] for p in noise_files]).astype(np.float32)
+    noise = np.concatenate([audio.load(p, sr, max_s=None)[0] for p in noise_files]).astype(np.float32)
     noise = np.resize(noise, len(speech))  # repeat the noise clips over the whole stream
     speech_rms = float(np.median(levels))
     noise *= speech_rms / (np.sqrt(np.mean(noise**2)) * 10 ** (SNR_DB / 20))

@@ -58,7 +58,7 @@ def read_path(path, sr: int, max_s: float = MAX_CLIP_S, name: str | None = None)
         wi = audio.info(path)
         if wi.duration_s > max_s:
             raise _too_long(name, wi.duration_s, max_s)
-        y, sr = audio.load(path, sr)
+        y, sr = audio.load(path, sr, max_s=max_s)
     except HmmrecError as exc:
         raise HmmrecError(str(exc).replace(str(path), name)) from None
     if not len(y):

@@ -34,7 +34,7 @@ _MAX_RESAMPLE_DENOMINATOR = 1000
 # sample rates read (telephone speech to studio rates; outside: a broken or hostile header)
 MIN_SR, MAX_SR = 1000, 384000
 # longest file read as one piece by load() (one utterance); longer recordings are streamed
-MAX_LOAD_S = 600.0
+MAX_LOAD_S = 60.0
 _DEFAULT_CHUNK = 16000
 # bytes per sample of libsndfile's uncompressed subtypes (0: compressed or unknown)
 _WIDTH = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
@@ -118,7 +118,7 @@ def _open(path):
     if not MIN_SR <= f.samplerate <= MAX_SR or f.channels < 1:
         f.close()
         fh.close()
-        raise _fail(path, f"unsupported header ({f.samplerate} Hz, {f.channels} channels; "
+        raise _fail(path, f"unsupported header ({f.samplerate} Hz, {f.channels} channel{'s' * (f.channels != 1)}; "
                           f"sample rates from {MIN_SR} to {MAX_SR} Hz are read)")
     return _closing(f, fh)
 
