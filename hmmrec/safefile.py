@@ -54,16 +54,28 @@ def open_regular(path, error=HmmrecError, what: str = "a file") -> BinaryIO:
         raise
 
 
+def _check_target(p: Path, overwrite: bool) -> None:
+    """Refuse a target that is a directory, a device, FIFO or socket (or a link to one:
+    renaming over it would replace the node itself), or that exists without ``overwrite``."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise HmmrecError(f"{p}: is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise HmmrecError(f"{p}: is not a regular file (a device, FIFO or socket); not replacing it")
+    if (p.exists() or p.is_symlink()) and not overwrite:
+        raise HmmrecError(f"{p}: already exists; not overwriting (choose another name or remove it)")
+
+
 def check_writable(path, overwrite: bool = False) -> None:
     """Raise HmmrecError now if :func:`write_atomically` could not write ``path`` later:
     the folder is missing or not writable, or ``path`` is a directory, or exists and
     ``overwrite`` is false. Checked by creating (and removing) a temporary file beside it,
     so that a long job fails before it starts rather than after."""
     p = Path(path)
-    if p.is_dir():
-        raise HmmrecError(f"{p}: is a directory")
-    if (p.exists() or p.is_symlink()) and not overwrite:
-        raise HmmrecError(f"{p}: already exists; not overwriting (choose another name or remove it)")
+    _check_target(p, overwrite)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise HmmrecError(f"{p}: cannot write (folder {folder} does not exist)")
@@ -86,10 +98,7 @@ def write_atomically(path, write: Callable[[BinaryIO], None], overwrite: bool = 
         (the message says why: no such folder, permission denied, disk full...).
     """
     p = Path(path)
-    if p.is_dir():
-        raise HmmrecError(f"{p}: is a directory")
-    if (p.exists() or p.is_symlink()) and not overwrite:
-        raise HmmrecError(f"{p}: already exists; not overwriting (choose another name or remove it)")
+    _check_target(p, overwrite)
     folder = p.parent if str(p.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)

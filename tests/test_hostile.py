@@ -141,6 +141,12 @@ def _crafted_cases(d: Path) -> dict:
     cases["model_into_a_missing_folder"] = (train + ["-o", str(d / "no" / "m.model")], "does not exist")
     cases["report_onto_a_directory"] = (["eval", str(BASE), str(SOUNDS / "test"), "--json", str(d / "adir"),
                                          "--force"], "is a directory")
+    # a device or FIFO as the output (or a link to one) is never replaced: here a FIFO
+    # stands for /dev/full or /dev/null, which a root user's rename would replace
+    (d / "fifo-link.json").symlink_to(d / "fifo.csv")
+    cases["model_onto_a_fifo"] = (train + ["-o", str(d / "fifo.model"), "--force"], "is not a regular file")
+    cases["report_onto_a_link_to_a_fifo"] = (["eval", str(BASE), str(SOUNDS / "test"), "--json",
+                                               str(d / "fifo-link.json"), "--force"], "is not a regular file")
     return cases
 
 
@@ -181,6 +187,7 @@ def test_failed_commands_leave_no_file_behind(crafted_results):
     _, _, d, before = crafted_results
     assert set(os.listdir(d)) == before
     assert list((d / "adir").iterdir()) == []
+    assert (d / "fifo.model").is_fifo() and (d / "fifo-link.json").is_symlink() and (d / "fifo.csv").is_fifo()
 
 
 # -- permissions -----------------------------------------------------------------------------------
