@@ -669,7 +669,8 @@ def test_listen_hears_a_wav_played_into_the_virtual_microphone(virtual_mic, all_
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_listen_ctrl_c_exits_cleanly_with_a_summary(virtual_mic, fruit_model_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_listen_ctrl_c_or_sigterm_exits_cleanly_with_a_summary(virtual_mic, fruit_model_path, sig):
     import signal
 
     # hmmrec's own entry point, with faulthandler set to print every thread's stack on SIGUSR1:
@@ -685,13 +686,13 @@ def test_listen_ctrl_c_exits_cleanly_with_a_summary(virtual_mic, fruit_model_pat
     try:
         assert err.wait_for("listening on", timeout=90), "\n".join(err.lines)
         time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, sig))
         try:
             rc = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGUSR1)
             time.sleep(2.0)
-            pytest.fail("no exit 30 s after Ctrl-C; stacks:\n" + "\n".join(err.lines))
+            pytest.fail(f"no exit 30 s after {sig}; stacks:\n" + "\n".join(err.lines))
     finally:
         if proc.poll() is None:
             proc.kill()
