@@ -8,6 +8,9 @@ fade of the word's sound and whose loudest sound is the word's, and which, cut o
 classified on its own as a file is, gets a posterior above the one ``sensitivity`` sets.
 The best such window is emitted once ``patience_s`` has passed since the sound faded;
 a refractory time follows each event.
+
+:func:`judge_recording` applies the same two levels to one recording of one word (the
+file recognizer's answer): :class:`Verdict` says whether a keyword was heard, or why not.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import ParameterError
-from .scoring import WindowScore
+from ..labels import is_keyword, is_whole
+from .scoring import WindowScore, WindowScorer
 
 __all__ = ["KeywordEvent", "Decider", "make_decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
-           "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "MIN_TAIL_S", "MAX_TAIL_S"]
+           "Verdict", "judge", "judge_recording", "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S",
+           "DEFAULT_PATIENCE_S", "MIN_TAIL_S", "MAX_TAIL_S"]
 
 DEFAULT_SENSITIVITY = 0.5
 DEFAULT_REFRACTORY_S = 0.3
@@ -257,3 +262,144 @@ def make_decider(sensitivity: float, hop_s: float, frame_s: float, frame_len_s: 
                    patience_s, frame_s=frame_s, frame_len_s=frame_len_s, min_tail_s=MIN_TAIL_S,
                    max_tail_s=max(MAX_TAIL_S, MIN_TAIL_S + hop_s), max_peak_gap_db=_MAX_PEAK_GAP_DB,
                    min_posterior=sensitivity_to_min_posterior(sensitivity))
+
+
+# -- one recording -----------------------------------------------------------------------
+# why a recording's answer is not a keyword (Verdict.rejected_because), in the order checked
+SILENT = "silent"  # nothing above the feature floor: the stream scores no such window
+NOT_A_KEYWORD = "not_a_keyword"  # the best label is a non-keyword class (``_silence_``, ``_unknown_``)
+LOW_MARGIN = "margin"  # the keyword does not stand out from its rivals by the threshold
+LOW_POSTERIOR = "posterior"  # the keyword's posterior is below the minimum
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one recording holds a keyword by the stream's rules, and why not.
+
+    Attributes
+    ----------
+    label : str
+        The best label of the recording (:attr:`Recognition.label`), judged.
+    accepted : bool
+        True: ``label`` is a keyword that passes both levels of ``sensitivity``.
+    margin : float
+        The stream's margin of ``label`` with the whole recording as one window: over the
+        best non-keyword hypothesis, and over the best other keyword plus
+        ``KEYWORD_SLACK`` (nats per frame of the word; ``-inf`` for a non-keyword label or
+        a silent recording). Accepted only above ``threshold``.
+    posterior : float
+        Calibrated posterior of ``label`` for the recording classified whole (the word on
+        its own, as the stream checks it). Accepted only from ``min_posterior`` up.
+    threshold, min_posterior : float
+        The two levels at ``sensitivity`` (:func:`sensitivity_to_threshold`,
+        :func:`sensitivity_to_min_posterior`).
+    sensitivity : float
+    rejected_because : str
+        ``""`` when accepted, else the first rule that failed: ``"silent"``,
+        ``"not_a_keyword"``, ``"margin"`` or ``"posterior"``.
+    reason : str
+        One sentence for a person: why the recording is not taken for a keyword (``""``
+        when accepted).
+    """
+
+    label: str
+    accepted: bool
+    margin: float
+    posterior: float
+    threshold: float
+    min_posterior: float
+    sensitivity: float
+    rejected_because: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (``margin`` is ``None`` where it is not finite)."""
+        d = asdict(self)
+        d["margin"] = round(self.margin, 4) if np.isfinite(self.margin) else None
+        for k in ("posterior", "threshold", "min_posterior", "sensitivity"):
+            d[k] = round(d[k], 4)
+        return d
+
+
+def judge(label: str, margin: float, posterior: float, sensitivity: float = DEFAULT_SENSITIVITY,
+          silent: bool = False) -> Verdict:
+    """The stream's decision on one word: is ``label`` a keyword heard clearly enough?
+
+    Parameters
+    ----------
+    label : str
+        The best label of the recording.
+    margin : float
+        Its margin over its rivals, nats per frame (see :class:`Verdict`); a keyword is
+        taken only above :func:`sensitivity_to_threshold`, as a stream window is.
+    posterior : float
+        Its posterior on its own; a keyword needs at least :func:`sensitivity_to_min_posterior`.
+    sensitivity : float
+        The stream's knob, 0 (strictest) to 1.
+    silent : bool
+        The recording holds no sound above the feature floor.
+    """
+    threshold, min_posterior = sensitivity_to_threshold(sensitivity), sensitivity_to_min_posterior(sensitivity)
+    margin, posterior, label = float(margin), float(posterior), str(label)
+    if silent:
+        why, reason = SILENT, "the recording is silent: there is no sound in it to recognise"
+    elif not is_keyword(label):
+        kind = "silence and background sound" if is_whole(label) else "sounds and words to ignore"
+        why, reason = NOT_A_KEYWORD, f"it sounds most like {label}, the model's class of {kind}, not a word"
+    elif not margin > threshold:
+        needs = f"at sensitivity {sensitivity:.2f} a word must lead by more than {threshold:.2f}"
+        if margin >= 0:
+            reason = (f"“{label}” leads the other models (background sound, non-keyword classes and the other "
+                      f"words) by only {margin:.2f} nats per frame; {needs}")
+        else:
+            reason = (f"another model (background sound, a non-keyword class or another word) fits the "
+                      f"recording better than “{label}” does, by {-margin:.2f} nats per frame; {needs}")
+        why = LOW_MARGIN
+    elif not posterior >= min_posterior:
+        why, reason = LOW_POSTERIOR, (f"“{label}” gets a probability of only {posterior:.0%}; at sensitivity "
+                                      f"{sensitivity:.2f} a word needs {min_posterior:.0%}")
+    else:
+        why, reason = "", ""
+    return Verdict(label, not why, margin, posterior, threshold, min_posterior, float(sensitivity), why, reason)
+
+
+def judge_recording(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, recognition=None) -> Verdict:
+    """The stream's rules applied to one recording of one word.
+
+    The recording is classified as a file is (``recognizer.recognize``), and its best
+    label is taken as a keyword only if the stream would take it: the whole recording,
+    scored as one stream window (:meth:`WindowScorer.score_segment`: every label's
+    stream model wrapped in the background model), gives the label a margin above the
+    threshold ``sensitivity`` sets, and the recording on its own (the word the stream
+    would cut out and check) gives it the posterior ``sensitivity`` asks for.
+
+    Parameters
+    ----------
+    recognizer : HMMRecognizer (fitted)
+    x : path or np.ndarray
+        An audio file, or float mono samples at the model's rate.
+    sensitivity : float
+        The stream's knob (see :func:`sensitivity_to_threshold`).
+    recognition : Recognition or None
+        ``recognizer.recognize(x)`` if already computed.
+
+    Returns
+    -------
+    Verdict
+    """
+    from ..augment import signal_of
+    from ..features import raw_features
+    from ..normalization import check_long_enough
+
+    _check_sensitivity(sensitivity)
+    cfg = recognizer.feature_config_
+    y = signal_of(x, cfg)
+    raw = raw_features(y, cfg)
+    check_long_enough(raw, y, cfg, str(x) if not isinstance(x, np.ndarray) else "signal")
+    r = recognition if recognition is not None else recognizer.recognize(y)
+    seconds = len(raw) * cfg.hop_s
+    ws = WindowScorer(recognizer.stream_models(), seconds, seconds).score_segment(raw)
+    k = r.best
+    silent = not np.isfinite(ws.background)
+    margin = float(ws.margins[k]) if ws.margins is not None else -np.inf
+    return judge(r.label, margin, float(r.proba[k]), sensitivity, silent=silent)

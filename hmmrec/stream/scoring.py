@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..bank import ModelBank
+from ..errors import ParameterError
 from ..features import floor_log_energy
 from ..normalization import normalize
 from ..hmm import viterbi_wrapped
@@ -169,6 +170,19 @@ class WindowScorer:
             if not self.lazy:
                 self.refine(ws)
         return ws
+
+    def score_segment(self, frames: np.ndarray) -> WindowScore:
+        """Score raw ``frames`` (at least two, any number) as one exact window starting at
+        frame 0, whatever ``window_s``: a whole recording judged by the stream's rules
+        (:func:`hmmrec.stream.decide.judge_recording`). Does not touch the stream's state."""
+        frames = np.asarray(frames, dtype=np.float64)
+        if frames.ndim != 2 or len(frames) < 2:
+            raise ParameterError(f"score_segment needs at least two frames, got shape {frames.shape}")
+        cached = self._last_log_b  # align()'s cache belongs to the stream's windows
+        try:
+            return self.refine(self._score(0, frames))
+        finally:
+            self._last_log_b = cached
 
     def refine(self, ws: WindowScore) -> WindowScore:
         """Make ``ws`` exact (in place): score the further models of labels with several.
