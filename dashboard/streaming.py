@@ -1,32 +1,268 @@
-"""Streaming on the dashboard: a file through the stream recognizer, and whether the
-server has a microphone."""
+"""Streaming on the dashboard: a recording through the stream recognizer exactly as
+``hmmrec stream`` does it, and live sessions fed by the visitor's browser microphone
+(WebRTC) or the server's own microphone."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+import threading
+import time
+from collections import deque
+
 import numpy as np
 
+from hmmrec.audio import StreamResampler
 from hmmrec.errors import HmmrecError
+
+ICE_ENV = "HMMREC_DASHBOARD_ICE"
 
 
 class StreamRun:
-    """A file pushed through a :class:`~hmmrec.stream.StreamRecognizer` (events + window history)."""
+    """A recording pushed through a :class:`~hmmrec.stream.StreamRecognizer` (events +
+    window history), in the chunks :func:`hmmrec.stream.stream_file` reads (so the
+    events, decision times included, are those of ``hmmrec stream``).
 
-    def __init__(self, rec, y: np.ndarray, sensitivity: float, chunk_s: float = 0.5, progress=None):
+    ``chunks``: the recording's samples at the model's rate, in pieces (for a file on
+    the server, :func:`hmmrec.audio.iter_chunks` as the command line reads it);
+    ``progress(seconds)`` after each piece.
+    """
+
+    def __init__(self, rec, chunks, sensitivity: float, progress=None):
         from hmmrec.stream import StreamRecognizer
 
-        sr = rec.feature_config_.sr
         sr_rec = StreamRecognizer(rec, sensitivity=sensitivity, keep_history=True)
         self.window_s, self.hop_s = sr_rec.window_s, sr_rec.hop_s
         events = []
-        step = max(1, int(chunk_s * sr))
-        for i in range(0, len(y), step):
-            events.extend(sr_rec.push(y[i:i + step]))
+        for chunk in chunks:
+            events.extend(sr_rec.push(chunk))
             if progress is not None:
-                progress(min(1.0, (i + step) / max(len(y), 1)))
+                progress(sr_rec.time)
         events.extend(sr_rec.flush())
         self.events = events
         self.history = list(sr_rec.history)
         self.scorer = sr_rec.scorer
+
+
+def clip_chunks(y: np.ndarray, sr: int):
+    """A signal in the pieces :func:`hmmrec.stream.stream_file` reads a file in."""
+    from hmmrec.stream import DEFAULT_CHUNK_S
+
+    step = max(1, int(DEFAULT_CHUNK_S * sr))
+    return (y[i:i + step] for i in range(0, len(y), step))
+
+
+def file_chunks(path, sr: int):
+    """A file on the server read as ``hmmrec stream`` reads it."""
+    from hmmrec import audio
+    from hmmrec.stream import DEFAULT_CHUNK_S
+
+    return audio.iter_chunks(path, sr, max(1, int(DEFAULT_CHUNK_S * sr)))
+
+
+# -- the visitor's microphone (WebRTC) -----------------------------------------------------------
+def ice_servers() -> list[dict]:
+    """ICE servers for WebRTC: none by default (browser and server on one host or one
+    network need none, and no request leaves the machine); ``--ice-server URL`` after
+    ``--`` on the ``streamlit run`` line (``hmmrec dashboard --ice-server``) or
+    $HMMREC_DASHBOARD_ICE (comma-separated) adds STUN/TURN servers for visitors behind NAT."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--ice-server", action="append", default=[])
+    try:
+        urls = parser.parse_known_args(sys.argv[1:])[0].ice_server
+    except SystemExit:
+        urls = []
+    urls += [u for u in os.environ.get(ICE_ENV, "").split(",") if u.strip()]
+    return [{"urls": [u.strip()]} for u in urls]
+
+
+class BrowserAudio:
+    """Audio frames from the visitor's browser as float32 mono chunks at ``sr``.
+
+    :meth:`feed` is streamlit-webrtc's sink callback: it runs on aiortc's event loop for
+    every frame (48 kHz, any channel layout), so it only mixes down, resamples and
+    queues; :meth:`read` drains the queue from the recognising thread. Arrival times
+    are kept so that the page can tell how long after a word's end its event appeared.
+    """
+
+    device_name = "your browser's microphone"
+    overflows = 0
+    active = True
+
+    def __init__(self, sr: int):
+        self.sr = int(sr)
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queue: deque = deque()
+            self._resampler = None
+            self._rate = None
+            self.received = 0  # samples at self.sr
+            self._arrivals: deque = deque(maxlen=2000)  # (samples received, monotonic time)
+
+    def feed(self, frame) -> None:
+        a = frame.to_ndarray()
+        n_ch = len(frame.layout.channels)
+        if frame.format.is_planar:
+            x = a.reshape(n_ch, -1).astype(np.float32).mean(axis=0)
+        else:
+            x = a.reshape(-1, n_ch).astype(np.float32).mean(axis=1)
+        if np.issubdtype(a.dtype, np.integer):
+            x /= float(np.iinfo(a.dtype).max + 1)
+        with self._lock:
+            if frame.sample_rate != self._rate:
+                self._rate = frame.sample_rate
+                self._resampler = StreamResampler(self._rate, self.sr)
+            y = self._resampler.process(x)
+            if len(y):
+                self._queue.append(y)
+                self.received += len(y)
+                self._arrivals.append((self.received, time.monotonic()))
+
+    def read(self, timeout: float = 0.0):
+        """The samples queued since the last call, or None after ``timeout`` seconds without any."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._queue:
+                    parts, self._queue = list(self._queue), deque()
+                    return np.concatenate(parts)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+
+    def arrival(self, t_s: float) -> float | None:
+        """When (``time.monotonic()``) the sample at ``t_s`` seconds of audio arrived."""
+        want = t_s * self.sr
+        with self._lock:
+            for n, t in self._arrivals:
+                if n >= want:
+                    return t
+        return None
+
+    def start(self):
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+# -- a live session ------------------------------------------------------------------------------
+class LiveSession:
+    """A microphone (the browser's or the server's) feeding a StreamRecognizer, kept in
+    the browser session's state.
+
+    A worker thread reads the source and recognises as the audio arrives, so events are
+    decided as soon as their words end; the page only draws :meth:`snapshot`, a few times
+    a second. The session stops by itself when nobody has looked at it for
+    ``orphan_s`` seconds (the tab was closed) or after ``max_s``.
+    """
+
+    def __init__(self, rec, source, sensitivity: float, shown_s: float = 12.0, max_s: float = 600.0,
+                 orphan_s: float = 20.0):
+        from hmmrec.stream import StreamRecognizer
+
+        self.source = source
+        self.sr = rec.feature_config_.sr
+        self.recognizer = StreamRecognizer(rec, sensitivity=sensitivity, keep_history=True)
+        self.sensitivity = sensitivity
+        self.shown_s, self.max_s, self.orphan_s = shown_s, max_s, orphan_s
+        self.audio = np.zeros(0, dtype=np.float32)  # the last shown_s seconds
+        self.events = []
+        self.decided_at = []  # time.monotonic() of each event's decision
+        self.shown_after = {}  # event index -> seconds from its word's end (arrival) to the page
+        self.seconds = 0.0  # audio recognised so far
+        self.stopped = False
+        self.error = None
+        self._lock = threading.Lock()
+        self.started = self.last_seen = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="hmmrec-live")
+
+    def start(self) -> "LiveSession":
+        self.source.start()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped:
+                if time.monotonic() - self.last_seen > self.orphan_s or time.monotonic() - self.started > self.max_s:
+                    break
+                try:
+                    chunk = self.source.read(0.05)
+                except StopIteration:  # the device stopped delivering
+                    break
+                if chunk is not None and len(chunk):
+                    self._push(chunk)
+        except Exception as exc:  # shown on the page; the session ends
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._finish()
+
+    def _push(self, y: np.ndarray) -> None:
+        with self._lock:
+            new = self.recognizer.push(y)
+            now = time.monotonic()
+            self.events.extend(new)
+            self.decided_at.extend([now] * len(new))
+            self.audio = np.concatenate([self.audio, y])[-int(self.shown_s * self.sr):]
+            self.seconds = self.recognizer.time
+            cutoff = self.seconds - self.shown_s - 2.0
+            self.recognizer.history[:] = [w for w in self.recognizer.history if w.end >= cutoff]
+
+    def _finish(self) -> None:
+        with self._lock:
+            if getattr(self, "_finished", False):
+                return
+            self._finished = True
+            self.source.stop()
+            try:
+                rest = self.source.read(0.0)
+            except StopIteration:
+                rest = None
+        if rest is not None and len(rest):
+            self._push(rest)
+        with self._lock:
+            new = self.recognizer.flush()
+            self.events.extend(new)
+            self.decided_at.extend([time.monotonic()] * len(new))
+            self.stopped = True
+
+    def stop(self) -> None:
+        """Stop listening; the remaining events are decided. Returns once they are."""
+        self.stopped = True
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._finish()
+
+    @property
+    def running(self) -> bool:
+        return not self.stopped
+
+    def set_sensitivity(self, sensitivity: float) -> None:
+        """Apply a new sensitivity from the next window on."""
+        with self._lock:
+            self.recognizer.set_sensitivity(sensitivity)
+            self.sensitivity = sensitivity
+
+    def snapshot(self) -> dict:
+        """What the page draws, copied under the lock; marks the session as looked at."""
+        now = time.monotonic()
+        self.last_seen = now
+        with self._lock:
+            arrival = getattr(self.source, "arrival", None)
+            for i, ev in enumerate(self.events):
+                if i not in self.shown_after and arrival is not None:
+                    t_end = arrival(ev.end)
+                    if t_end is not None:
+                        self.shown_after[i] = now - t_end
+            return {"audio": self.audio.copy(), "events": list(self.events), "history": list(self.recognizer.history),
+                    "seconds": self.seconds, "stopped": self.stopped, "sensitivity": self.sensitivity,
+                    "shown_after": dict(self.shown_after), "error": self.error}
 
 
 # -- live microphone ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-b
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "tests" / "artifacts"
 KIWI = SOUNDS / "test" / "kiwi" / "kiwi_en-gb-scotland_f2_1.wav"
+STREAM = SOUNDS / "streams" / "stream1.wav"  # kiwi at 8.3 s, orange at 18.1 s, kiwi at 22.7 s (stream1.csv)
 SERVER_START_S = 90
 PAGE_TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1400, "height": 2000}
@@ -96,15 +97,26 @@ def server(fruit_model_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(server):
+def playwright(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def fake_microphone_args(wav: Path) -> list[str]:
+    """Chromium flags that make ``wav`` the microphone (played in a loop) and grant access to it."""
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}"]
 
 
 @pytest.fixture
@@ -219,3 +231,31 @@ def test_hmmrec_dashboard_serves_this_machine_only(fruit_model_path, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_live_from_the_visitors_microphone(playwright, server):
+    """WebRTC with no internet: Chromium's fake microphone plays a recording of known words into
+    the Stream page's live mode, whose events must name them as they are spoken."""
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                   args=CHROMIUM_ARGS + fake_microphone_args(STREAM))
+    try:
+        pg = b.new_context(viewport=VIEWPORT).new_page()
+        pg.set_default_timeout(PAGE_TIMEOUT_MS)
+        pg.goto(f"{server}/stream")
+        _settle(pg)
+        pg.get_by_text("Live", exact=True).click()
+        start = pg.frame_locator('iframe[title*="streamlit_webrtc"]').get_by_role("button", name="Start listening")
+        start.click()
+        heard = pg.locator("p", has_text="Heard:")
+        deadline = time.monotonic() + 60
+        seen = set()
+        while not {"kiwi", "orange"} <= seen and time.monotonic() < deadline:
+            pg.wait_for_timeout(500)
+            text = heard.first.inner_text() if heard.count() else ""
+            seen = {w for w in ("kiwi", "orange", "pineapple", "_silence_") if w in text}
+        _screenshot(pg, "stream_live_browser")
+        _no_exception(pg)
+        assert {"kiwi", "orange"} <= seen and "_silence_" not in seen, pg.inner_text("body")[:2000]
+        assert "from your browser's microphone" in pg.inner_text("body")
+    finally:
+        b.close()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
-import numpy as np
 import streamlit as st
 
 import charts
@@ -15,17 +13,18 @@ import streaming
 import ui
 from hmmrec.errors import HmmrecError
 from hmmrec.live import MicrophoneSource
-from hmmrec.stream import (DEFAULT_SENSITIVITY, StreamRecognizer, sensitivity_to_min_posterior,
+from hmmrec.stream import (DEFAULT_SENSITIVITY, sensitivity_to_min_posterior,
                            sensitivity_to_threshold)
 
 SOURCE_FILE = ":material/audio_file: Recording"
 SOURCE_UPLOAD = ":material/upload: Upload a WAV"
-SOURCE_LIVE = ":material/mic: Live microphone"
+SOURCE_LIVE = ":material/mic: Live"
 SOURCES = [SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE]
 RESULTS = "stream_results"  # (model key, source key, sensitivity) -> StreamRun
 MAX_KEPT_RESULTS = 6
 LIVE = "stream_live"  # the running LiveSession of this browser session
-LIVE_REFRESH_S = 0.5
+BROWSER_AUDIO = "stream_browser_audio"  # the BrowserAudio that WebRTC frames of this session go to
+LIVE_REFRESH_S = 0.25
 LIVE_SHOWN_S = 12.0  # seconds of audio the live view shows
 LIVE_MAX_S = 600.0  # a live session stops by itself after this long
 LIVE_ORPHAN_S = 20.0  # ... or when the page has not collected audio for this long
@@ -66,22 +65,24 @@ def show_results(y, run, truth=None, name="stream"):
         })
 
 
-def run_cached(key, y):
-    """The recording pushed through a StreamRecognizer, computed once per model, audio and sensitivity."""
+def run_cached(key, chunks, seconds: float):
+    """The recording pushed through a StreamRecognizer in the command line's chunks, computed
+    once per model, audio and sensitivity. ``chunks()`` gives its pieces afresh."""
     results = st.session_state.setdefault(RESULTS, {})
     full_key = (info.key, key, round(sensitivity, 3))
     if full_key not in results:
         bar = st.progress(0.0, text="streaming…")
         t0 = time.perf_counter()
         try:
-            run = streaming.StreamRun(rec, y, sensitivity,
-                                   progress=lambda f: bar.progress(f, text=f"streaming… {f * len(y) / cfg.sr:.1f} s"))
+            run = streaming.StreamRun(rec, chunks(), sensitivity,
+                                      progress=lambda t: bar.progress(min(1.0, t / max(seconds, 1e-9)),
+                                                                      text=f"streaming… {t:.1f} s"))
         except HmmrecError as exc:
             bar.empty()
             st.error(f"Cannot stream this recording: {exc}")
             st.stop()
         bar.empty()
-        st.toast(f"streamed {len(y) / cfg.sr:.1f} s of audio in {time.perf_counter() - t0:.1f} s")
+        st.toast(f"streamed {seconds:.1f} s of audio in {time.perf_counter() - t0:.1f} s")
         while len(results) >= MAX_KEPT_RESULTS:
             results.pop(next(iter(results)))
         results[full_key] = run
@@ -114,7 +115,9 @@ def file_source():
         st.error(f"Cannot use this recording: {exc}")
         return
     stat = path.stat()
-    run = run_cached(f"file:{path}:{stat.st_mtime}:{stat.st_size}", clip.y)
+    # read as 'hmmrec stream' reads it: the same events at the same times
+    run = run_cached(f"file:{path}:{stat.st_mtime}:{stat.st_size}", lambda: streaming.file_chunks(path, cfg.sr),
+                     clip.duration_s)
     truth = inputs.read_truth(path)
     if truth is not None:
         st.caption(f"Truth from {path.with_suffix('.csv').name}: {len(truth)} words.")
@@ -132,83 +135,73 @@ def upload_source():
     except HmmrecError as exc:
         st.error(f"Cannot use this recording: {exc}")
         return
-    run = run_cached(inputs.upload_key(up), clip.y)
+    run = run_cached(inputs.upload_key(up), lambda: streaming.clip_chunks(clip.y, cfg.sr), clip.duration_s)
     show_results(clip.y, run)
 
 
-class LiveSession:
-    """The server microphone feeding a StreamRecognizer, kept in this browser session's state.
-
-    :class:`hmmrec.live.MicrophoneSource` captures in the background (its callback only
-    queues blocks); :meth:`pump`, called from a fragment every half second, drains the
-    queue into the recognizer. A watchdog releases the device if nobody pumps for
-    ``LIVE_ORPHAN_S`` (the browser tab was closed).
-    """
-
-    def __init__(self, sens: float):
-        self.mic = MicrophoneSource(sr=cfg.sr)
-        self.recognizer = StreamRecognizer(rec, sensitivity=sens, keep_history=True)
-        self.sensitivity = sens
-        self.audio = np.zeros(0, dtype=np.float32)  # the last LIVE_SHOWN_S seconds
-        self.events = []
-        self.started = self.last_pump = time.monotonic()
-        self.seconds = 0.0  # audio recognised so far
-        self.stopped = False
-        self._watchdog = threading.Thread(target=self._watch, daemon=True)
-
-    def start(self) -> None:
-        self.mic.start()
-        self._watchdog.start()
-
-    def _watch(self) -> None:
-        while not self.stopped:
-            if time.monotonic() - self.last_pump > LIVE_ORPHAN_S:
-                self.mic.stop()
-                return
-            time.sleep(1.0)
-
-    def pump(self) -> None:
-        self.last_pump = time.monotonic()
-        parts = []
-        while True:
-            try:
-                chunk = self.mic.read(timeout=0)
-            except StopIteration:
-                break
-            if chunk is None:
-                break
-            parts.append(chunk)
-        if parts:
-            y = np.concatenate(parts)
-            self.events.extend(self.recognizer.push(y))
-            self.audio = np.concatenate([self.audio, y])[-int(LIVE_SHOWN_S * cfg.sr):]
-            self.seconds = self.recognizer.time
-            cutoff = self.seconds - LIVE_SHOWN_S - 2.0
-            self.recognizer.history[:] = [w for w in self.recognizer.history if w.end >= cutoff]
-
-    def stop(self) -> None:
-        if self.stopped:
-            return
-        self.mic.stop()
-        self.pump()
-        self.events.extend(self.recognizer.flush())
-        self.stopped = True
+LIVE_BROWSER = ":material/language: Your browser's microphone"
+LIVE_SERVER = ":material/dns: This server's microphone"
 
 
 def live_source():
+    where = st.segmented_control("Microphone", [LIVE_BROWSER, LIVE_SERVER], default=LIVE_BROWSER,
+                                 key="stream_live_where", label_visibility="collapsed")
+    if where == LIVE_SERVER:
+        server_live()
+    else:
+        browser_live()
+
+
+def _new_session(source) -> streaming.LiveSession:
+    return streaming.LiveSession(rec, source, sensitivity, shown_s=LIVE_SHOWN_S, max_s=LIVE_MAX_S,
+                                 orphan_s=LIVE_ORPHAN_S)
+
+
+def browser_live():
+    """The visitor's microphone through WebRTC (streamlit-webrtc): frames go into the same
+    StreamRecognizer as files and the command line."""
+    from streamlit_webrtc import WebRtcMode, create_audio_sink_track, webrtc_streamer
+
+    audio_in = st.session_state.get(BROWSER_AUDIO)
+    if audio_in is None or audio_in.sr != cfg.sr:
+        audio_in = st.session_state[BROWSER_AUDIO] = streaming.BrowserAudio(cfg.sr)
+    sink = create_audio_sink_track(audio_in.feed, key="hmmrec-browser-mic")
+    ctx = webrtc_streamer(key="stream_browser_mic", mode=WebRtcMode.SENDONLY, sink_audio_track=sink,
+                          media_stream_constraints={"audio": True, "video": False},
+                          rtc_configuration={"iceServers": streaming.ice_servers()},
+                          translations={"start": "Start listening", "stop": "Stop"})
+    st.caption(f"Press **Start listening** and allow the microphone, then say one of: "
+               f"{ui.md(', '.join(str(c) for c in rec.classes_ if not str(c).startswith('_')))}.")
+    live = st.session_state.get(LIVE)
+    playing = bool(ctx.state.playing)
+    if playing and (live is None or live.stopped or live.source is not audio_in or live.recognizer.recognizer is not rec):
+        if live is not None:
+            live.stop()
+        audio_in.reset()
+        live = st.session_state[LIVE] = _new_session(audio_in).start()
+    elif not playing and live is not None and live.source is audio_in and not live.stopped:
+        live.stop()
+    if live is None or live.source is not audio_in:
+        return
+    live_view(live)
+
+
+def server_live():
     problem = streaming.microphone_problem()
     if problem:
-        st.warning(f"Live mode records from the server's microphone, and there is none: {problem}")
+        st.warning(f"This server has no microphone to record from: {problem} "
+                   "Use your browser's microphone instead.")
         return
     live = st.session_state.get(LIVE)
+    if live is not None and isinstance(live.source, streaming.BrowserAudio):
+        live = None
     running = live is not None and not live.stopped
     bar = st.container(horizontal=True, vertical_alignment="center")
     if bar.button("Start", type="primary", icon=":material/mic:", disabled=running, key="stream_live_start"):
         if live is not None:
             live.stop()
-        live = LiveSession(sensitivity)
         try:
-            live.start()
+            live = _new_session(MicrophoneSource(sr=cfg.sr)).start()
         except HmmrecError as exc:
             st.warning(f"Could not open the microphone: {exc}")
             return
@@ -216,33 +209,44 @@ def live_source():
         running = True
     if bar.button("Stop", icon=":material/stop:", disabled=not running, key="stream_live_stop"):
         live.stop()
-        running = False
-    bar.caption("Records from the server's default input device and updates twice a second. "
-              "A new sensitivity applies from the next start.")
+    bar.caption("Records from the server's default input device (for a dashboard on your own machine).")
     if live is None:
         return
+    live_view(live)
 
-    @st.fragment(run_every=LIVE_REFRESH_S if running else None)
-    def live_view():
-        if not live.stopped:
-            live.pump()
-            if not live.mic.active or time.monotonic() - live.started > LIVE_MAX_S:
-                live.stop()
-        t_end = live.seconds
-        t0 = max(0.0, t_end - len(live.audio) / cfg.sr)
+
+def live_view(live):
+    if not live.stopped and abs(live.sensitivity - sensitivity) > 1e-9:
+        live.set_sensitivity(sensitivity)  # the knob acts at once
+
+    @st.fragment(run_every=LIVE_REFRESH_S if not live.stopped else None)
+    def view():
+        snap = live.snapshot()
+        t_end = snap["seconds"]
+        audio_shown = snap["audio"]
+        t0 = max(0.0, t_end - len(audio_shown) / cfg.sr)
         domain = [max(0.0, t_end - LIVE_SHOWN_S), max(t_end, LIVE_SHOWN_S)]
-        thr = sensitivity_to_threshold(live.sensitivity)
-        chart = charts.timeline_chart(live.audio, cfg.sr, live.events, live.recognizer.history, live.recognizer.scorer,
-                                      thr, live.sensitivity, t0=t0, domain=domain, name="live")
-        state = "listening" if not live.stopped else "stopped"
-        last = ui.md(live.events[-1].label) if live.events else "—"
-        st.markdown(f"**{state}** · {t_end:.1f} s recorded from {ui.md(live.mic.device_name)} · "
-                    f"last word: **{last}** · {len(live.events)} events · {live.mic.overflows} blocks lost")
+        thr = sensitivity_to_threshold(snap["sensitivity"])
+        chart = charts.timeline_chart(audio_shown, cfg.sr, snap["events"], snap["history"], live.recognizer.scorer,
+                                      thr, snap["sensitivity"], t0=t0, domain=domain, name="live")
+        state = "listening" if not snap["stopped"] else "stopped"
+        events = snap["events"]
+        last = ui.md(events[-1].label) if events else "—"
+        st.markdown(f"**{state}** · {t_end:.1f} s recorded from {ui.md(live.source.device_name)} · "
+                    f"last word: **{last}** · {len(events)} events · {live.source.overflows} blocks lost")
+        if events:
+            st.markdown("Heard: " + " · ".join(f"**{ui.md(e.label)}** at {e.end:.1f} s" for e in events[-8:][::-1]))
+        if snap["error"]:
+            st.error(f"Listening stopped: {snap['error']}")
         charts.show_chart(chart, key="live_timeline")
-        if live.events:
-            st.dataframe(charts.events_frame(live.events[::-1]), hide_index=True, width="stretch")
+        if events:
+            frame = charts.events_frame(events)
+            shown = snap["shown_after"]
+            if shown:
+                frame["on the page after (s)"] = [shown.get(i) for i in range(len(events))]
+            st.dataframe(frame.iloc[::-1], hide_index=True, width="stretch")
 
-    live_view()
+    view()
 
 
 if source == SOURCE_UPLOAD:

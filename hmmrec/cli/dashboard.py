@@ -54,7 +54,7 @@ def _check_port(port) -> int:
 
 
 def command(port: int = DEFAULT_PORT, model=None, headless: bool = True, host: str = DEFAULT_HOST,
-            data=()) -> list[str]:
+            data=(), ice_servers=()) -> list[str]:
     """The argument vector that starts the dashboard server."""
     if not host or any(c.isspace() for c in host):
         raise HmmrecError(f"host must be an address or name such as 127.0.0.1 or 0.0.0.0, got {host!r}")
@@ -79,10 +79,15 @@ def command(port: int = DEFAULT_PORT, model=None, headless: bool = True, host: s
         if not Path(d).is_dir():
             raise HmmrecError(f"{d}: no such folder (--data takes a folder of recordings)")
         extra += ["--data", str(Path(d).resolve())]
+    for url in ice_servers:
+        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            raise HmmrecError(f"--ice-server takes a STUN or TURN URL such as stun:stun.example.org:3478, got {url!r}")
+        extra += ["--ice-server", url]
     return argv + (["--"] + extra if extra else [])
 
 
-def run(port: int = DEFAULT_PORT, model=None, headless: bool = True, host: str = DEFAULT_HOST, data=()) -> None:
+def run(port: int = DEFAULT_PORT, model=None, headless: bool = True, host: str = DEFAULT_HOST, data=(),
+        ice_servers=()) -> None:
     """Start the dashboard in place of this process (does not return on success).
 
     Parameters
@@ -99,6 +104,10 @@ def run(port: int = DEFAULT_PORT, model=None, headless: bool = True, host: str =
     data : list of folders
         Folders whose recordings the dashboard's file pickers may read, besides the
         built-in corpus.
+    ice_servers : list of str
+        STUN/TURN URLs for the browser microphone's WebRTC connection. None are needed
+        when browser and server share a host or a network (the default: nothing leaves
+        the machine); a visitor behind NAT needs one.
 
     Raises
     ------
@@ -107,7 +116,7 @@ def run(port: int = DEFAULT_PORT, model=None, headless: bool = True, host: str =
     """
     if importlib.util.find_spec("streamlit") is None:
         raise HmmrecError(_NO_STREAMLIT)
-    argv = command(port, model, headless, host, data)
+    argv = command(port, model, headless, host, data, ice_servers)
     if host not in _LOOPBACK:
         print(f"hmmrec: warning: the dashboard will be reachable from other machines at {host}:{port}; it has no "
               "login: anyone who reaches it can use it and read its data folders", file=sys.stderr)
@@ -117,7 +126,7 @@ def run(port: int = DEFAULT_PORT, model=None, headless: bool = True, host: str =
 
 
 def _cmd_dashboard(args) -> int:
-    run(port=args.port, model=args.model, host=args.host, data=args.data or ())
+    run(port=args.port, model=args.model, host=args.host, data=args.data or (), ice_servers=args.ice_server or ())
     return 0  # not reached: run() replaces the process
 
 
@@ -133,6 +142,9 @@ def add_command(sub) -> None:
     p.add_argument("--data", action="append", metavar="DIR",
                    help="a folder of recordings the dashboard's file pickers may open (besides the built-in corpus); "
                         "may be repeated")
+    p.add_argument("--ice-server", action="append", metavar="URL",
+                   help="a STUN or TURN server for the browser microphone (WebRTC) when visitors are not on this "
+                        "machine or network, e.g. stun:stun.example.org:3478; none by default; may be repeated")
     p.add_argument("--model", metavar="PATH",
                    help="model file or shipped model name to show (default: the shipped commands model)")
     p.set_defaults(func=_cmd_dashboard)

@@ -27,9 +27,13 @@ from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
            "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
-           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S"]
+           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S"]
 
 DEFAULT_HOP_S = 0.2
+# seconds of audio a file is read and pushed in: an event's decision time is the audio
+# consumed when it was decided, so whoever streams a file in these chunks (the command
+# line, the dashboard) reports the same times
+DEFAULT_CHUNK_S = 0.1
 # raw frames kept for adapting to the words of the last events
 _RECENT_S = 4.0
 
@@ -221,6 +225,14 @@ class StreamRecognizer:
                 self.scorer.set_models(self.adapter.current.stream_models())
         return events
 
+    def set_sensitivity(self, sensitivity: float) -> None:
+        """Use another sensitivity from the next window on (a live knob); the stream goes on."""
+        if not 0.0 <= sensitivity <= 1.0:
+            raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
+        self.sensitivity = sensitivity
+        self.decider.threshold = sensitivity_to_threshold(sensitivity)
+        self.decider.min_posterior = sensitivity_to_min_posterior(sensitivity)
+
     def push(self, chunk: np.ndarray) -> list[KeywordEvent]:
         """Add float mono samples at :attr:`sr`; return the events decided so far."""
         events = self._decide(self._windows.push(chunk, exact=self.keep_history), [self.decider])[0]
@@ -237,8 +249,8 @@ class StreamRecognizer:
 
     def push_clip(self, y: np.ndarray, chunk_size: int | None = None) -> list[KeywordEvent]:
         """All events of a whole signal (float mono at :attr:`sr`) as one stream:
-        :meth:`push` of its chunks of ``chunk_size`` samples (default 0.1 s), then :meth:`flush`."""
-        step = chunk_size or max(1, self.sr // 10)
+        :meth:`push` of its chunks of ``chunk_size`` samples (default :data:`DEFAULT_CHUNK_S`), then :meth:`flush`."""
+        step = chunk_size or max(1, int(DEFAULT_CHUNK_S * self.sr))
         events = []
         for i in range(0, len(y), step):
             events.extend(self.push(y[i:i + step]))
@@ -262,14 +274,17 @@ class StreamRecognizer:
         return KeywordEvent(str(self._labels[int(ev.label)]), ev.start, ev.end, ev.score, ev.time)
 
 
-def stream_file(recognizer, path, chunk_s: float = 0.1, **kwargs):
+def stream_file(recognizer, path, chunk_s: float = DEFAULT_CHUNK_S, progress=None, **kwargs):
     """Yield keyword events of an audio file, reading it in chunks (bounded memory).
 
-    ``kwargs`` go to :class:`StreamRecognizer`.
+    ``progress(seconds)``: called after each chunk with the seconds of audio consumed so
+    far (for a progress bar). ``kwargs`` go to :class:`StreamRecognizer`.
     """
     rec = StreamRecognizer(recognizer, **kwargs)
     for chunk in audio.iter_chunks(path, rec.sr, max(1, int(chunk_s * rec.sr))):
         yield from rec.push(chunk)
+        if progress is not None:
+            progress(rec.time)
     yield from rec.flush()
 
 
