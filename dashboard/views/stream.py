@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import streamlit as st
 
 import charts
@@ -24,7 +25,8 @@ RESULTS = "stream_results"  # (model key, source key, sensitivity) -> StreamRun
 MAX_KEPT_RESULTS = 6
 LIVE = "stream_live"  # the running LiveSession of this browser session
 BROWSER_AUDIO = "stream_browser_audio"  # the BrowserAudio that WebRTC frames of this session go to
-LIVE_REFRESH_S = 0.25
+LIVE_REFRESH_S = 0.2  # the words heard
+LIVE_CHART_REFRESH_S = 1.0  # the waveform and score curves
 LIVE_SHOWN_S = 12.0  # seconds of audio the live view shows
 LIVE_MAX_S = 600.0  # a live session stops by itself after this long
 LIVE_ORPHAN_S = 20.0  # ... or when the page has not collected audio for this long
@@ -218,35 +220,44 @@ def server_live():
 def live_view(live):
     if not live.stopped and abs(live.sensitivity - sensitivity) > 1e-9:
         live.set_sensitivity(sensitivity)  # the knob acts at once
+    running = not live.stopped
 
-    @st.fragment(run_every=LIVE_REFRESH_S if not live.stopped else None)
-    def view():
+    # two fragments: the words (cheap, redrawn often, so a word shows up soon after it
+    # ends) and the charts (dearer, redrawn about once a second)
+    @st.fragment(run_every=LIVE_REFRESH_S if running else None)
+    def words():
         snap = live.snapshot()
-        t_end = snap["seconds"]
-        audio_shown = snap["audio"]
-        t0 = max(0.0, t_end - len(audio_shown) / cfg.sr)
-        domain = [max(0.0, t_end - LIVE_SHOWN_S), max(t_end, LIVE_SHOWN_S)]
-        thr = sensitivity_to_threshold(snap["sensitivity"])
-        chart = charts.timeline_chart(audio_shown, cfg.sr, snap["events"], snap["history"], live.recognizer.scorer,
-                                      thr, snap["sensitivity"], t0=t0, domain=domain, name="live")
         state = "listening" if not snap["stopped"] else "stopped"
         events = snap["events"]
         last = ui.md(events[-1].label) if events else "—"
-        st.markdown(f"**{state}** · {t_end:.1f} s recorded from {ui.md(live.source.device_name)} · "
+        st.markdown(f"**{state}** · {snap['seconds']:.1f} s recorded from {ui.md(live.source.device_name)} · "
                     f"last word: **{last}** · {len(events)} events · {live.source.overflows} blocks lost")
         if events:
             st.markdown("Heard: " + " · ".join(f"**{ui.md(e.label)}** at {e.end:.1f} s" for e in events[-8:][::-1]))
+        delays = list(snap["shown_after"].values())
+        if delays:
+            st.caption(f"Words appear here {np.median(delays):.2f} s after they end (median; 95th percentile "
+                       f"{np.percentile(delays, 95):.2f} s, {len(delays)} words).")
         if snap["error"]:
             st.error(f"Listening stopped: {snap['error']}")
-        charts.show_chart(chart, key="live_timeline")
         if events:
             frame = charts.events_frame(events)
-            shown = snap["shown_after"]
-            if shown:
-                frame["on the page after (s)"] = [shown.get(i) for i in range(len(events))]
-            st.dataframe(frame.iloc[::-1], hide_index=True, width="stretch")
+            frame["on the page after (s)"] = [snap["shown_after"].get(i) for i in range(len(events))]
+            st.dataframe(frame.iloc[::-1], hide_index=True, width="stretch", height=180)
 
-    view()
+    @st.fragment(run_every=LIVE_CHART_REFRESH_S if running else None)
+    def timeline():
+        snap = live.snapshot()
+        t_end = snap["seconds"]
+        t0 = max(0.0, t_end - len(snap["audio"]) / cfg.sr)
+        domain = [max(0.0, t_end - LIVE_SHOWN_S), max(t_end, LIVE_SHOWN_S)]
+        thr = sensitivity_to_threshold(snap["sensitivity"])
+        chart = charts.timeline_chart(snap["audio"], cfg.sr, snap["events"], snap["history"], live.recognizer.scorer,
+                                      thr, snap["sensitivity"], t0=t0, domain=domain, name="live")
+        charts.show_chart(chart, key="live_timeline")
+
+    words()
+    timeline()
 
 
 if source == SOURCE_UPLOAD:
