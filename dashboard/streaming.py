@@ -150,6 +150,52 @@ class BrowserAudio:
         pass
 
 
+# -- sounds no word was found in -------------------------------------------------------------------
+class SoundSpans:
+    """Stretches of sound (anything well above the room's noise) in a live stream, so
+    that the page can say "not one of my words" for those no keyword event covers: the
+    stream's rules (margin over the non-keyword models, the word-on-its-own posterior)
+    turned them down, or they were never close.
+
+    Frames of 10 ms; a frame is loud when it is ``over_db`` above the noise floor (a
+    low percentile of the last few seconds) and above ``min_db`` (dB re full scale); a
+    span is loud frames at least ``min_s`` long with gaps under ``gap_s``.
+    """
+
+    FRAME_S = 0.01
+
+    def __init__(self, sr: int, over_db: float = 15.0, min_db: float = -50.0, min_s: float = 0.15,
+                 gap_s: float = 0.25, floor_s: float = 5.0):
+        self.sr = sr
+        self.n = max(1, int(self.FRAME_S * sr))
+        self.over_db, self.min_db, self.min_s, self.gap_s = over_db, min_db, min_s, gap_s
+        self._recent = deque(maxlen=int(floor_s / self.FRAME_S))
+        self._rest = np.zeros(0, np.float32)
+        self._t = 0.0  # seconds of audio seen
+        self._start = self._last = None  # the span being heard
+        self.spans: list[tuple[float, float]] = []  # closed spans
+
+    def push(self, y: np.ndarray) -> None:
+        y = np.concatenate([self._rest, y])
+        k = len(y) // self.n
+        self._rest = y[k * self.n:]
+        if not k:
+            return
+        db = 10 * np.log10(np.mean(y[:k * self.n].reshape(k, self.n).astype(np.float64) ** 2, axis=1) + 1e-12)
+        for d in db:
+            self._recent.append(d)
+            floor = np.percentile(self._recent, 10)
+            if d > self.min_db and d > floor + self.over_db:
+                if self._start is None:
+                    self._start = self._t
+                self._last = self._t + self.FRAME_S
+            elif self._start is not None and self._t - self._last > self.gap_s:
+                if self._last - self._start >= self.min_s:
+                    self.spans.append((self._start, self._last))
+                self._start = self._last = None
+            self._t += self.FRAME_S
+
+
 # -- a live session ------------------------------------------------------------------------------
 class LiveSession:
     """A microphone (the browser's or the server's) feeding a StreamRecognizer, kept in
@@ -172,6 +218,9 @@ class LiveSession:
         self.shown_s, self.max_s, self.orphan_s = shown_s, max_s, orphan_s
         self.audio = np.zeros(0, dtype=np.float32)  # the last shown_s seconds
         self.events = []
+        self.sounds = SoundSpans(self.sr)
+        self.not_words: list[tuple[float, float]] = []  # sounds no event covered: "not one of my words"
+        self._judged = 0  # spans of self.sounds looked at
         self.decided_at = []  # time.monotonic() of each event's decision
         self.shown_after = {}  # event index -> seconds from its word's end (arrival) to the page
         self.seconds = 0.0  # audio recognised so far
@@ -208,6 +257,8 @@ class LiveSession:
             now = time.monotonic()
             self.events.extend(new)
             self.decided_at.extend([now] * len(new))
+            self.sounds.push(y)
+            self._judge_sounds(final=False)
             self.audio = np.concatenate([self.audio, y])[-int(self.shown_s * self.sr):]
             self.seconds = self.recognizer.time
             cutoff = self.seconds - self.shown_s - 2.0
@@ -229,7 +280,19 @@ class LiveSession:
             new = self.recognizer.flush()
             self.events.extend(new)
             self.decided_at.extend([time.monotonic()] * len(new))
+            self._judge_sounds(final=True)
             self.stopped = True
+
+    def _judge_sounds(self, final: bool) -> None:
+        """Sounds that ended long enough ago for any event of theirs to be decided, and
+        that no event covers, become "not one of my words"."""
+        wait = self.recognizer.window_s + 1.0  # an event comes within about a window of its word's end
+        spans = self.sounds.spans
+        while self._judged < len(spans) and (final or spans[self._judged][1] + wait <= self.recognizer.time):
+            a, b = spans[self._judged]
+            self._judged += 1
+            if not any(ev.start < b + 0.2 and ev.end > a - 0.2 for ev in self.events):
+                self.not_words.append((a, b))
 
     def stop(self) -> None:
         """Stop listening; the remaining events are decided. Returns once they are."""
@@ -262,7 +325,7 @@ class LiveSession:
                         self.shown_after[i] = now - t_end
             return {"audio": self.audio.copy(), "events": list(self.events), "history": list(self.recognizer.history),
                     "seconds": self.seconds, "stopped": self.stopped, "sensitivity": self.sensitivity,
-                    "shown_after": dict(self.shown_after), "error": self.error}
+                    "shown_after": dict(self.shown_after), "error": self.error, "not_words": list(self.not_words)}
 
 
 # -- live microphone ---------------------------------------------------------------------------

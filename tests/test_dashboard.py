@@ -324,6 +324,12 @@ def test_stream_live_mode_start_pump_stop(app, monkeypatch):
     no_trouble(app)
     assert live.stopped and any("stopped" in m.value and "25.0 s recorded" in m.value for m in app.markdown)
     assert "kiwi" in {e.label for e in live.events}
+    # the words the model does not know (peach, lime, apple, banana) are said to be none of its words
+    heard = next(m.value for m in app.markdown if m.value.startswith("Heard:"))
+    assert "**kiwi**" in heard and heard.count("*not one of my words*") >= 4
+    for start, end in (( 1.0, 1.49), (12.164, 12.584), (14.448, 14.838), (20.235, 20.945)):
+        assert any(a < end and b > start for a, b in live.not_words), (start, live.not_words)
+    assert not any(a < e.end and b > e.start for a, b in live.not_words for e in live.events)
 
 
 # -- Train & evaluate -----------------------------------------------------------------------------

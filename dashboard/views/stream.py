@@ -232,8 +232,10 @@ def live_view(live):
         last = ui.md(events[-1].label) if events else "—"
         st.markdown(f"**{state}** · {snap['seconds']:.1f} s recorded from {ui.md(live.source.device_name)} · "
                     f"last word: **{last}** · {len(events)} events · {live.source.overflows} blocks lost")
-        if events:
-            st.markdown("Heard: " + " · ".join(f"**{ui.md(e.label)}** at {e.end:.1f} s" for e in events[-8:][::-1]))
+        heard = [(e.end, f"**{ui.md(e.label)}**") for e in events]
+        heard += [(b, "*not one of my words*") for a, b in snap["not_words"]]
+        if heard:
+            st.markdown("Heard: " + " · ".join(f"{what} at {t:.1f} s" for t, what in sorted(heard)[-8:][::-1]))
         delays = list(snap["shown_after"].values())
         if delays:
             st.caption(f"Words appear here {np.median(delays):.2f} s after they end (median; 95th percentile "
