@@ -84,9 +84,9 @@ def _score_slice(bank: ModelBank, seqs: list) -> np.ndarray:
 def score_many(bank: ModelBank, seqs: list, n_jobs) -> np.ndarray:
     """``bank.score`` of every sequence, (n, n_models), shared among the workers in
     contiguous slices (the scores are the same as one process would give)."""
-    from .progress import resolve_n_jobs
+    from .progress import effective_n_jobs
 
-    n = resolve_n_jobs(n_jobs)
+    n = effective_n_jobs(n_jobs)
     n_slices = 1 if n == 1 else 4 * n
     bounds = np.linspace(0, len(seqs), n_slices + 1).astype(int)
     jobs = [(bank, seqs[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]

@@ -3,7 +3,8 @@
 :func:`classification_report` returns a plain dict (the JSON contract of ``hmmrec
 eval``: ``accuracy``, ``n``, ``labels``, ``confusion`` with rows = true label and
 columns = predicted label, in ``labels`` order) and :func:`format_report` renders it as
-a readable table.
+a readable table. :func:`evaluate_files` recognises held-out files on local worker
+processes or a Dask cluster (:mod:`hmmrec.cluster`) and reports.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["classification_report", "format_report", "evaluate_files"]
+__all__ = ["classification_report", "format_report", "evaluate_files", "file_features", "summarize_folds"]
+
+# files are recognised in jobs of at least this many (a worker gets a copy of the recognizer
+# with each job) ...
+_MIN_INPUTS_PER_JOB = 32
+# ... and at most as many jobs as this per worker, for progress and balance
+_JOBS_PER_WORKER = 4
 
 
 def classification_report(y_true, y_pred, labels=None, files=None) -> dict:
@@ -65,16 +72,62 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_files(recognizer, corpus, features=None) -> dict:
+def _slices(n_items: int, n_jobs) -> list[slice]:
+    """Contiguous slices of the inputs, one job each: one input a job in this process, or
+    enough inputs to be worth sending to a worker (its copy of the recognizer travels with it)."""
+    from .cluster import active_client
+    from .progress import effective_n_jobs
+
+    n = effective_n_jobs(n_jobs)
+    if n == 1 and active_client() is None:
+        size = 1
+    else:
+        size = max(_MIN_INPUTS_PER_JOB, -(-n_items // (_JOBS_PER_WORKER * n)))
+    return [slice(a, min(a + size, n_items)) for a in range(0, n_items, size)]
+
+
+def _features_of(recognizer, paths) -> list:
+    return recognizer.features(paths)
+
+
+def _labels_of(recognizer, inputs, features_given: bool) -> list[str]:
+    feats = inputs if features_given else recognizer.features(inputs)
+    return [recognizer.recognize_features(f).label for f in feats]
+
+
+def _in_slices(fn, recognizer, items: list, extra: tuple, n_jobs, progress) -> list:
+    """``fn(recognizer, items[s], *extra)`` of every slice of ``items``, joined in order;
+    ``progress(done, total)`` counts the items as slices arrive."""
+    from .progress import run_jobs
+
+    slices = _slices(len(items), n_jobs)
+
+    def arrived(result, done, total):
+        progress(slices[done - 1].stop, len(items))
+
+    parts = run_jobs(fn, [(recognizer, items[s], *extra) for s in slices], n_jobs,
+                     on_result=arrived if progress is not None else None)
+    return [x for part in parts for x in part]
+
+
+def file_features(recognizer, paths, n_jobs=1, progress=None) -> list:
+    """``recognizer.features(paths)``, on up to ``n_jobs`` worker processes or on the active
+    cluster (:mod:`hmmrec.cluster`); ``progress(done, total)`` as files are done."""
+    return _in_slices(_features_of, recognizer, list(paths), (), n_jobs, progress)
+
+
+def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None) -> dict:
     """Recognise every file of ``corpus`` and report against its labels.
 
     Labels of the corpus that the model does not know are still counted (always wrong).
-    ``features``: the files' normalised features, when already extracted.
+    ``features``: the files' normalised features, when already extracted. ``n_jobs``:
+    worker processes (``-1``: every core; inside :func:`hmmrec.cluster.on_cluster`, the
+    cluster's workers); the report is the same whichever ran it. ``progress(done, total)``:
+    called as files are recognised.
     """
-    if features is None:
-        pred = recognizer.predict(corpus.paths)
-    else:
-        pred = [recognizer.recognize_features(f).label for f in features]
+    given = features is not None
+    pred = _in_slices(_labels_of, recognizer, list(features) if given else list(corpus.paths), (given,), n_jobs,
+                      progress)
     labels = sorted(set(recognizer.classes_) | set(corpus.y))
     return classification_report(corpus.y, pred, labels=labels, files=corpus.paths)
 

@@ -47,6 +47,11 @@ _FILLER_MIN_FRAMES = 100
 # the stream window holds the longest typical keyword (95th percentile) plus this, within bounds
 _WINDOW_MARGIN_S = 0.1
 _MIN_WINDOW_S, _MAX_WINDOW_S = 0.5, 2.0
+# how training ran, not what it made: left out of model files (see HMMRecognizer.save)
+_NOT_SAVED_PARAMS = ("feature_config", "n_jobs", "verbose")  # (feature_config is saved on its own)
+_NOT_SAVED_SUMMARY = ("seconds",)
+# progress events while the features are extracted: about this many, whatever the number of files
+_FILE_EVENTS = 200
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         ``None``: default settings at the (median) sample rate of the training files,
         with the mel filterbank ending at 3400 Hz for audio at 8 kHz or less.
     n_jobs : int
-        Worker processes for training (``-1``: all cores).
+        Worker processes for training (``-1``: all cores). Inside
+        :func:`hmmrec.cluster.on_cluster` the work goes to the Dask cluster's workers
+        instead, and ``n_jobs`` is not used. The models are the same bits either way.
     verbose : int
         1 prints training progress to stderr (see :func:`hmmrec.progress.print_progress`).
 
@@ -241,17 +248,31 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         progress : callable or None
             Called with a :class:`~hmmrec.progress.TrainingProgress` at every step;
             ``None``: printed to stderr when ``verbose``, else silent.
+
+        Everything runs with one BLAS thread (the workers too): the last bits of a BLAS
+        product can change with the number of threads, and the models must be the same
+        however many processes, or which cluster, trained them.
         """
+        from threadpoolctl import threadpool_limits
+
         self._check_params()
+        with threadpool_limits(1, user_api="blas"):
+            return self._fit(X, y, sample_weight, progress)
+
+    def _fit(self, X, y, sample_weight, progress):
         t0 = time.perf_counter()
         report = progress or (print_progress if self.verbose else None)
 
-        def step(stage, done, total, message):
+        def step(stage, done, total, message, item=""):
             if report is not None:
-                report(TrainingProgress(stage, done, total, message, time.perf_counter() - t0))
+                report(TrainingProgress(stage, done, total, message, time.perf_counter() - t0, item))
+
+        def read(done, total, name):  # (about _FILE_EVENTS events, not one per file of a large corpus)
+            if done == total or done % max(1, total // _FILE_EVENTS) == 0:
+                step("files", done, total, f"features: {done}/{total} files", name)
 
         data = training_data(X, y, sample_weight, feature_config=self.feature_config, speeds=self.speeds,
-                             warps=self.warps, noise_snrs=self.noise_snrs, n_jobs=self.n_jobs)
+                             warps=self.warps, noise_snrs=self.noise_snrs, n_jobs=self.n_jobs, on_input=read)
         self.feature_config_ = data.feature_config
         weighted = f" ({data.n_copies} counting their weights)" if data.n_copies != data.n_files else ""
         step("features", 1, 1, f"features: {data.n_files} files{weighted}, {len(data.labels)} labels, "
@@ -283,8 +304,10 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             p = model.params_
             step("model", done, total, f"[{done}/{total}] {label}: {plural(model.n_sequences_, 'sequence')}, "
                                        f"{plural(p.n_states, 'state')} x {plural(p.n_mix, 'Gaussian')}, "
-                                       f"{plural(len(p.log_likelihood_history), 'EM iteration')}, {secs:.1f} s")
+                                       f"{plural(len(p.log_likelihood_history), 'EM iteration')}, {secs:.1f} s",
+                 label)
 
+        step("model", 0, len(jobs), f"training {plural(len(jobs), 'model')}")
         results = run_jobs(fit_one, jobs, self.n_jobs, on_result=trained, one_by_one=True)
         self.filler_ = results.pop()[1].params_ if has_filler else None
         self.background_ = results.pop()[1].params_
@@ -312,6 +335,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         trainer = MMITrainer(data.labels, data.whole, data.spoken, self._var_floors, self._make_bank, self.n_jobs)
         # the stream uses the final models themselves when stream_n_mix >= n_mix (same objects)
         stream_is_final = all(sm is m for sm, m in zip(self.stream_models_, self.models_))
+        if self.mmi_iter:
+            step("discriminative", 0, self.mmi_iter, f"discriminative training, {plural(self.mmi_iter, 'iteration')}")
         for i in range(self.mmi_iter):
             t1 = time.perf_counter()
             self.models_, changed = trainer.step(self.models_)
@@ -458,15 +483,22 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
 
     # -- files ---------------------------------------------------------------------
     def save(self, path, overwrite: bool = False) -> Path:
-        """Write the model as a safe model file (see :mod:`hmmrec.modelfile`); refuses to overwrite."""
+        """Write the model as a safe model file (see :mod:`hmmrec.modelfile`); refuses to overwrite.
+
+        The file holds what the model is, not how its training ran: not ``n_jobs`` nor
+        ``verbose``, nor the training time (kept in ``training_summary_["seconds"]``), so
+        the same data and settings give the same file in one process, on worker processes
+        or on a cluster.
+        """
         self._check_fitted()
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
-                  if k != "feature_config"}
+                  if k not in _NOT_SAVED_PARAMS}
+        training = {k: v for k, v in self.training_summary_.items() if k not in _NOT_SAVED_SUMMARY}
         contents = ModelContents(labels=list(self.classes_), feature_config=self.feature_config_, params=params,
                                  models=self.models_, stream_models=self.stream_models_,
                                  extra_labels=list(self.extra_labels_), extra_stream_models=self.extra_stream_models_,
                                  background=self.background_, filler=self.filler_, temperature=self.temperature_,
-                                 training=self.training_summary_)
+                                 training=training)
         return write_model(path, contents, overwrite=overwrite)
 
     @classmethod

@@ -125,10 +125,13 @@ class TrainingData:
     n_copies: int
 
 
-def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_snrs, n_jobs) -> TrainingData:
+def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_snrs, n_jobs,
+                  on_input=None) -> TrainingData:
     """Features of every input and its training copies, split as the models need them.
 
     ``feature_config`` None: inferred from the files (see :func:`resolve_config`).
+    ``on_input(done, total, name)``: called as the features of each input (of weight > 0)
+    arrive, in order.
     """
     X, y = list(X), [str(v) for v in y]
     if len(X) != len(y):
@@ -151,7 +154,12 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
     bounds = np.concatenate([[0], np.cumsum(reps)])
     jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i])
             for i in np.flatnonzero(reps)]
-    feats = [copy for per_input in run_jobs(training_features, jobs, n_jobs) for copy in per_input]
+
+    def arrived(result, done, total):
+        on_input(done, total, jobs[done - 1][5])
+
+    per_input = run_jobs(training_features, jobs, n_jobs, on_result=arrived if on_input is not None else None)
+    feats = [copy for copies in per_input for copy in copies]
     data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x))
     for label, pairs in zip(copies_y, feats):
         data.whole.setdefault(label, []).extend(f for f, _ in pairs)
@@ -202,7 +210,7 @@ def training_summary(rec, data: TrainingData, seconds: float) -> dict:
         "noise_snrs": [float(v) for v in rec.noise_snrs],
         "mmi_iter": int(rec.mmi_iter),
         "stream_models_per_label": {lab: 1 + int(np.sum(rec.extra_labels_ == k)) for k, lab in enumerate(data.labels)},
-        "seconds": round(seconds, 2),
+        "seconds": round(seconds, 2),  # (not written to model files: see HMMRecognizer.save)
         "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3), "p95": round(float(np.percentile(d, 95)), 3)}
                        for lab, d in durations.items()},
         "log_likelihood_history": {lab: m.log_likelihood_history for lab, m in zip(data.labels, rec.models_)},

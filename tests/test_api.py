@@ -42,19 +42,27 @@ def test_training_reports_progress_events_in_order(capsys):
     rec = HMMRecognizer(**SMALL, mmi_iter=2).fit(X, y, progress=events.append)
     assert all(isinstance(e, TrainingProgress) for e in events)
     stages = [e.stage for e in events]
-    # features, 3 word models + background + filler, 2 discriminative iterations, done
-    assert stages == ["features"] + ["model"] * 5 + ["discriminative"] * 2 + ["done"]
+    # each input read, the features' summary, the start of the models' stage, 3 word models +
+    # background + filler, the start of discriminative training and its 2 iterations, done
+    assert stages == ["files"] * 8 + ["features"] + ["model"] * 6 + ["discriminative"] * 3 + ["done"]
+    files = [e for e in events if e.stage == "files"]
+    assert [(e.done, e.total, e.item) for e in files] == [(i + 1, 8, x) for i, x in enumerate(X)]
     models = [e for e in events if e.stage == "model"]
-    assert [(e.done, e.total) for e in models] == [(i, 5) for i in range(1, 6)]
+    assert [(e.done, e.total) for e in models] == [(i, 5) for i in range(0, 6)]
+    assert models[1].item == "_silence_" and models[1].message.startswith("[1/5] _silence_:")
+    assert [(e.done, e.total) for e in events if e.stage == "discriminative"] == [(0, 2), (1, 2), (2, 2)]
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert events[0].message.startswith("features: 8 files, 3 labels")
+    assert events[8].message.startswith("features: 8 files, 3 labels")
     assert capsys.readouterr().err == ""  # a callback given: nothing printed
-    # verbose=1 without a callback prints exactly these messages, one line each
+    # verbose=1 without a callback prints the milestones (not each input read, nor a stage's
+    # start), one line each
     HMMRecognizer(**SMALL, mmi_iter=2, verbose=1).fit(X, y)
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == len(events) and lines[1].startswith("[1/5] _silence_:")
-    assert [ln.split(",")[0] for ln in lines[1:6]] == [e.message.split(",")[0] for e in models]
+    milestones = [e for e in events if e.is_milestone]
+    assert [e.stage for e in milestones] == ["features"] + ["model"] * 5 + ["discriminative"] * 2 + ["done"]
+    assert len(lines) == len(milestones) and lines[1].startswith("[1/5] _silence_:")
+    assert [ln.split(",")[0] for ln in lines[1:6]] == [e.message.split(",")[0] for e in models[1:]]
     assert rec.training_summary_["mmi_iter"] == 2
 
 
