@@ -8,7 +8,9 @@ parser turns into one line too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 from pathlib import Path
 
 from ..errors import HmmrecError
@@ -91,6 +93,57 @@ def write_json(path, obj, force: bool):
     refuse_existing(path, force, "file")
     data = (json.dumps(obj, indent=2) + "\n").encode("utf-8")
     write_atomically(path, lambda fh: fh.write(data), overwrite=True)
+
+
+def add_quiet_option(p) -> None:
+    """``-q/--quiet``: no progress bars (drawn only when stderr is a terminal anyway)."""
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars (they are drawn only when stderr is a terminal)")
+
+
+def add_cluster_options(p) -> None:
+    """``--scheduler ADDRESS`` (and ``--jobs``): where the parallel work runs."""
+    p.add_argument("--jobs", type=int, default=-1, help="parallel jobs on this machine (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the work on the workers of this Dask scheduler (e.g. tcp://host:8786) instead of local "
+                        "processes, with the same results; the data must be at the same paths here and on every "
+                        "worker")
+
+
+@contextlib.contextmanager
+def on_cluster_of(args):
+    """The Dask cluster of ``--scheduler`` for the ``with`` block, or nothing to do without it.
+
+    Dask's own log lines are held back meanwhile: what goes wrong with the cluster is the
+    one-line error of :class:`~hmmrec.cluster.ClusterError`.
+    """
+    if not getattr(args, "scheduler", None):
+        yield None
+        return
+    from ..cluster import on_cluster
+
+    with _dask_logs_held_back(), on_cluster(args.scheduler) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _dask_logs_held_back():
+    """Dask's loggers (``distributed.*``, each with its own level and handler) silenced in the block."""
+    try:
+        import distributed  # noqa: F401  (its loggers exist once it is imported)
+    except ImportError:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name == "distributed" or name.startswith("distributed.")]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before):
+            lg.disabled = was
 
 
 def load_model(path):

@@ -1,6 +1,8 @@
 """Subcommands on files: train, eval, recognize, crossval, info.
 
-Parsing and printing only; the work is done by the package.
+Parsing and printing only; the work is done by the package. Long commands draw progress
+bars on stderr when it is a terminal (not with ``--quiet``) and print their results
+only, so that a log or a pipe holds the results and nothing else.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import sys
 from pathlib import Path
 
 from ..errors import HmmrecError
-from .common import (EXIT_ERROR, EXIT_OK, factors, load_model, non_negative_int, positive_int, refuse_existing, states,
-                     write_json)
+from ..progress import TrainingBars, plural, progress_bar, shows_progress, write_line
+from .common import (EXIT_ERROR, EXIT_OK, add_cluster_options, add_quiet_option, factors, load_model, non_negative_int,
+                     on_cluster_of, positive_int, refuse_existing, states, write_json)
 
 
 def cmd_train(args) -> int:
@@ -29,16 +32,22 @@ def cmd_train(args) -> int:
     def per_label(c: Corpus) -> str:
         return ", ".join(f"{k} ({v})" for k, v in c.counts().items())
 
-    print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: {per_label(corpus)}", file=sys.stderr)
-    if own:
-        print(f"and {len(own)} of your own, each counted {args.own_weight} times: {per_label(own)}", file=sys.stderr)
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                        noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models, n_jobs=args.jobs,
-                        verbose=0 if args.quiet else 1)
-    rec.fit(corpus.paths + own.paths, corpus.y + own.y,
-            sample_weight=[1] * len(corpus) + [args.own_weight] * len(own) if own else None)
+                        noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models, n_jobs=args.jobs)
+    with on_cluster_of(args):
+        if shows_progress(args.quiet):  # what the bars are about
+            print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: {per_label(corpus)}",
+                  file=sys.stderr)
+            if own:
+                print(f"and {len(own)} of your own, each counted {args.own_weight} times: {per_label(own)}",
+                      file=sys.stderr)
+        with TrainingBars(quiet=args.quiet) as bars:
+            rec.fit(corpus.paths + own.paths, corpus.y + own.y,
+                    sample_weight=[1] * len(corpus) + [args.own_weight] * len(own) if own else None, progress=bars)
     rec.save(out, overwrite=args.force)
-    print(f"saved {out} ({len(rec.classes_)} labels, {rec.training_summary_['seconds']:.1f} s)")
+    mine = f" and {len(own)} of your own, each counted {args.own_weight} times," if own else ""
+    print(f"saved {out}: {plural(len(rec.classes_), 'label')}, trained on {plural(len(corpus), 'file')}{mine} "
+          f"in {rec.training_summary_['seconds']:.1f} s")
     return EXIT_OK
 
 
@@ -51,14 +60,19 @@ def cmd_eval(args) -> int:
     rec = load_model(args.model)
     corpus = load_corpus(args.data)
     feats = None
-    if args.adapt:  # to the speaker of DATA, without its labels; the features serve both steps
-        from ..adapt import adapt_features
+    with on_cluster_of(args):
+        if args.adapt:  # to the speaker of DATA, without its labels; the features serve both steps
+            from ..adapt import adapt_features
+            from ..evaluate import file_features
 
-        feats = rec.features(corpus.paths)
-        rec, how = adapt_features(rec, feats)
-        print(f"adapted to {args.data}: {how.n_used} of {how.n_inputs} files recognised confidently enough, "
-              f"{len(how.labels)} word models moved", file=sys.stderr)
-    report = evaluate_files(rec, corpus, features=feats)
+            with progress_bar(len(corpus), "features", "file", args.quiet) as bar:
+                feats = file_features(rec, corpus.paths, args.jobs, progress=lambda done, _: bar.update(done - bar.n))
+            rec, how = adapt_features(rec, feats)
+            print(f"adapted to {args.data}: {how.n_used} of {how.n_inputs} files recognised confidently enough, "
+                  f"{len(how.labels)} word models moved", file=sys.stderr)
+        with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
+            report = evaluate_files(rec, corpus, features=feats, n_jobs=args.jobs,
+                                    progress=lambda done, _: bar.update(done - bar.n))
     report["model"] = str(args.model)
     report["data"] = str(args.data)
     report["adapted"] = bool(args.adapt)
@@ -111,14 +125,26 @@ def cmd_crossval(args) -> int:
     else:
         folds = [(f"fold{i}", tr, te) for i, (tr, te) in enumerate(kfold(corpus, args.k, args.seed))]
     accs, reports = {}, {}
-    for name, tr, te in folds:
-        rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                            noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models,
-                            n_jobs=args.jobs)
-        rec.fit(tr.paths, tr.y)
-        rep = evaluate_files(rec, te)
-        accs[name], reports[name] = rep["accuracy"], rep
-        print(f"{name}: accuracy {rep['accuracy']:.4f} ({rep['n']} test files, {len(tr)} train)", flush=True)
+    with on_cluster_of(args), progress_bar(len(folds), "folds", "fold", args.quiet) as bar:
+        for k, (name, tr, te) in enumerate(folds, 1):
+            bar.set_description(f"fold {k} of {len(folds)}", refresh=False)
+
+            def training(event):  # (drawn at the bar's pace, not at every event)
+                bar.set_postfix_str(f"training: {event.brief}", refresh=False)
+                bar.update(0)
+
+            def testing(done, total):
+                bar.set_postfix_str(f"testing: {done}/{total} files", refresh=False)
+                bar.update(0)
+
+            rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
+                                noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models,
+                                n_jobs=args.jobs)
+            rec.fit(tr.paths, tr.y, progress=training)
+            rep = evaluate_files(rec, te, n_jobs=args.jobs, progress=testing)
+            accs[name], reports[name] = rep["accuracy"], rep
+            write_line(f"{name}: accuracy {rep['accuracy']:.4f} ({rep['n']} test files, {len(tr)} train)")
+            bar.update(1)
     summary = summarize_folds(accs)
     print(f"mean accuracy {summary['mean']:.4f}, worst {summary['worst']:.4f} ({summary['worst_fold']})")
     if args.json:
@@ -193,7 +219,7 @@ def _add_training_options(p):
     p.add_argument("--unknown-models", type=positive_int, default=d["unknown_models"],
                    help="models for each non-keyword label of speech such as _unknown_, one per group of similar "
                         f"examples (at most one per 5 examples; default {d['unknown_models']})")
-    p.add_argument("--jobs", type=int, default=-1, help="parallel jobs (default: all cores)")
+    add_cluster_options(p)
 
 
 
@@ -206,7 +232,7 @@ def add_commands(sub) -> None:
     p.add_argument("data", help="folder whose subfolders are labels, or a CSV manifest (path,label[,speaker])")
     p.add_argument("-o", "--output", required=True, help="model file to write")
     p.add_argument("--force", action="store_true", help="replace an existing model file")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    add_quiet_option(p)
     p.add_argument("--own", action="append", metavar="DATA",
                    help="recordings of your own voice (folder-per-label tree or manifest, e.g. from 'hmmrec record'), "
                         "trained on with DATA, each counted --own-weight times; may be repeated")
@@ -222,6 +248,8 @@ def add_commands(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing JSON report")
     p.add_argument("--adapt", action="store_true",
                    help="first adapt the models to the voice of DATA (one speaker), without its labels")
+    add_quiet_option(p)
+    add_cluster_options(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("recognize", help="best label and per-label scores for each file")
@@ -242,6 +270,7 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--force", action="store_true")
+    add_quiet_option(p)
     _add_training_options(p)
     p.set_defaults(func=cmd_crossval)
 

@@ -12,9 +12,12 @@ import time
 
 from ..errors import HmmrecError
 from ..live import DEFAULT_SR
-from .common import EXIT_OK, device, load_model, plural, positive_float, positive_int, unit_float
+from ..progress import progress_bar, write_line
+from .common import EXIT_OK, add_quiet_option, device, load_model, plural, positive_float, positive_int, unit_float
 
 COUNTDOWN_S = 1.0
+# stream's bar: seconds of audio done, and the real-time factor (processing time / audio time)
+_STREAM_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}{postfix}]"
 
 
 def _stream_kwargs(args) -> dict:
@@ -50,11 +53,18 @@ def cmd_stream(args) -> int:
 
     rec = load_model(args.model)
     seconds = audio.info(args.file).duration_s  # also: a clear error before any output
-    show = _event_printer(args.jsonl)
     n = 0
-    for ev in stream_file(rec, args.file, **_stream_kwargs(args)):
-        show(ev)
-        n += 1
+    t0 = time.perf_counter()
+    with progress_bar(seconds, "streaming", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
+
+        def consumed(t: float) -> None:  # seconds of audio done, and the real-time factor
+            if t > 0:
+                bar.set_postfix_str(f"RTF {(time.perf_counter() - t0) / t:.3f}", refresh=False)
+            bar.update(min(t, seconds) - bar.n)
+
+        for ev in stream_file(rec, args.file, progress=consumed, **_stream_kwargs(args)):
+            write_line(json.dumps(ev.to_dict()) if args.jsonl else format_event(ev))
+            n += 1
     if not args.jsonl:
         print(f"{plural(n, 'event')} in {seconds:.1f} s of audio", file=sys.stderr)
     return EXIT_OK
@@ -146,6 +156,7 @@ def add_commands(sub) -> None:
     p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
     p.add_argument("file", metavar="FILE")
     _add_decision_options(p, window=True)
+    add_quiet_option(p)
     p.set_defaults(func=cmd_stream)
 
     from ..models import DEFAULT
