@@ -1,26 +1,43 @@
-"""The dashboard's models: the one given on the command line or the built-in one, models
-trained in this session, the picker in the sidebar, and training with a progress bar.
+"""The dashboard's models: the one given on the command line or the built-in one, the
+shipped ones, the ones kept in the store folder (trained here or uploaded), the picker in
+the sidebar, and training with a progress bar. Also the store folder itself, where the
+Teach page keeps its takes.
 
-Models are read-only and shared by all sessions through ``st.cache_resource``; models a
-session trains live in its ``st.session_state``.
+The store folder (:func:`store_root`) is ``$HMMREC_DASHBOARD_STORE``, else
+``$XDG_DATA_HOME/hmmrec/dashboard`` (``~/.local/share/hmmrec/dashboard``)::
+
+    models/<name>.model     models trained on the Teach and Train pages, and uploaded ones
+    takes/<word>/<n>.wav    the Teach page's takes, trimmed, 16-bit PCM
+
+Everything in it is written atomically (:func:`hmmrec.safefile.write_atomically`) and
+outlives the server: a new browser session lists what is there. Models are read-only and
+shared by all sessions through ``st.cache_resource``; a model this session trained is also
+kept in its ``st.session_state`` (when it could not be stored, only there).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
+import re
+import stat
 import sys
+import wave
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 import inputs
 from hmmrec import HMMRecognizer
 from hmmrec.corpus import load_corpus
 from hmmrec.errors import HmmrecError
+from hmmrec.safefile import write_atomically
 from ui import md
 
 MODEL_ENV = "HMMREC_DASHBOARD_MODEL"
@@ -136,10 +153,216 @@ def default_model() -> ModelInfo:
 
 SESSION_MODELS = "session_models"  # name -> ModelInfo trained in this session
 MODEL_CHOICE = "model_choice"
+NEXT_CHOICE = "model_choice_next"  # the picker's entry to select at the start of the next run
+STORE_WARNING = "store_warning"  # why the last model trained could not be stored (shown once, in the sidebar)
 DEFAULT_CHOICE = "(default)"
 SHIPPED_SUFFIX = " (shipped)"
 
 
+# -- the store folder ---------------------------------------------------------------------
+STORE_ENV = "HMMREC_DASHBOARD_STORE"
+MODEL_SUFFIX = ".model"
+MAX_STORED_MODELS = 200  # the picker lists at most this many stored models (the newest)
+MAX_MODEL_UPLOAD_MB = 50
+MAX_NAME_CHARS = 80
+_UNSAFE_NAME = re.compile(r"[^\w .+-]+")  # model names are file names: no slashes, colons, brackets...
+TAKE_SR = 16000  # takes are kept at this rate
+MAX_TAKE_WORDS = 50  # word folders listed, at most
+MAX_TAKES_PER_WORD = 20
+
+
+def store_root() -> Path:
+    """The store folder: $HMMREC_DASHBOARD_STORE, else $XDG_DATA_HOME/hmmrec/dashboard
+    (``~/.local/share/hmmrec/dashboard``)."""
+    given = os.environ.get(STORE_ENV)
+    if given:
+        return Path(given).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "hmmrec" / "dashboard"
+
+
+def models_folder() -> Path:
+    return store_root() / "models"
+
+
+def takes_folder() -> Path:
+    return store_root() / "takes"
+
+
+def _make_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HmmrecError(f"{folder}: cannot create the store folder ({exc.strerror or exc}); "
+                          f"set ${STORE_ENV} to a writable folder") from None
+    return folder
+
+
+def _regular_files(folder: Path, suffix: str, limit: int) -> list[os.DirEntry]:
+    """Regular files (not links, not hidden: temporary files begin with '.') of ``folder``
+    ending in ``suffix``, the newest first, at most ``limit``."""
+    try:
+        with os.scandir(folder) as it:
+            entries = [e for e in it if e.name.endswith(suffix) and not e.name.startswith(".")
+                       and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return []
+    return sorted(entries, key=lambda e: (-e.stat(follow_symlinks=False).st_mtime, e.name))[:limit]
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a model name that is also a file name (and no picker entry of another kind)."""
+    name = _UNSAFE_NAME.sub("-", str(text)).strip(" .-")[:MAX_NAME_CHARS].strip(" .-")
+    return name or "model"
+
+
+def stored_models() -> dict[str, Path]:
+    """Models in the store folder, name -> path, the newest first (at most MAX_STORED_MODELS)."""
+    return {e.name[: -len(MODEL_SUFFIX)]: Path(e.path)
+            for e in _regular_files(models_folder(), MODEL_SUFFIX, MAX_STORED_MODELS)}
+
+
+def _free_model_path(name: str) -> Path:
+    folder = _make_folder(models_folder())
+    stem, n = safe_name(name), 1
+    while (folder / f"{stem}{MODEL_SUFFIX}").exists() or (folder / f"{stem}{MODEL_SUFFIX}").is_symlink():
+        n += 1
+        stem = f"{safe_name(name)[: MAX_NAME_CHARS - 4]}-{n}"
+    return folder / f"{stem}{MODEL_SUFFIX}"
+
+
+def store_model(rec: HMMRecognizer, name: str) -> Path:
+    """Save a fitted model in the store folder under ``name`` (made unique); its path."""
+    return rec.save(_free_model_path(name))
+
+
+def store_model_file(data: bytes, name: str) -> tuple[Path, HMMRecognizer]:
+    """Check the bytes of an uploaded model file with :meth:`HMMRecognizer.load` and keep
+    them in the store folder; (path, model). A file that is not a valid model file is a
+    :class:`~hmmrec.errors.ModelFileError` naming ``name`` (nothing is stored)."""
+    import tempfile
+
+    if len(data) > MAX_MODEL_UPLOAD_MB * 2**20:
+        raise HmmrecError(f"{name}: larger than {MAX_MODEL_UPLOAD_MB} MB, the most a model file may be here")
+    fd, tmp = tempfile.mkstemp(suffix=MODEL_SUFFIX, prefix="hmmrec-upload-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            rec = HMMRecognizer.load(tmp)
+        except HmmrecError as exc:
+            raise type(exc)(str(exc).replace(tmp, name)) from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    stem = Path(name).stem if Path(name).suffix.lower() == MODEL_SUFFIX else Path(name).name
+    path = write_atomically(_free_model_path(stem), lambda fh: fh.write(data))
+    return path, rec
+
+
+def stored_model(name: str, path: Path) -> ModelInfo:
+    """The stored model ``name`` (read once per modification time for all sessions)."""
+    mtime = path.stat().st_mtime
+    rec = load_model_file(str(path), mtime)
+    return ModelInfo(rec, f"file:{path}:{mtime}", name, f"kept in {path}{_how_made(rec)}")
+
+
+def _how_made(rec: HMMRecognizer) -> str:
+    ext = rec.training_summary_.get("extended")
+    if isinstance(ext, dict) and isinstance(ext.get("new_words"), list):
+        words = ", ".join(str(w) for w in ext.get("new_words", []) + ext.get("adapted_words", []))
+        return f" (your takes of {words} on top of a model of {len(ext.get('base_labels', []))} labels)"
+    return ""
+
+
+def keep_model(rec: HMMRecognizer, name: str, source: str) -> ModelInfo:
+    """A model trained in this session: stored in the store folder (it survives a reload and
+    is offered to every session), and kept in this session. If it cannot be stored, it is
+    kept in this session only and a warning says why."""
+    try:
+        path = store_model(rec, name)
+    except (HmmrecError, OSError) as exc:  # pages rerun after training: the sidebar says it
+        st.session_state[STORE_WARNING] = f"{name} is kept in this browser session only: {exc}"
+        return add_session_model(rec, name, source)
+    info = add_session_model(rec, path.stem, f"{source}; kept in {path}")
+    return info
+
+
+def select_model_next_run(name: str) -> None:
+    """Show the model ``name`` (a picker entry) on every page from the next run on (the
+    picker is drawn before a page runs, so a page cannot set it directly)."""
+    st.session_state[NEXT_CHOICE] = name
+
+
+# -- takes ---------------------------------------------------------------------------------
+def word_folder(word: str) -> Path:
+    return takes_folder() / word
+
+
+def take_path(word: str, n: int) -> Path:
+    return word_folder(word) / f"{int(n)}.wav"
+
+
+def stored_takes(word: str, n_max: int = MAX_TAKES_PER_WORD) -> dict[int, Path]:
+    """Take number (1..n_max) -> file of the takes of ``word`` in the store folder."""
+    out = {}
+    for e in _regular_files(word_folder(word), ".wav", 10 * MAX_TAKES_PER_WORD):
+        stem = e.name[:-4]
+        if stem.isdigit() and 1 <= int(stem) <= n_max:
+            out[int(stem)] = Path(e.path)
+    return dict(sorted(out.items()))
+
+
+def stored_words() -> list[str]:
+    """Words with takes in the store folder, in name order (at most MAX_TAKE_WORDS)."""
+    try:
+        with os.scandir(takes_folder()) as it:
+            names = sorted(e.name for e in it if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+    return [w for w in names if stored_takes(w)][:MAX_TAKE_WORDS]
+
+
+def _write_wav(fh, y: np.ndarray, sr: int) -> None:
+    """16-bit PCM mono, scaled as :func:`hmmrec.audio.write_wav` scales."""
+    pcm = np.clip(np.asarray(y, dtype=np.float64), -1.0, 32767 / 32768) * 32768.0
+    with wave.open(fh, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(sr))
+        w.writeframes(np.round(pcm).astype("<i2").tobytes())
+
+
+def save_take(word: str, n: int, y: np.ndarray, sr: int) -> Path:
+    """Keep take ``n`` of ``word`` (replacing an earlier take ``n``: a redo)."""
+    path = take_path(word, n)
+    _make_folder(path.parent)
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise HmmrecError(f"{path}: not a regular file; not replacing it")
+    return write_atomically(path, lambda fh: _write_wav(fh, y, sr), overwrite=True)
+
+
+def takes_zip(words: list[str]) -> bytes:
+    """The stored takes of ``words`` as a ZIP archive (``<word>/<n>.wav``), a folder-per-label
+    tree that ``hmmrec train`` reads."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for word in words:
+            for n, path in stored_takes(word).items():
+                try:
+                    z.writestr(f"{word}/{n}.wav", path.read_bytes())
+                except OSError:
+                    continue
+    return buf.getvalue()
+
+
+# -- the picker ------------------------------------------------------------------------------
 def shipped_choices() -> list[str]:
     """The picker's entries for the models shipped with hmmrec."""
     from hmmrec import models
@@ -167,6 +390,9 @@ def current_model(show_error: bool = True) -> ModelInfo | None:
     try:
         if choice in shipped_choices():
             return shipped_model(choice)
+        stored = stored_models()
+        if choice in stored:
+            return stored_model(choice, stored[choice])
         return default_model()
     except (HmmrecError, OSError) as exc:
         if show_error:
@@ -195,18 +421,34 @@ def choose_session_model(name: str) -> None:
     st.session_state[MODEL_CHOICE] = name
 
 
+def model_choices() -> list[str]:
+    """The picker's entries: the default, the shipped models, the stored ones (newest
+    first), then this session's models that are not stored."""
+    stored = list(stored_models())
+    session = [n for n in st.session_state.get(SESSION_MODELS, {}) if n not in stored]
+    return [DEFAULT_CHOICE] + shipped_choices() + stored + session
+
+
 def model_sidebar() -> None:
     """The model picker and a short description, in the sidebar."""
-    trained = st.session_state.get(SESSION_MODELS, {})
+    options = model_choices()
+    wanted = st.session_state.pop(NEXT_CHOICE, None)
+    if wanted in options:
+        st.session_state[MODEL_CHOICE] = wanted
+    elif st.session_state.get(MODEL_CHOICE, DEFAULT_CHOICE) not in options:  # a stored model was removed
+        st.session_state[MODEL_CHOICE] = DEFAULT_CHOICE
     with st.sidebar:
-        options = [DEFAULT_CHOICE] + shipped_choices() + list(trained)
         if len(options) > 1:
             st.radio("Model", options, key=MODEL_CHOICE,
                      help="The default (given with --model, else the shipped commands model), the models shipped "
-                          "with hmmrec (real speech of many speakers), and models trained on the Train & evaluate "
-                          "page in this session.")
+                          "with hmmrec (real speech of many speakers), and the models trained on the Teach words "
+                          "and Train & evaluate pages or uploaded on the Teach words page, kept in "
+                          f"{store_root()}.")
     info = current_model(show_error=False)  # loads (or trains) it, with the spinner on the page
     with st.sidebar:
+        problem = st.session_state.pop(STORE_WARNING, None)
+        if problem:
+            st.warning(problem)
         if info is not None:
             rec = info.rec
             cfg = rec.feature_config_
@@ -215,6 +457,13 @@ def model_sidebar() -> None:
                        f"{cfg.n_features} features at {cfg.sr} Hz  \n{md(info.source)}")
 
 
+def progress_events(progress):
+    """A callback of :class:`~hmmrec.progress.TrainingProgress` events that calls
+    ``progress(fraction, text)`` (a Streamlit progress bar's update)."""
+    def on_step(event):
+        progress(event.fraction, f"{event.message} · {event.seconds:.0f} s")
+
+    return on_step
 
 
 def fit_with_progress(rec: HMMRecognizer, X, y, progress, sample_weight=None) -> HMMRecognizer:

@@ -1,4 +1,5 @@
-"""Fixtures only: the small trained fruit model shared by the whole session, and its model file.
+"""Fixtures only: a store folder of its own for every test (the dashboard's), the small trained
+fruit model shared by the whole session, and its model file.
 
 Plain helpers and constants (paths, the small training and test sets, ``shared_dataset``)
 live in ``helpers.py``.
@@ -9,6 +10,15 @@ from __future__ import annotations
 import pytest
 
 from helpers import small_train_set
+
+
+@pytest.fixture(autouse=True)
+def dashboard_store(tmp_path_factory, monkeypatch):
+    """The dashboard's store folder (trained, uploaded models and takes) in a temporary
+    folder of each test, never the user's ~/.local/share/hmmrec/dashboard."""
+    store = tmp_path_factory.mktemp("store")
+    monkeypatch.setenv("HMMREC_DASHBOARD_STORE", str(store))
+    return store
 
 
 @pytest.fixture(scope="session")

@@ -116,8 +116,8 @@ if go or evaluate_only:
                 weights = [1] * len(corpus) + [int(own_weight)] * len(own) if own else None
                 modelstore.fit_with_progress(rec, corpus.paths + own.paths, corpus.y + own.y,
                                          lambda f, text: bar.progress(f, text=text), sample_weight=weights)
-                name = f"{Path(train_path).name or 'model'} {datetime.now():%H:%M:%S}"
-                info = modelstore.add_session_model(rec, name, f"trained here on {train_path}")
+                name = f"{Path(train_path).name or 'model'} {datetime.now():%Y-%m-%d %H.%M.%S}"
+                info = modelstore.keep_model(rec, name, f"trained here on {train_path}")
             else:
                 info = modelstore.require_model()
             report = evaluate(info.rec, test_path, status)
