@@ -25,6 +25,19 @@ OTHER_COLOR = "#a3a8b8"
 WAVE_COLOR = "#56657a"
 CHART_WIDTH = "container"
 AXIS_EXTENT = 48  # px for y-axis labels, the same in every stacked panel so time axes line up
+# type sizes (px), readable at 1400 px wide in every chart (Streamlit's theme: 12 px labels, 14 px titles)
+AXIS_LABEL_SIZE = 12
+AXIS_TITLE_SIZE = 13
+TEXT_SIZE = 11  # numbers and names written on a plot
+MIN_LABEL_GAP_PX = 2 * AXIS_LABEL_SIZE  # at least this far apart, axis labels of a dense heatmap
+FILLER = "filler"  # what the models call the sound around a word (state -1 of a Viterbi path)
+MFCC_ROW_PX = 5  # height of a feature row of the MFCC heatmap (a whole number: see mfcc_chart)
+# the outer padding (share of a band) of a heatmap's band scales: with none, a width or
+# height that is no whole multiple of the rows puts the first band a rounding error outside
+# the axis range, and Vega drops its label (the "0" or "c0" of the axis)
+BAND_EDGE = 0.02
+PLOT_PX = 1200  # about how wide a full-width plot is on a 1400 px page (to judge what text fits)
+CHAR_PX = 0.6 * TEXT_SIZE  # about how wide a character of TEXT_SIZE is
 
 alt.data_transformers.disable_max_rows()
 
@@ -84,27 +97,67 @@ def state_bands(runs: pd.DataFrame, label: str) -> alt.Chart:
                  alt.Tooltip("end:Q", format=".2f", title="to (s)"), alt.Tooltip("frames:Q")],
     )
     text = base.transform_calculate(mid="(datum.start + datum.end) / 2").mark_text(
-        clip=True, baseline="top", dy=2, fontSize=10, color="#444").encode(x="mid:Q", y=alt.value(0), text="state:Q")
+        clip=True, baseline="top", dy=2, fontSize=TEXT_SIZE, color="#444").encode(
+        x="mid:Q", y=alt.value(0), text="state:Q")
     return bands + text
 
 
+def filler_parts(runs: pd.DataFrame) -> list[str]:
+    """What each run of a Viterbi path is: ``"state 3"``, or the filler before or after the word."""
+    word = np.flatnonzero(runs["state"].to_numpy() >= 0)
+    first = word[0] if len(word) else len(runs)
+    return [f"state {s}" if s >= 0 else f"{FILLER} ({'before' if i < first else 'after'} the word)"
+            for i, s in enumerate(runs["state"])]
+
+
+def state_ticks(top: int, height: int) -> list[int]:
+    """Ticks of a state axis from -1 (the filler) to ``top`` on ``height`` px: -1, then
+    every 1, 2, 5 or 10 states, labels at least ``MIN_LABEL_GAP_PX`` apart."""
+    px = height / (top + 1)
+    step = next((k for k in (1, 2, 5, 10) if k * px >= MIN_LABEL_GAP_PX), 10 * int(np.ceil(MIN_LABEL_GAP_PX / px / 10)))
+    return [-1] + [v for v in range(0, top + 1, step) if v + 1 >= step]
+
+
 def state_path_chart(runs: pd.DataFrame, label: str, n_states: int, domain, winner: bool) -> alt.Chart:
-    """The Viterbi state sequence as a step chart (x: time in seconds, y: state; "bg" = background)."""
+    """The Viterbi state sequence as a step chart (x: time in seconds, y: state).
+
+    The stretches before and after the word, which the filler model explains (state -1),
+    sit below state 0 on a grey band named "filler (before the word)" / "(after the word)".
+    """
+    runs = runs.assign(part=filler_parts(runs))
     pts = pd.concat([runs[["start", "state"]].rename(columns={"start": "t"}),
                      pd.DataFrame({"t": [runs["end"].iloc[-1]], "state": [runs["state"].iloc[-1]]})],
                     ignore_index=True)
     color = WINNER_COLOR if winner else WAVE_COLOR
+    top = max(n_states - 1, 1)
+    height = max(70, min(130, 9 * n_states))
+    y_scale = alt.Scale(domain=[-1, top])
     line = alt.Chart(pts).mark_line(clip=True, interpolate="step-after", color=color, strokeWidth=2).encode(
         x=time_x(domain=domain, title=None),
-        y=alt.Y("state:Q", title="state", scale=alt.Scale(domain=[-1, max(n_states - 1, 1)]),
-                axis=alt.Axis(tickMinStep=1, format="d", labelExpr="datum.value < 0 ? 'bg' : datum.label")),
+        y=alt.Y("state:Q", title="state", scale=y_scale,
+                axis=alt.Axis(values=state_ticks(top, height), labelFlush=False, labelOverlap=False,
+                              labelExpr=f"datum.value < 0 ? '{FILLER}' : datum.label")),
     )
     hover = alt.Chart(runs).mark_rect(clip=True, opacity=0).encode(
         x="start:Q", x2="end:Q",
-        tooltip=[alt.Tooltip("state:Q"), alt.Tooltip("start:Q", format=".2f", title="from (s)"),
+        tooltip=[alt.Tooltip("part:N", title="stretch"), alt.Tooltip("start:Q", format=".2f", title="from (s)"),
                  alt.Tooltip("end:Q", format=".2f", title="to (s)"), alt.Tooltip("frames:Q")])
-    title = f"Viterbi states of the “{label}” model" + (" (winner)" if winner else "")
-    return (line + hover).properties(title=title, height=max(60, min(130, 9 * n_states)), width=CHART_WIDTH)
+    px_per_s = PLOT_PX / ((domain[1] - domain[0]) or 1.0)
+
+    def fitting(part: str, seconds: float) -> str:
+        """The longest name of a filler stretch that fits in it (at full width)."""
+        names = [part, part.replace(" the word", ""), FILLER]  # filler (before the word), filler (before), filler
+        return next((n for n in names if seconds * px_per_s >= (len(n) + 2) * CHAR_PX), FILLER)
+
+    filler = runs[runs["state"] < 0].assign(
+        mid=lambda d: (d["start"] + d["end"]) / 2,
+        name=lambda d: [fitting(p, e - b) for p, b, e in zip(d["part"], d["start"], d["end"])])
+    band = alt.Chart(filler).mark_rect(clip=True, color=OTHER_COLOR, opacity=0.18).encode(
+        x=time_x("start", domain=domain, title=None), x2="end:Q")
+    names = alt.Chart(filler).mark_text(clip=True, baseline="bottom", dy=-3, fontSize=TEXT_SIZE, fontStyle="italic",
+                                        color="#555").encode(x="mid:Q", y=alt.datum(-1), text="name:N")
+    title = f"Viterbi states of the “{label}” model" + (" (best match)" if winner else "")
+    return (band + line + names + hover).properties(title=title, height=height, width=CHART_WIDTH)
 
 
 def _downsample_columns(a: np.ndarray, n_max: int) -> tuple[np.ndarray, int]:
@@ -158,9 +211,24 @@ def feature_names(cfg) -> list[str]:
     return [p + n for p in prefixes for n in names]
 
 
-def mfcc_chart(y: np.ndarray, cfg, domain, height: int = 190) -> alt.Chart:
+def row_labels(names: list[str], n_per_block: int, height: int) -> list[str]:
+    """The rows of a heatmap ``height`` px high worth labelling: in each block of
+    ``n_per_block`` rows (c0.., Δc0.., ΔΔc0..) its first and then every few, so that
+    labels stay at least ``MIN_LABEL_GAP_PX`` apart."""
+    step = max(1, int(np.ceil(MIN_LABEL_GAP_PX * len(names) / max(height, 1))))
+    return [n for i, n in enumerate(names)
+            if i % n_per_block == 0 or (i % n_per_block % step == 0 and i % n_per_block + step <= n_per_block)]
+
+
+def mfcc_chart(y: np.ndarray, cfg, domain, row_px: int = MFCC_ROW_PX) -> alt.Chart:
+    """The normalised features of ``y`` (rows c0.., Δc0.., ΔΔc0.., ``row_px`` px each) over time.
+
+    A whole number of pixels per row: with a fractional band, Vega places the first row a
+    rounding error above the top of the axis and drops its label ("c0").
+    """
     feats = extract(y, cfg)
     names = feature_names(cfg)
+    height = row_px * len(names)
     cols, step = _downsample_columns(feats, MAX_HEATMAP_COLUMNS)
     dt = cfg.hop_s * step
     ti, fi = np.meshgrid(np.arange(cols.shape[0]), np.arange(cols.shape[1]), indexing="ij")
@@ -170,7 +238,8 @@ def mfcc_chart(y: np.ndarray, cfg, domain, height: int = 190) -> alt.Chart:
     return alt.Chart(data, title="MFCC + Δ + ΔΔ (normalised features the models see)").mark_rect(clip=True).encode(
         x=time_x(domain=domain, title="time (s)"), x2="t2:Q",
         y=alt.Y("feature:N", sort=names, title="feature",
-                axis=alt.Axis(labelFontSize=8, values=names[:: max(1, cfg.n_mfcc // 4)])),
+                axis=alt.Axis(labelFontSize=AXIS_LABEL_SIZE, values=row_labels(names, cfg.n_mfcc, height),
+                              labelFlush=False, labelOverlap=False)),
         color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim], reverse=True, clamp=True),
                         legend=_top_legend("σ")),
         tooltip=[alt.Tooltip("t:Q", title="time (s)", format=".2f"), "feature:N", alt.Tooltip("value:Q", format=".2f")],
@@ -183,8 +252,14 @@ def zoomable(charts: list, name: str) -> alt.VConcatChart:
     for i, c in enumerate(charts):
         zoom = alt.selection_interval(bind="scales", encodings=["x"], name=f"{name}_zoom{i}")
         out.append(c.add_params(zoom) if i == 0 else c)
-    return alt.vconcat(*out, spacing=8).resolve_scale(x="shared", color="independent").configure_view(
-        strokeWidth=0).configure_axis(labelFontSize=11, titleFontSize=12).configure_axisY(minExtent=AXIS_EXTENT)
+    return legible(alt.vconcat(*out, spacing=8).resolve_scale(x="shared", color="independent").configure_view(
+        strokeWidth=0)).configure_axisY(minExtent=AXIS_EXTENT)
+
+
+def legible(chart):
+    """A top-level chart with type sizes readable at 1400 px wide (axes, legends, titles)."""
+    return chart.configure_axis(labelFontSize=AXIS_LABEL_SIZE, titleFontSize=AXIS_TITLE_SIZE).configure_legend(
+        labelFontSize=AXIS_LABEL_SIZE, titleFontSize=AXIS_LABEL_SIZE).configure_title(fontSize=14)
 
 
 def loglik_chart(scores) -> alt.Chart:
@@ -208,24 +283,33 @@ def loglik_chart(scores) -> alt.Chart:
     bars = base.mark_bar(cornerRadiusEnd=3).encode(
         x2=alt.datum(lo - pad),
         color=alt.condition("datum.winner", alt.value(WINNER_COLOR), alt.value(OTHER_COLOR)))
-    text = base.mark_text(align="left", dx=4, fontSize=11).encode(text=alt.Text("per_frame:Q", format=".2f"))
+    text = base.mark_text(align="left", dx=4, fontSize=TEXT_SIZE).encode(text=alt.Text("per_frame:Q", format=".2f"))
     return (bars + text).properties(height=max(120, 26 * len(data)), width=CHART_WIDTH,
                                     title="Score of every word model")
 
 
+def band_scale() -> alt.Scale:
+    """A band scale for the rows or columns of a heatmap whose first label is never lost (see BAND_EDGE)."""
+    return alt.Scale(paddingOuter=BAND_EDGE)
+
+
 def heatmap(data: pd.DataFrame, x: str, y: str, value: str, *, x_title: str, y_title: str, value_title: str,
             scheme: str = "blues", fmt: str = ".2f", text: bool = True, height: int | None = None,
-            x_sort=None, y_sort=None, domain=None, x_label_angle: int = 0) -> alt.Chart:
-    """A labelled heatmap of a long-format DataFrame."""
+            x_sort=None, y_sort=None, domain=None, x_label_angle: int = 0, text_min: float | None = None,
+            text_fmt: str | None = None) -> alt.Chart:
+    """A labelled heatmap of a long-format DataFrame.
+
+    ``text``: write each cell's value (``text_fmt``, default ``fmt``) on it; with
+    ``text_min`` only the values from ``text_min`` up (the colour shows the rest).
+    """
     if isinstance(scheme, (list, tuple)):  # explicit colour range, low to high
         scale = alt.Scale(range=list(scheme), interpolate="rgb", domain=alt.Undefined if domain is None else domain)
     else:
         scale = alt.Scale(scheme=scheme, domain=domain) if domain is not None else alt.Scale(scheme=scheme)
-    base = alt.Chart(data).encode(
-        x=alt.X(f"{x}:O", title=x_title, sort=x_sort, axis=alt.Axis(labelAngle=x_label_angle, labelOverlap=False)),
-        y=alt.Y(f"{y}:O", title=y_title, sort=y_sort),
-    )
-    rect = base.mark_rect().encode(
+    x_enc = alt.X(f"{x}:O", title=x_title, sort=x_sort, scale=band_scale(),
+                  axis=alt.Axis(labelAngle=x_label_angle, labelOverlap=False))
+    y_enc = alt.Y(f"{y}:O", title=y_title, sort=y_sort, scale=band_scale())
+    rect = alt.Chart(data).encode(x=x_enc, y=y_enc).mark_rect().encode(
         color=alt.Color(f"{value}:Q", title=value_title, scale=scale),
         tooltip=[alt.Tooltip(f"{y}:O", title=y_title), alt.Tooltip(f"{x}:O", title=x_title),
                  alt.Tooltip(f"{value}:Q", title=value_title, format=fmt)],
@@ -233,8 +317,10 @@ def heatmap(data: pd.DataFrame, x: str, y: str, value: str, *, x_title: str, y_t
     chart = rect
     if text:
         vmax = float(data[value].max()) if len(data) else 1.0
-        chart = rect + base.mark_text(fontSize=10).encode(
-            text=alt.Text(f"{value}:Q", format=fmt),
+        shown = data if text_min is None else data[data[value] >= text_min]
+        chart = rect + alt.Chart(shown).mark_text(fontSize=TEXT_SIZE).encode(
+            x=x_enc, y=y_enc,
+            text=alt.Text(f"{value}:Q", format=text_fmt or fmt),
             color=alt.condition(f"datum['{value}'] > {vmax * 0.6}", alt.value("white"), alt.value("#222")))
     props = {"width": CHART_WIDTH}
     if height:
@@ -251,7 +337,7 @@ def confusion_chart(labels, confusion) -> alt.LayerChart:
     chart = heatmap(long, "predicted", "true", "share", x_title="recognised as", y_title="true label",
                     value_title="share", fmt=".0%", x_sort=labels, y_sort=labels, text=False,
                     height=32 * len(labels), domain=[0, 1], scheme=HEAT_RANGE, x_label_angle=-40)
-    counts = alt.Chart(long[long["files"] > 0]).mark_text(fontSize=11).encode(
+    counts = alt.Chart(long[long["files"] > 0]).mark_text(fontSize=TEXT_SIZE).encode(
         x=alt.X("predicted:O", sort=labels), y=alt.Y("true:O", sort=labels), text="files:Q",
         color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("#222")))
     return chart + counts
@@ -261,6 +347,8 @@ def show_chart(chart, key: str | None = None) -> None:
     """Draw an Altair chart across the page; heights given are those of the plots."""
     if chart.autosize is alt.Undefined:
         chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    if chart.config is alt.Undefined:
+        chart = legible(chart)
     st.altair_chart(chart, width="stretch", key=key)
 
 
@@ -324,7 +412,7 @@ def timeline_chart(y: np.ndarray, sr: int, events, history, scorer, threshold: f
             color=alt.condition(f"indexof({list(scale.domain)!r}, datum.label) >= 0",
                                 alt.Color("label:N", scale=scale, legend=None), alt.value("#bbbbbb")),
             tooltip=["row:N", "label:N", alt.Tooltip("start:Q", format=".2f"), alt.Tooltip("end:Q", format=".2f")])
-        names = lane_chart.mark_text(clip=True, align="left", dx=3, fontSize=10, color="#333").encode(
+        names = lane_chart.mark_text(clip=True, align="left", dx=3, fontSize=TEXT_SIZE, color="#333").encode(
             x="end:Q", text="label:N")
         panels.append((boxes + names).properties(height=60, width=CHART_WIDTH, title="truth and detections"))
     curves = score_curves(history, scorer)

@@ -11,6 +11,9 @@ import charts
 import modelstore
 from hmmrec.labels import is_keyword
 
+SHOWN_TRANSITION = 0.05  # transition probabilities written on the matrix (the colour shows all)
+MAX_STATES_WITH_NUMBERS = 20
+
 st.title("Model")
 st.caption("Each word is a left-to-right HMM: states follow one another through the word, each with a "
            "mixture of Gaussians over the MFCC features.")
@@ -48,12 +51,14 @@ c4.metric("Median length", f"{durations.get(word, {}).get('p50', float('nan')):.
 
 left, right = st.columns(2, gap="large")
 with left:
-    st.markdown("**Transition matrix** · probability of moving from a state (row) to a state (column) each frame")
+    st.markdown("**Transition matrix** · probability of moving from a state (row) to a state (column) each frame "
+                f"(numbers from {SHOWN_TRANSITION:g} up; hover any cell for its value)")
     s = m.n_states
     tm = pd.DataFrame({"from": np.repeat(np.arange(s), s), "to": np.tile(np.arange(s), s),
                        "p": np.round(m.transmat.ravel(), 3)})
     chart = charts.heatmap(tm, "to", "from", "p", x_title="to state", y_title="from state",
-                           value_title="probability", fmt=".2f", text=s <= 12, height=max(160, 26 * s),
+                           value_title="probability", fmt=".3f", text=s <= MAX_STATES_WITH_NUMBERS,
+                           text_min=SHOWN_TRANSITION, text_fmt=".2~f", height=max(160, 26 * s),
                            domain=[0, 1], scheme=charts.HEAT_RANGE)
     charts.show_chart(chart, key="model_transmat")
     stay = np.diag(m.transmat)
@@ -83,8 +88,9 @@ mm = pd.DataFrame({"state": np.repeat(np.arange(m.n_states), len(names)), "featu
                    "mean": np.round(means.ravel(), 3)})
 lim = float(np.percentile(np.abs(means), 98)) or 1.0
 chart = alt.Chart(mm).mark_rect().encode(
-    x=alt.X("feature:N", sort=names, title="feature", axis=alt.Axis(labelAngle=-60, labelFontSize=9)),
-    y=alt.Y("state:O", title="state"),
+    x=alt.X("feature:N", sort=names, title="feature", scale=charts.band_scale(),
+            axis=alt.Axis(labelAngle=-60, labelFontSize=charts.AXIS_LABEL_SIZE)),
+    y=alt.Y("state:O", title="state", scale=charts.band_scale()),
     color=alt.Color("mean:Q", title="mean (σ)",
                     scale=alt.Scale(scheme="redblue", domain=[-lim, lim], reverse=True, clamp=True)),
     tooltip=["state:O", "feature:N", alt.Tooltip("mean:Q", format=".2f")],
