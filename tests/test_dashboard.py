@@ -7,6 +7,7 @@ so no test trains the built-in model.
 from __future__ import annotations
 
 import io
+import json
 import sys
 import time
 import wave
@@ -79,7 +80,9 @@ def test_the_picker_offers_the_shipped_models(app):
     no_trouble(app)
     text = " ".join(c.value for c in app.sidebar.caption)
     assert "shipped model digits" in text and "10 labels" in text and "8000 Hz" in text
-    assert app.get("metric")[0].value  # the Recognize page recognised its default file with the digits model
+    # the Recognize page answered for its default file (a fruit word) with the digits model: a digit or,
+    # by the stream's rules, "not one of my words"
+    assert app.get("metric") or "not one of my words" in [s.value for s in app.main.subheader]
     app.sidebar.radio(key="model_choice").set_value("(default)").run()
     assert "4 labels" in " ".join(c.value for c in app.sidebar.caption)
 
@@ -201,6 +204,135 @@ def test_file_lists_are_bounded(tmp_path, monkeypatch):
     assert listed[:5] == [f"a{i}.wav" for i in range(5)] and len(listed) == 5  # the too deep ones are not walked
     monkeypatch.setattr(inputs, "MAX_LISTED_FILES", 3)
     assert inputs.list_wavs(tmp_path) == ["a0.wav", "a1.wav", "a2.wav"]
+
+
+# -- Recognize: answers you can trust, plots people read ------------------------------------------
+APPLE = SOUNDS / "test" / "apple" / "apple_en-gb-x-rp_f4_1.wav"  # not a word of the small model
+UPLOAD = ":material/upload: Upload a WAV"
+MIN_FONT_PX = 11  # text written on a plot
+MIN_AXIS_PX = 12  # axis labels and titles: Streamlit's own theme is no smaller
+
+
+def upload(at, name: str, data: bytes):
+    at.button_group(key="rec_source").set_value(UPLOAD).run()
+    at.file_uploader(key="rec_upload").set_value((name, data, "audio/wav")).run()
+    no_trouble(at)
+
+
+def answer(at) -> str:
+    """The page's answer: the recognised word, or the plain "not one of my words"."""
+    if len(at.metric):
+        return at.metric[0].value
+    return at.main.subheader[0].value
+
+
+def captions(at) -> str:
+    return "\n".join(c.value for c in at.main.caption)
+
+
+# reading the charts a page emits (Vega-Lite specs, datasets sent as Arrow)
+def specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def datasets(at, i: int) -> dict:
+    """The named datasets of the ``i``-th chart of the page (Streamlit sends them as Arrow)."""
+    import pyarrow as pa
+
+    proto = at.get("vega_lite_chart")[i].proto
+    return {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in proto.datasets}
+
+
+def layers(spec: dict):
+    """Every unit spec inside a (v/h)concat or layer spec."""
+    for key in ("vconcat", "hconcat", "layer"):
+        for sub in spec.get(key, []):
+            yield from layers(sub)
+    if "mark" in spec:
+        yield spec
+
+
+def mark_type(unit: dict) -> str:
+    return unit["mark"] if isinstance(unit["mark"], str) else unit["mark"]["type"]
+
+
+def assert_legible(spec: dict):
+    """Axis labels and titles at least MIN_AXIS_PX wherever they are set (the spec's own
+    config overrides Streamlit's theme), text on the plots at least MIN_FONT_PX."""
+    config = spec.get("config", {}).get("axis", {})
+    assert config.get("labelFontSize", 0) >= MIN_AXIS_PX and config.get("titleFontSize", 0) >= MIN_AXIS_PX, config
+    for unit in layers(spec):
+        for channel in unit.get("encoding", {}).values():
+            axis = channel.get("axis") if isinstance(channel, dict) else None
+            if isinstance(axis, dict) and "labelFontSize" in axis:
+                assert axis["labelFontSize"] >= MIN_AXIS_PX, axis
+        mark = unit["mark"]
+        if isinstance(mark, dict) and mark.get("type") == "text":
+            assert mark.get("fontSize", 0) >= MIN_FONT_PX, mark
+
+
+def test_the_vocabulary_is_shown_beside_the_audio_sources(app):
+    no_trouble(app)
+    assert "Words it knows: **kiwi, orange, pineapple**" in captions(app)
+    assert "silence" not in captions(app).split("Words it knows:")[1].split("\n")[0]
+    app.button_group(key="rec_source").set_value(":material/mic: Record").run()
+    no_trouble(app)
+    assert app.get("audio_input")[0].proto.label == "Say one of: kiwi, orange, pineapple"
+
+
+def test_a_known_word_is_still_the_answer(app):
+    upload(app, KIWI.name, KIWI.read_bytes())
+    assert app.metric[0].value == "kiwi"
+    assert "confidence" in app.get("progress")[0].proto.text
+    assert "Taken by the stream's rules" in captions(app) and "needs more than 2.50" in captions(app)
+    # the knob is the stream's: at sensitivity 0 the word must lead by more (4.50 nats/frame)
+    app.slider(key="rec_sensitivity").set_value(0.0).run()
+    assert app.metric[0].value == "kiwi" and "needs more than 4.50" in captions(app)
+
+
+def test_another_word_is_not_one_of_my_words(app):
+    """apple, which the small model was not taught, comes out as pineapple with 73% (and as
+    "pineapple, confidence 73%" before): the stream's margin rule refuses it."""
+    upload(app, APPLE.name, APPLE.read_bytes())
+    assert answer(app) == "not one of my words" and not app.metric
+    why = captions(app)
+    assert "Why:" in why and "pineapple" in why and "fits the recording better" in why
+    assert "higher sensitivity" in why
+    assert not app.get("progress")  # no confidence bar for an answer that is not given
+    # the plots still show what the models made of it, the best match named as such
+    assert "(best match)" in json.dumps(specs(app)[-1])
+
+
+def test_noise_and_silence_are_not_words(app):
+    noise = np.random.default_rng(0).normal(0, 0.1, 16000)
+    upload(app, "noise.wav", wav_bytes(noise))
+    assert answer(app) == "not one of my words" and not app.metric
+    assert "\\_silence\\_" in captions(app) and "not a word" in captions(app)
+    upload(app, "quiet.wav", wav_bytes(np.zeros(16000)))
+    assert answer(app) == "nothing heard" and "silent" in captions(app)
+
+
+# -- plots people read -----------------------------------------------------------------------------
+def test_recognize_charts_are_legible_and_name_the_filler(app):
+    upload(app, KIWI.name, KIWI.read_bytes())
+    scores, alignment = specs(app)
+    assert_legible(scores)
+    assert_legible(alignment)
+    # MFCC rows: a few labels, each block's first among them, two lines of text apart
+    mfcc = next(u for u in layers(alignment) if "MFCC" in json.dumps(u.get("title", "")))
+    axis = mfcc["encoding"]["y"]["axis"]
+    assert axis["labelFontSize"] >= MIN_AXIS_PX and axis["labelOverlap"] is False and axis["labelFlush"] is False
+    assert {"c0", "Δc0", "ΔΔc0"} <= set(axis["values"]) and len(axis["values"]) <= 9
+    rows = [f"{d}c{i}" for d in ("", "Δ", "ΔΔ") for i in range(13)]
+    at = sorted(rows.index(v) for v in axis["values"])
+    assert min(np.diff(at)) * mfcc["height"] / len(rows) >= 2 * MIN_AXIS_PX  # two lines of text apart, at least
+    # the Viterbi path: the stretch below state 0 is the filler, named on the axis and on the plot
+    assert "'filler'" in json.dumps(alignment)
+    names = set()
+    for frame in datasets(app, 1).values():
+        if "name" in frame:
+            names |= set(frame["name"])
+    assert "filler (before the word)" in names and "filler (after the word)" in names
 
 
 # -- Stream --------------------------------------------------------------------------------------
@@ -433,6 +565,29 @@ def test_model_page_for_every_word(app):
         metrics = {m.label: m.value for m in app.metric}
         assert metrics["Training examples"] == "6"
         assert len(charts(app)) == 3  # transitions, log-likelihood curve, state means
+
+
+def test_transition_matrix_prints_only_the_significant_numbers(app):
+    app.switch_page("views/model.py").run()
+    no_trouble(app)
+    for word in ("kiwi", "orange"):
+        app.selectbox(key="model_word").set_value(word).run()
+        transitions = specs(app)[0]
+        assert_legible(transitions)
+        text = next(u for u in layers(transitions) if mark_type(u) == "text")
+        assert text["encoding"]["text"]["format"] == ".2~f"  # 0.9, not 0.90; 1, not 1.00
+        data = datasets(app, 0)
+        written = data[text["data"]["name"]]
+        everything = max(data.values(), key=len)
+        n = app.metric[0].value  # states
+        assert len(everything) == int(n) ** 2
+        assert len(written) and (written["p"] >= 0.05).all()
+        assert len(written) < len(everything) / 2  # no "0.00" in nearly every cell
+        assert set(written["p"]) == set(everything["p"][everything["p"] >= 0.05])
+    # the state means: one label per feature, readable
+    means = specs(app)[2]
+    assert_legible(means)
+    assert means["encoding"]["x"]["axis"]["labelFontSize"] >= MIN_AXIS_PX
 
 
 # -- helpers: the built-in model cache ---------------------------------------------------------

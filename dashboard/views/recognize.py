@@ -1,4 +1,9 @@
-"""Recognize: one recording in, a score from every word model out, and how the winner aligned."""
+"""Recognize: one recording in, a score from every word model out, and how the best one aligned.
+
+The answer is a word only when the stream's rules take it (hmmrec.stream.decide.judge_recording:
+the margin over the non-keyword models and the posterior the sensitivity asks for); else
+"not one of my words", with why.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,40 @@ import inputs
 import modelstore
 import ui
 from hmmrec.errors import HmmrecError
+from hmmrec.labels import is_keyword
+from hmmrec.stream.decide import DEFAULT_SENSITIVITY, judge_recording
 
 SOURCE_PICK = ":material/folder_open: Pick a file"
 SOURCE_UPLOAD = ":material/upload: Upload a WAV"
 SOURCE_RECORD = ":material/mic: Record"
 SOURCES = [SOURCE_PICK, SOURCE_UPLOAD, SOURCE_RECORD]
 OTHER_FOLDER = "Other folder…"
+NOT_A_WORD = "not one of my words"
+NOTHING_HEARD = "nothing heard"
+MAX_WORDS_LISTED = 24  # the vocabulary beside the audio sources (the rest are counted)
 
 st.title("Recognize a word")
-st.caption("Every word model scores the recording; the best one wins. Below, the winner's Viterbi path "
+st.caption("Every word model scores the recording; the best one is the answer if it stands out as the stream "
+           "asks a keyword to, else the answer is “not one of my words”. Below, the best model's Viterbi path "
            "shows which stretch of the sound each of its states took.")
 
 info = modelstore.require_model()
 rec = info.rec
 cfg = rec.feature_config_
+vocabulary = [str(c) for c in rec.classes_ if is_keyword(str(c))]
+
+
+def rules_text(v) -> str:
+    """Where a recording stands against the two levels of the stream's rules."""
+    return (f"leads by {v.margin:.2f} nats/frame (needs more than {v.threshold:.2f}), probability "
+            f"{v.posterior:.0%} (needs {v.min_posterior:.0%}), sensitivity {v.sensitivity:.2f}")
+
+
+def vocabulary_text(words: list[str]) -> str:
+    """The words, comma-separated, the first MAX_WORDS_LISTED of them (and how many more)."""
+    shown = ", ".join(words[:MAX_WORDS_LISTED])
+    more = len(words) - MAX_WORDS_LISTED
+    return shown + (f", … ({more} more)" if more > 0 else "")
 
 
 def pick_file() -> Path | None:
@@ -57,6 +82,11 @@ def pick_file() -> Path | None:
 
 
 source = st.segmented_control("Audio", SOURCES, default=SOURCE_PICK, key="rec_source", label_visibility="collapsed")
+if vocabulary:
+    st.caption(f":material/record_voice_over: Words it knows: **{ui.md(vocabulary_text(vocabulary))}** — "
+               f"anything else should come out as “{NOT_A_WORD}”.")
+else:
+    st.caption(":material/record_voice_over: This model knows no keywords, only non-keyword classes.")
 clip = None
 try:
     if source == SOURCE_UPLOAD:
@@ -66,7 +96,8 @@ try:
             clip = inputs.read_upload(up, cfg.sr)
     elif source == SOURCE_RECORD:
         rate = cfg.sr if cfg.sr in inputs.AUDIO_INPUT_RATES else None
-        up = st.audio_input("Say one word", sample_rate=rate, key="rec_mic")
+        say = f"Say one of: {vocabulary_text(vocabulary)}" if vocabulary else "Say one word"
+        up = st.audio_input(say, sample_rate=rate, key="rec_mic")
         if up is not None:
             clip = inputs.read_upload(up, cfg.sr)
     else:
@@ -95,8 +126,34 @@ runner_up = labels[order[1]] if len(order) > 1 else None
 
 left, right = st.columns([1, 2], gap="large")
 with left:
-    st.metric("Recognised word", winner, help="The label whose model gives the highest log-likelihood.")
-    st.progress(min(max(confidence, 0.0), 1.0), text=f"confidence {confidence:.0%}")
+    answer = st.container()
+    sensitivity = st.slider(
+        "Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.05, key="rec_sensitivity",
+        help="The stream's knob, here for one recording: the best word is taken only if its model leads the "
+             "others (silence, noise, words to ignore and the other words) by more than the threshold this sets, "
+             "and the recording gets the probability it asks for. Higher: fewer words refused, and more words "
+             "the model does not know taken for one it does.")
+try:
+    verdict = judge_recording(rec, clip.y, sensitivity, recognition=scores)
+except HmmrecError as exc:
+    st.error(f"Cannot recognise {clip.name}: {exc}")
+    st.stop()
+
+with answer:
+    if verdict.accepted:
+        st.metric("Recognised word", winner,
+                  help="The label whose model gives the highest log-likelihood, taken by the stream's rules.")
+        st.progress(min(max(confidence, 0.0), 1.0), text=f"confidence {confidence:.0%}")
+        st.caption(f"Taken by the stream's rules: {rules_text(verdict)}.")
+    else:
+        # as a heading, not a metric: a metric cuts a phrase this long to "not one of my w…"
+        st.caption("Recognised word", help="No word of the vocabulary stood out as the stream's rules ask "
+                                           "(see why below).")
+        st.subheader(NOTHING_HEARD if verdict.rejected_because == "silent" else NOT_A_WORD, anchor=False)
+        why = f"Why: {ui.md(verdict.reason)}."
+        if verdict.rejected_because in ("margin", "posterior"):
+            why += " A higher sensitivity takes less certain words."
+        st.caption(why)
     if runner_up is not None:
         gap = (scores.loglik[order[0]] - scores.loglik[order[1]]) / max(scores.n_frames, 1)
         st.caption(f"Runner-up **{ui.md(runner_up)}**, {gap:.2f} nats/frame behind. "
@@ -122,7 +179,7 @@ except HmmrecError as exc:
 
 k_win = labels.index(winner)
 wave = charts.waveform_chart(clip.y, clip.sr, domain,
-                             title=f"waveform, shaded by the state of the “{winner}” model")
+                             title=f"waveform, shaded by the state of the “{winner}” model (best match)")
 panels.append(charts.state_bands(paths[winner], winner) + wave)
 for lab, runs in paths.items():
     n_states = rec.models_[labels.index(lab)].n_states
