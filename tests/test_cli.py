@@ -204,6 +204,16 @@ def test_recognize_json(cli_data, capsys):
     assert obj["label"] == max(obj["scores"], key=obj["scores"].get)
     assert set(obj["proba"]) == set(CLI_LABELS)
     assert sum(obj["proba"].values()) == pytest.approx(1.0, abs=1e-3)
+    # the stream's verdict on the same recording
+    from hmmrec import HMMRecognizer
+    from hmmrec.stream import judge_recording
+
+    v = judge_recording(HMMRecognizer.load(cli_data["model"]), f)
+    assert obj["accepted"] is v.accepted and obj["rejected_because"] == (v.rejected_because or None)
+    silence = sorted((cli_data["test"] / "_silence_").glob("*.wav"))
+    if silence:
+        assert main(["recognize", str(cli_data["model"]), str(silence[0]), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["accepted"] is False
 
 
 def test_recognize_bad_file_among_good_ones(cli_data, tmp_path, capsys):

@@ -83,6 +83,8 @@ def cmd_eval(args) -> int:
 
 
 def cmd_recognize(args) -> int:
+    from ..stream.decide import judge_recording
+
     rec = load_model(args.model)
     failed = 0
     for f in args.files:
@@ -95,8 +97,10 @@ def cmd_recognize(args) -> int:
         ranked = r.ranked()
         if args.brief:
             print(f"{f}\t{r.label}\t{r.confidence:.3f}")
-        elif args.json:
+        elif args.json:  # with the stream's verdict: is it one of the model's keywords at all?
+            v = judge_recording(rec, f, recognition=r)
             print(json.dumps({"file": f, "label": r.label, "confidence": round(r.confidence, 4),
+                              "accepted": v.accepted, "rejected_because": v.rejected_because or None,
                               "scores": {lab: round(ll, 3) for lab, ll, _ in ranked},
                               "proba": {lab: round(p, 4) for lab, _, p in ranked}}))
         else:
