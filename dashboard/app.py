@@ -26,6 +26,7 @@ st.set_page_config(page_title="hmmrec dashboard", page_icon=":material/graphic_e
 pages = [
     st.Page(str(_HERE / "views" / "recognize.py"), title="Recognize", icon=":material/graphic_eq:", default=True),
     st.Page(str(_HERE / "views" / "stream.py"), title="Stream", icon=":material/timeline:", url_path="stream"),
+    st.Page(str(_HERE / "views" / "teach.py"), title="Teach words", icon=":material/school:", url_path="teach"),
     st.Page(str(_HERE / "views" / "train.py"), title="Train & evaluate", icon=":material/model_training:",
             url_path="train"),
     st.Page(str(_HERE / "views" / "model.py"), title="Model", icon=":material/account_tree:", url_path="model"),
