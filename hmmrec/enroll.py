@@ -8,10 +8,10 @@ a shipped model, :mod:`hmmrec.models`) that also knows the words of a few labell
   but with ``n_mix`` Gaussians per state, one by default: a few takes of one voice are
   described better by one broad Gaussian per state than by the base's eight, which fit
   the takes so closely that the base's models of words in general (``_unknown_``) win
-  on the next take of the same word (benchmarks/teach.py: real fruit words taught on top
-  of ``commands``, 0.91 of held-out takes right with 8, 0.99 with 1). Each take counts
-  once: all the word's examples are takes, so counting each ``own_weight`` times would
-  only add noisy copies and let the model grow as if there were more takes than there are;
+  on the next take of the same word (``benchmarks/teach.py``, in benchmarks/RESULTS.md).
+  Each take counts once: all the word's examples are takes, so counting each
+  ``own_weight`` times would only add noisy copies and let the model grow as if there
+  were more takes than there are;
 * a word it knows keeps its model, with the means of its Gaussians moved towards the
   takes: maximum a posteriori adaptation (as :mod:`hmmrec.adapt` does without labels),
   each take aligned to the word's model and counted ``own_weight`` times, each mean
