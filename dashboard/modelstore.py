@@ -270,11 +270,18 @@ def stored_model(name: str, path: Path) -> ModelInfo:
 
 
 def _how_made(rec: HMMRecognizer) -> str:
+    """What :func:`hmmrec.enroll.extend` says it did, if it made the model (any JSON may be
+    there in an uploaded file: only lists are read)."""
     ext = rec.training_summary_.get("extended")
-    if isinstance(ext, dict) and isinstance(ext.get("new_words"), list):
-        words = ", ".join(str(w) for w in ext.get("new_words", []) + ext.get("adapted_words", []))
-        return f" (your takes of {words} on top of a model of {len(ext.get('base_labels', []))} labels)"
-    return ""
+    if not isinstance(ext, dict):
+        return ""
+    lists = {k: v if isinstance(v, list) else [] for k in ("new_words", "adapted_words", "base_labels")
+             for v in [ext.get(k)]}
+    words = [str(w) for w in lists["new_words"] + lists["adapted_words"]]
+    if not words:
+        return ""
+    shown = ", ".join(words[:10]) + (", …" if len(words) > 10 else "")
+    return f" (takes of {shown} on top of a model of {len(lists['base_labels'])} labels)"
 
 
 def keep_model(rec: HMMRecognizer, name: str, source: str) -> ModelInfo:

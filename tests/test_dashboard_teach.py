@@ -203,6 +203,11 @@ def test_train_on_top_of_a_shipped_model(teach, store):
     assert rec.training_summary_["extended"]["own_weight"] == 3
     assert "14 labels" in " ".join(c.value for c in at.sidebar.caption)
     assert try_word(at, sound_files("test", "lime")[0]) == "lime"
+    # another session sees how it was made
+    fresh = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    fresh.sidebar.radio(key="model_choice").set_value(path.stem).run()
+    no_trouble(fresh)
+    assert "takes of kiwi, lime on top of a model of 12 labels" in " ".join(c.value for c in fresh.sidebar.caption)
 
 
 def test_one_word_alone_cannot_be_trained(teach):
@@ -274,6 +279,19 @@ def test_upload_of_a_good_model_appears_in_the_picker(teach, store, fruit_model_
         ("my fruit.model", fruit_model_path.read_bytes(), "")).run()
     no_trouble(teach)
     assert sorted(p.name for p in (store / "models").iterdir()) == ["my fruit-2.model", "my fruit.model"]
+
+
+def test_an_uploaded_model_with_an_odd_training_summary_is_shown(teach, fruit_model, tmp_path):
+    """A model file's training summary is any JSON: the picker's description reads only what it understands."""
+    import copy
+
+    odd = copy.copy(fruit_model)
+    odd.training_summary_ = {**fruit_model.training_summary_, "extended": {"new_words": 5, "adapted_words": "kiwi"}}
+    path = odd.save(tmp_path / "odd.model")
+    teach.file_uploader(key="teach_model_upload:0").set_value(("odd.model", path.read_bytes(), "")).run()
+    teach.sidebar.radio(key="model_choice").set_value("odd").run()
+    no_trouble(teach)
+    assert "**odd**" in " ".join(c.value for c in teach.sidebar.caption)
 
 
 def test_a_model_trained_on_the_train_page_is_stored(teach, store, tmp_path, fruit_model_path, monkeypatch):

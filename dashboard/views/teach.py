@@ -334,7 +334,7 @@ for kind, text in st.session_state.pop(FLASH, []):
     getattr(st, kind)(text)
 
 if "teach_words" not in st.session_state:  # the words with stored takes (not value=: that changes as takes come)
-    st.session_state["teach_words"] = ", ".join(modelstore.stored_words())
+    st.session_state["teach_words"] = ", ".join(modelstore.stored_words()[:MAX_WORDS])
 c1, c2 = st.columns([4, 1])
 text = c1.text_input("Words to teach, separated by commas", key="teach_words", placeholder="kiwi, lime")
 n_takes = int(c2.number_input("Takes of each word", 1, modelstore.MAX_TAKES_PER_WORD, DEFAULT_TAKES,
