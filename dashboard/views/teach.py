@@ -117,7 +117,6 @@ def cancel_redo(word: str) -> None:
 
 def keep_takes(word: str, recordings: list, slots: list[int]) -> None:
     """Check, trim and keep each recording as the next take of ``slots``; a message per refused one."""
-    kept = 0
     for up in recordings:
         name = getattr(up, "name", None) or "recording.wav"
         if not slots:
@@ -140,7 +139,6 @@ def keep_takes(word: str, recordings: list, slots: list[int]) -> None:
             flash("error", f"Take {n} of '{word}' not kept: {exc}")
             continue
         cancel_redo(word)
-        kept += 1
         st.session_state[LAST] = {"word": word, "n": n, "y": clip.y, "sr": clip.sr, "span": (start, end)}
     st.session_state[GEN] = st.session_state.get(GEN, 0) + 1  # the recorders and uploaders start empty again
     st.rerun()
@@ -177,8 +175,8 @@ def word_section(word: str, n_takes: int) -> None:
         last = st.session_state.get(LAST)
         if last is not None and last["word"] == word and last["n"] in takes:
             a, b = last["span"]
-            st.caption(f"Take {last['n']} as recorded: {len(last['y']) / last['sr']:.2f} s, the word found from "
-                       f"{a:.2f} to {b:.2f} s (shaded) and kept, {b - a:.2f} s")
+            st.caption(f"Take {last['n']} as recorded ({len(last['y']) / last['sr']:.2f} s): kept from {a:.2f} to "
+                       f"{b:.2f} s (shaded), the word and {TAKE_PAD_S:g} s either side")
             charts.show_chart(take_chart(last["y"], last["sr"], span=(a, b), height=90),
                               key=f"teach_last:{word}:{gen}")
         if not slots:
