@@ -168,8 +168,11 @@ def test_teach_two_words_redo_a_take_train_and_recognise(teach, store, fruit_mod
     assert at.sidebar.radio(key="model_choice").value == models[0].stem
     assert "2 labels: kiwi, lime" in " ".join(c.value for c in at.sidebar.caption)
     assert "Trained" in at.success[0].value
-    assert try_word(at, sound_files("test", "kiwi")[0]) == "kiwi"
-    assert try_word(at, sound_files("test", "lime")[0]) == "lime"
+    # held out: the second takes of the voices of kiwi's first take and of lime's fifth
+    assert try_word(at, kiwi[1]) == "kiwi"
+    assert try_word(at, lime[5]) == "lime"
+    # a word it was not taught, by a voice it has not heard: not one of its words
+    assert try_word(at, sound_files("test", "orange")[0]) == "not one of my words"
     assert sorted(HMMRecognizer.load(models[0]).classes_) == ["kiwi", "lime"]
 
     # a new session (a reload): the words, their takes and the model are there
@@ -180,7 +183,7 @@ def test_teach_two_words_redo_a_take_train_and_recognise(teach, store, fruit_mod
     assert models[0].stem in picker.options and picker.value == "(default)"
     picker.set_value(models[0].stem).run()
     no_trouble(fresh)
-    assert try_word(fresh, sound_files("test", "lime")[1]) == "lime"
+    assert try_word(fresh, lime[5]) == "lime"
     assert fresh.get("download_button")  # the model and the takes can be downloaded
 
 
@@ -202,7 +205,7 @@ def test_train_on_top_of_a_shipped_model(teach, store):
     assert sorted(rec.classes_) == sorted([*commands.classes_, "kiwi", "lime"])
     assert rec.training_summary_["extended"]["own_weight"] == 3
     assert "14 labels" in " ".join(c.value for c in at.sidebar.caption)
-    assert try_word(at, sound_files("test", "lime")[0]) == "lime"
+    assert try_word(at, sound_files("train", "lime")[5]) == "lime"  # held out: the voice of the fifth take
     # another session sees how it was made
     fresh = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     fresh.sidebar.radio(key="model_choice").set_value(path.stem).run()

@@ -3,8 +3,8 @@ whose fake microphone plays a recording of the word to teach.
 
 Chromium plays one WAV file for every recording of a browser launch (from its start each
 time the page opens the microphone), so each word is recorded in a launch of its own: five
-takes of kiwi, then five of lime and training, then a held-out kiwi in a new session
-(which also finds the stored model: a reload keeps it). Skipped without playwright and
+takes of kiwi, then five of lime and training, then a held-out kiwi of the same voice in a
+new session (which also finds the stored model: a reload keeps it). Skipped without playwright and
 /usr/bin/chromium unless HMMREC_REQUIRE_BROWSER=1 (see test_dashboard_browser.py).
 """
 
@@ -146,7 +146,7 @@ def record_takes(pg, word: str, store: Path) -> None:
 
 def test_teach_two_words_in_the_browser_and_recognise_a_held_out_take(playwright, server, store, tmp_path):
     kiwi, lime = sound_files("train", "kiwi")[0], sound_files("train", "lime")[0]
-    held_out = sound_files("test", "kiwi")[0]
+    held_out = sound_files("train", "kiwi")[1]  # the second take of the voice that said the first
     t0 = time.monotonic()
 
     # first launch: the microphone says kiwi; five takes, each trimmed to the word and a little silence

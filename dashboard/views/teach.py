@@ -27,6 +27,7 @@ from hmmrec.errors import HmmrecError
 from hmmrec.labels import is_keyword
 from hmmrec.recognizer import DEFAULT_OWN_WEIGHT, HMMRecognizer
 from hmmrec.record import speech_problem, trim_silence
+from hmmrec.stream import DEFAULT_SENSITIVITY, judge_recording
 
 DEFAULT_TAKES = 5
 MAX_WORDS = 12
@@ -43,6 +44,7 @@ TEACH_JOBS = 1  # one process: a few takes train in seconds, and worker processe
 WORD_RE = re.compile(r"[^\W_][\w' -]{0,39}")  # a word is a folder name: letters first, no slashes
 TAKES_ALONE = "My takes alone"
 ON_TOP = "On top of {} (shipped)"
+NOT_A_WORD = "not one of my words"
 STREAM_PAGE = "views/stream.py"
 STREAM_SOURCE_KEY = "stream_source"  # the Stream page's source picker
 LIVE_SOURCE_NAME = "SOURCE_LIVE"  # the Stream page's constant naming its live source (views/stream.py)
@@ -263,15 +265,19 @@ def try_section() -> None:
             problem = speech_problem(clip.y, clip.sr)
             if problem is not None:
                 raise HmmrecError(problem)
-            scores = rec.recognize(trim_silence(clip.y, clip.sr, pad_s=TAKE_PAD_S)[0])  # as the takes were
+            y = trim_silence(clip.y, clip.sr, pad_s=TAKE_PAD_S)[0]  # as the takes were
+            scores = rec.recognize(y)
+            verdict = judge_recording(rec, y, DEFAULT_SENSITIVITY, recognition=scores)  # as the stream would
         except HmmrecError as exc:
             st.error(f"Cannot recognise this recording: {exc}")
         else:
-            label = scores.label
-            shown = label if is_keyword(label) else f"{label} (not one of the words)"
             m1, m2 = st.columns([1, 2])
-            m1.metric("Recognised", shown)
-            m2.progress(min(max(scores.confidence, 0.0), 1.0), text=f"confidence {scores.confidence:.0%}")
+            if verdict.accepted:
+                m1.metric("Recognised", scores.label)
+                m2.progress(min(max(scores.confidence, 0.0), 1.0), text=f"confidence {scores.confidence:.0%}")
+            else:
+                m1.metric("Recognised", NOT_A_WORD)
+                m2.caption(f"Closest: **{md(scores.label)}**, but the stream would not take it: {md(verdict.reason)}.")
     with st.container(horizontal=True):
         if st.button("Try it live", type="primary", icon=":material/mic:", key="teach_live",
                      help="The Stream page in live mode, with this model"):
