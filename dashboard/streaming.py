@@ -17,6 +17,11 @@ from hmmrec.audio import StreamResampler
 from hmmrec.errors import HmmrecError
 
 ICE_ENV = "HMMREC_DASHBOARD_ICE"
+# the Stream page's sources (here, so that other pages can send a visitor to one)
+SOURCE_FILE = ":material/audio_file: Recording"
+SOURCE_UPLOAD = ":material/upload: Upload a WAV"
+SOURCE_LIVE = ":material/mic: Live"
+SOURCE_KEY = "stream_source"  # the session-state key of the Stream page's source picker
 
 
 class StreamRun:

@@ -17,9 +17,7 @@ from hmmrec.live import MicrophoneSource
 from hmmrec.stream import (DEFAULT_SENSITIVITY, sensitivity_to_min_posterior,
                            sensitivity_to_threshold)
 
-SOURCE_FILE = ":material/audio_file: Recording"
-SOURCE_UPLOAD = ":material/upload: Upload a WAV"
-SOURCE_LIVE = ":material/mic: Live"
+SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE = streaming.SOURCE_FILE, streaming.SOURCE_UPLOAD, streaming.SOURCE_LIVE
 SOURCES = [SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE]
 RESULTS = "stream_results"  # (model key, source key, sensitivity) -> StreamRun
 MAX_KEPT_RESULTS = 6
@@ -42,7 +40,9 @@ cfg = rec.feature_config_
 
 c1, c2 = st.columns([2, 1])
 with c1:
-    source = st.segmented_control("Source", SOURCES, default=SOURCE_FILE, key="stream_source")
+    # another page may have chosen the source (Teach words: "Try it live"): then no default
+    source = st.segmented_control("Source", SOURCES, key=streaming.SOURCE_KEY,
+                                  default=None if streaming.SOURCE_KEY in st.session_state else SOURCE_FILE)
 with c2:
     sensitivity = st.slider("Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.05, key="stream_sensitivity",
                             help="0: fewest false alarms · 1: fewest misses")

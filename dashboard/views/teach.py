@@ -7,10 +7,8 @@ or another browser session finds them again.
 
 from __future__ import annotations
 
-import ast
 import re
 from datetime import datetime
-from pathlib import Path
 
 import altair as alt
 import charts
@@ -18,6 +16,7 @@ import inputs
 import modelstore
 import pandas as pd
 import streamlit as st
+import streaming
 from ui import md
 
 from hmmrec import audio
@@ -46,9 +45,6 @@ TAKES_ALONE = "My takes alone"
 ON_TOP = "On top of {} (shipped)"
 NOT_A_WORD = "not one of my words"
 STREAM_PAGE = "views/stream.py"
-STREAM_SOURCE_KEY = "stream_source"  # the Stream page's source picker
-LIVE_SOURCE_NAME = "SOURCE_LIVE"  # the Stream page's constant naming its live source (views/stream.py)
-LIVE_SOURCE_FALLBACK = ":material/mic: Live"
 
 GEN = "teach_gen"  # bumped whenever takes or an upload are kept: the recorders start empty again
 REDO = "teach_redo"  # word -> number of the take to record again
@@ -72,20 +68,6 @@ def parse_words(text: str) -> list[str]:
     if len(words) > MAX_WORDS:
         raise HmmrecError(f"{len(words)} words: teach at most {MAX_WORDS} at a time")
     return words
-
-
-def live_source_label() -> str:
-    """The Stream page's label of its live source, read from views/stream.py (not imported:
-    importing a page runs it)."""
-    try:
-        tree = ast.parse((Path(__file__).resolve().parent / "stream.py").read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return LIVE_SOURCE_FALLBACK
-    for node in tree.body:
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
-                and any(isinstance(t, ast.Name) and t.id == LIVE_SOURCE_NAME for t in node.targets)):
-            return node.value.value
-    return LIVE_SOURCE_FALLBACK
 
 
 def flash(kind: str, text: str) -> None:
@@ -281,7 +263,7 @@ def try_section() -> None:
     with st.container(horizontal=True):
         if st.button("Try it live", type="primary", icon=":material/mic:", key="teach_live",
                      help="The Stream page in live mode, with this model"):
-            st.session_state[STREAM_SOURCE_KEY] = live_source_label()
+            st.session_state[streaming.SOURCE_KEY] = streaming.SOURCE_LIVE
             st.switch_page(STREAM_PAGE)
 
 
