@@ -24,7 +24,10 @@ __all__ = ["trim_silence", "frame_levels_db", "speech_problem", "next_free_path"
 FRAME_S = 0.025
 HOP_S = 0.010
 THRESHOLD_DB = -35.0  # frames this far below the loudest frame are silence
-PAD_S = 0.1
+# kept before and after the word: the onset and fading end of a word are part of it, and
+# takes cut tighter than the recordings a model later hears make worse models (see
+# benchmarks/RESULTS.md, teaching words)
+PAD_S = 0.25
 DEFAULT_MAX_S = 3.0
 # a take holds speech if its loudest frame is this loud (dBFS) ...
 MIN_PEAK_DBFS = -50.0

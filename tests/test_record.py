@@ -36,8 +36,8 @@ def take(before=0.8, word=0.5, after=1.7, sr=SR, noise=1e-4, amp=0.3):
 def test_trim_keeps_the_loud_part_plus_padding():
     y = np.concatenate([silence(0.5), tone(0.4), silence(0.6)])
     trimmed, start, end = record.trim_silence(y, SR)
-    assert start == pytest.approx(0.4, abs=FRAME_TOL_S)
-    assert end == pytest.approx(1.0, abs=FRAME_TOL_S)
+    assert start == pytest.approx(0.5 - record.PAD_S, abs=FRAME_TOL_S)
+    assert end == pytest.approx(0.9 + record.PAD_S, abs=FRAME_TOL_S)
     assert len(trimmed) == int(round(end * SR)) - int(round(start * SR))
     np.testing.assert_array_equal(trimmed, y[int(round(start * SR)):int(round(end * SR))])
 

@@ -25,7 +25,7 @@ from hmmrec.enroll import extend
 from hmmrec.errors import HmmrecError
 from hmmrec.labels import is_keyword
 from hmmrec.recognizer import DEFAULT_OWN_WEIGHT, HMMRecognizer
-from hmmrec.record import speech_problem, trim_silence
+from hmmrec.record import PAD_S, speech_problem, trim_silence
 from hmmrec.stream import DEFAULT_SENSITIVITY, judge_recording
 
 DEFAULT_TAKES = 5
@@ -35,7 +35,7 @@ MAX_TAKE_S = 10.0  # a take longer than this is refused (one word, a little sile
 # pad_s): features are normalised over a whole utterance (a stream window: about a second), so a
 # word is recognised best with about as much silence around it as its takes had; trying a word
 # here trims it the same way (benchmarks/teach.py)
-TAKE_PAD_S = 0.25
+TAKE_PAD_S = PAD_S  # as 'hmmrec record' keeps
 TAKES_PER_ROW = 5
 TAKE_CHART_PX = 70
 MAX_LISTED_MODELS = 12  # stored models listed with their download buttons (the newest)
