@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -27,8 +28,14 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as c:
+    saved = dict(os.environ)
+    c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 silence_logs=logging.ERROR)
+    # the nannies write their workers' variables (one BLAS thread, MALLOC_TRIM_THRESHOLD_, ...)
+    # into this process's environment: not for the processes later tests start
+    os.environ.clear()
+    os.environ.update(saved)
+    with c:
         yield c
 
 
