@@ -141,7 +141,10 @@ st.subheader(f"{'Trained' if result.trained else 'Current'} model: {result.info.
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Labels", len(rec.classes_))
 m2.metric("Training files", summary.get("n_files", "?"))
-m3.metric("Training time", f"{summary.get('seconds', 0):.1f} s")
+if "seconds" in summary:  # models read from a file do not keep it (the same file whatever the machine)
+    m3.metric("Training time", f"{summary['seconds']:.1f} s")
+else:
+    m3.metric("Gaussians", sum(m.n_states * m.n_mix for m in rec.models_))
 report = result.report
 if report is not None:
     m4.metric("Test accuracy", f"{report['accuracy']:.1%}", help=f"{report['n']} files in {result.test_path}")
