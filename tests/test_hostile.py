@@ -180,7 +180,7 @@ def test_crafted_inputs_answer_fast_in_little_memory(crafted_results):
     cases, results, _, _ = crafted_results
     slow = {name: round(results[name]["seconds"], 2) for name in cases if results[name]["seconds"] > MAX_SECONDS}
     assert not slow, slow
-    assert results["maxrss_mb"] <= MAX_PEAK_MB, results["maxrss_mb"]
+    assert results["peak_mb"] <= MAX_PEAK_MB, results["peak_mb"]
 
 
 def test_failed_commands_leave_no_file_behind(crafted_results):
