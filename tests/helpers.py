@@ -4,8 +4,12 @@ sets, shared datasets. Test files import them with ``from helpers import ...`` (
 
 from __future__ import annotations
 
+import io
 import os
+import wave
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 
@@ -53,3 +57,14 @@ def small_test_set() -> tuple[list[str], list[str]]:
             X.append(str(f))
             y.append(label)
     return X, y
+
+
+def wav_bytes(y, sr: int = 16000) -> bytes:
+    """A float signal as the bytes of a 16-bit mono WAV file (an upload, a recording)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    return buf.getvalue()

@@ -6,11 +6,9 @@ so no test trains the built-in model.
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ import pytest
 
 from hmmrec import HMMRecognizer
 
-from helpers import REPO, SOUNDS, small_train_set
+from helpers import REPO, SOUNDS, small_train_set, wav_bytes
 
 st_testing = pytest.importorskip("streamlit.testing.v1",
                                  reason="the dashboard needs Streamlit (pip install 'hmmrec[dashboard]')")
@@ -28,16 +26,6 @@ APP = REPO / "dashboard" / "app.py"
 KIWI = SOUNDS / "test" / "kiwi" / "kiwi_en-gb-scotland_f2_1.wav"
 STREAM = SOUNDS / "streams" / "stream1.wav"
 TIMEOUT = 120
-
-
-def wav_bytes(y: np.ndarray, sr: int = 16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 @pytest.fixture

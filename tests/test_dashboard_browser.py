@@ -8,6 +8,7 @@ tests/artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -67,18 +68,17 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def server(fruit_model_path, tmp_path_factory):
-    """A Streamlit server of dashboard/app.py showing the small session model; yields its URL."""
-    _require_browser()
+@contextlib.contextmanager
+def streamlit_server(log: Path, **env):
+    """A Streamlit server of dashboard/app.py on a free port of 127.0.0.1, with ``env`` added
+    to its environment; yields its URL and stops it afterwards."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = dict(os.environ, HMMREC_DASHBOARD_MODEL=str(fruit_model_path), PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1", **env), stdout=out,
+                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
@@ -94,6 +94,15 @@ def server(fruit_model_path, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(fruit_model_path, tmp_path_factory):
+    """A Streamlit server of dashboard/app.py showing the small session model; yields its URL."""
+    _require_browser()
+    with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log",
+                          HMMREC_DASHBOARD_MODEL=str(fruit_model_path)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

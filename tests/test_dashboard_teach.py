@@ -6,14 +6,12 @@ and its upload fallback; the store folder ($HMMREC_DASHBOARD_STORE) is the test'
 
 from __future__ import annotations
 
-import io
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, sound_files
+from helpers import REPO, sound_files, wav_bytes
 
 from hmmrec import HMMRecognizer, audio
 
@@ -25,16 +23,6 @@ APP = REPO / "dashboard" / "app.py"
 TIMEOUT = 180
 SR = 16000
 PAD_S = 0.6
-
-
-def wav_bytes(y: np.ndarray, sr: int = SR) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 def recording(path, pad_s: float = PAD_S) -> bytes:

@@ -10,28 +10,23 @@ new session (which also finds the stored model: a reload keeps it). Skipped with
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, sound_files
+from helpers import sound_files
 from test_dashboard_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PAGE_TIMEOUT_MS,
-    SERVER_START_S,
     VIEWPORT,
-    _free_port,
-    _healthy,
     _no_exception,
     _require_browser,
     _screenshot,
     _settle,
     fake_microphone_args,
+    streamlit_server,
 )
 
 from hmmrec import HMMRecognizer, audio
@@ -61,30 +56,9 @@ def store(tmp_path_factory) -> Path:
 def server(fruit_model_path, tmp_path_factory, store):
     """A Streamlit server of dashboard/app.py with its own store folder; yields its URL."""
     _require_browser()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit_teach") / "server.log"
-    env = dict(os.environ, HMMREC_DASHBOARD_MODEL=str(fruit_model_path), HMMREC_DASHBOARD_STORE=str(store),
-               PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while not _healthy(url + "/_stcore/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Streamlit server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with streamlit_server(tmp_path_factory.mktemp("streamlit_teach") / "server.log",
+                          HMMREC_DASHBOARD_MODEL=str(fruit_model_path), HMMREC_DASHBOARD_STORE=str(store)) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
