@@ -25,6 +25,7 @@ SOUNDS = REPO / "sounds"
 MAX_CLIP_S = 30.0  # the Recognize page takes one word (or a short phrase)
 MAX_STREAM_S = 600.0  # the Stream page takes recordings up to 10 minutes
 MAX_LISTED_FILES = 5000
+MAX_UPLOAD_MB = 50  # as 'hmmrec dashboard' tells Streamlit (server.maxUploadSize)
 MAX_WALK_DEPTH = 4  # folders below the one chosen that are searched for audio files
 MAX_WALKED = 50000  # directory entries looked at, at most, to list one folder
 DATA_ENV = "HMMREC_DASHBOARD_DATA"
@@ -72,6 +73,8 @@ def read_upload(uploaded, sr: int, max_s: float = MAX_CLIP_S) -> Clip:
     name = uploaded.name or "recording.wav"
     if not data:
         raise HmmrecError(f"{name}: the file is empty")
+    if len(data) > MAX_UPLOAD_MB * 2**20:  # also when the server was started without the launcher's limit
+        raise HmmrecError(f"{name}: larger than {MAX_UPLOAD_MB} MB, the most an upload may be here")
     suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in audio.SUFFIXES else ".wav"
     fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="hmmrec-upload-")
     try:

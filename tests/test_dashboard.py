@@ -178,6 +178,15 @@ def test_file_pickers_stay_inside_the_data_folders(app, tmp_path):
         assert not app.exception and why in app.error[0].value, app.error
 
 
+def test_uploads_are_size_limited(app, monkeypatch):
+    import inputs  # the dashboard's module, as the app imported it
+
+    monkeypatch.setattr(inputs, "MAX_UPLOAD_MB", 0.01)  # 10 KiB
+    app.button_group(key="rec_source").set_value(":material/upload: Upload a WAV").run()
+    app.file_uploader(key="rec_upload").set_value(("big.wav", wav_bytes(np.zeros(16000)), "audio/wav")).run()
+    assert not app.exception and "big.wav: larger than 0.01 MB" in app.error[0].value
+
+
 def test_file_lists_are_bounded(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "dashboard"))
     import inputs  # the dashboard's module
