@@ -26,16 +26,17 @@ words (hmmrec.enroll's default) and with 8, and on the takes alone; takes kept w
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 from _common import REPO, Timer, datasets_dir, emit, log
+
+sys.path.insert(0, str(REPO / "tests"))
+from helpers import wav_bytes  # noqa: E402  (the tests' WAV bytes of a signal)
 
 from hmmrec import HMMRecognizer, audio
 from hmmrec.enroll import extend
@@ -62,16 +63,6 @@ def recording(path, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     noise = [rng.normal(0, ROOM_LEVEL, int(ROOM_S * SR)).astype(np.float32) for _ in range(2)]
     return np.concatenate([noise[0], y, noise[1]])
-
-
-def wav_bytes(y: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 def timed_run(at) -> float:

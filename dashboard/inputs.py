@@ -107,11 +107,12 @@ def data_roots() -> list[Path]:
     return list(dict.fromkeys(r.resolve() for r in roots if r.is_dir()))
 
 
-def allowed_path(path) -> Path:
-    """``path`` (links resolved) if it lies inside one of :func:`data_roots`, else a
-    :class:`HmmrecError` that says which folders are open and how to add one."""
+def allowed_path(path, roots: list[Path] | None = None) -> Path:
+    """``path`` (links resolved) if it lies inside one of ``roots`` (default
+    :func:`data_roots`), else a :class:`HmmrecError` that says which folders are open and
+    how to add one."""
     p = Path(str(path)).expanduser()
-    roots = data_roots()
+    roots = data_roots() if roots is None else roots
     try:
         resolved = p.resolve()
     except (OSError, RuntimeError):
@@ -127,9 +128,10 @@ def load_allowed_corpus(path):
     every file it lists inside them too (a manifest may name any path)."""
     from hmmrec.corpus import load_corpus
 
-    corpus = load_corpus(allowed_path(path))
+    roots = data_roots()
+    corpus = load_corpus(allowed_path(path, roots))
     for u in corpus:
-        allowed_path(u.path)
+        allowed_path(u.path, roots)
     return corpus
 
 

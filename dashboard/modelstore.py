@@ -25,7 +25,6 @@ import os
 import re
 import stat
 import sys
-import wave
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 import streamlit as st
 
 import inputs
-from hmmrec import HMMRecognizer
+from hmmrec import HMMRecognizer, audio
 from hmmrec.corpus import load_corpus
 from hmmrec.errors import HmmrecError
 from hmmrec.safefile import write_atomically
@@ -332,16 +331,6 @@ def stored_words() -> list[str]:
     return [w for w in names if stored_takes(w)][:MAX_TAKE_WORDS]
 
 
-def _write_wav(fh, y: np.ndarray, sr: int) -> None:
-    """16-bit PCM mono, scaled as :func:`hmmrec.audio.write_wav` scales."""
-    pcm = np.clip(np.asarray(y, dtype=np.float64), -1.0, 32767 / 32768) * 32768.0
-    with wave.open(fh, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(int(sr))
-        w.writeframes(np.round(pcm).astype("<i2").tobytes())
-
-
 def save_take(word: str, n: int, y: np.ndarray, sr: int) -> Path:
     """Keep take ``n`` of ``word`` (replacing an earlier take ``n``: a redo)."""
     path = take_path(word, n)
@@ -352,7 +341,7 @@ def save_take(word: str, n: int, y: np.ndarray, sr: int) -> Path:
         mode = None
     if mode is not None and not stat.S_ISREG(mode):
         raise HmmrecError(f"{path}: not a regular file; not replacing it")
-    return write_atomically(path, lambda fh: _write_wav(fh, y, sr), overwrite=True)
+    return write_atomically(path, lambda fh: audio.encode_wav(fh, y, sr), overwrite=True)
 
 
 def takes_zip(words: list[str]) -> bytes:

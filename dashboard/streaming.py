@@ -93,7 +93,6 @@ class BrowserAudio:
 
     device_name = "your browser's microphone"
     overflows = 0
-    active = True
 
     def __init__(self, sr: int):
         self.sr = int(sr)
@@ -230,6 +229,7 @@ class LiveSession:
         self.shown_after = {}  # event index -> seconds from its word's end (arrival) to the page
         self.seconds = 0.0  # audio recognised so far
         self.stopped = False
+        self._finished = False  # the recognizer flushed (stop() may be called again)
         self.error = None
         self._lock = threading.Lock()
         self.started = self.last_seen = time.monotonic()
@@ -271,7 +271,7 @@ class LiveSession:
 
     def _finish(self) -> None:
         with self._lock:
-            if getattr(self, "_finished", False):
+            if self._finished:
                 return
             self._finished = True
             self.source.stop()
@@ -307,18 +307,15 @@ class LiveSession:
         if not self._thread.is_alive():
             self._finish()
 
-    @property
-    def running(self) -> bool:
-        return not self.stopped
-
     def set_sensitivity(self, sensitivity: float) -> None:
         """Apply a new sensitivity from the next window on."""
         with self._lock:
             self.recognizer.set_sensitivity(sensitivity)
             self.sensitivity = sensitivity
 
-    def snapshot(self) -> dict:
-        """What the page draws, copied under the lock; marks the session as looked at."""
+    def snapshot(self, signals: bool = True) -> dict:
+        """What the page draws, copied under the lock; marks the session as looked at.
+        ``signals=False``: without the audio and the window history (for the words alone)."""
         now = time.monotonic()
         self.last_seen = now
         with self._lock:
@@ -328,7 +325,8 @@ class LiveSession:
                     t_end = arrival(ev.end)
                     if t_end is not None:
                         self.shown_after[i] = now - t_end
-            return {"audio": self.audio.copy(), "events": list(self.events), "history": list(self.recognizer.history),
+            return {"audio": self.audio.copy() if signals else None, "events": list(self.events),
+                    "history": list(self.recognizer.history) if signals else None,
                     "seconds": self.seconds, "stopped": self.stopped, "sensitivity": self.sensitivity,
                     "shown_after": dict(self.shown_after), "error": self.error, "not_words": list(self.not_words)}
 

@@ -28,7 +28,7 @@ from .errors import AudioError, ParameterError
 from .safefile import open_regular
 
 __all__ = ["AudioInfo", "WavInfo", "info", "load", "iter_chunks", "resample", "to_float_mono", "write_wav",
-           "StreamResampler", "SUFFIXES"]
+           "StreamResampler", "SUFFIXES", "encode_wav"]
 
 _MAX_RESAMPLE_DENOMINATOR = 1000
 # sample rates read (telephone speech to studio rates; outside: a broken or hostile header)
@@ -338,11 +338,16 @@ def write_wav(path, y: np.ndarray, sr: int, overwrite: bool = False) -> Path:
     p = Path(path)
     if p.exists() and not overwrite:
         raise AudioError(f"{p}: already exists; not overwriting")
-    pcm = np.clip(np.asarray(y, dtype=np.float64), -1.0, 32767 / 32768) * 32768.0
     p.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(p), "wb") as w:
+    encode_wav(str(p), y, sr)
+    return p
+
+
+def encode_wav(target, y: np.ndarray, sr: int) -> None:
+    """A float mono signal as 16-bit PCM WAV into ``target`` (a path or a binary file object)."""
+    pcm = np.clip(np.asarray(y, dtype=np.float64), -1.0, 32767 / 32768) * 32768.0
+    with wave.open(target, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(int(sr))
         w.writeframes(np.round(pcm).astype("<i2").tobytes())
-    return p

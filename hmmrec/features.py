@@ -146,15 +146,15 @@ class FeatureConfig:
             raise ParameterError(f"FeatureConfig.low_hz={self.low_hz:g} must be below the top of the band")
         if self.hop_samples < 1:
             raise ParameterError(f"FeatureConfig.hop_s={self.hop_s:g} is shorter than one sample at {self.sr} Hz")
-        if not 0 < self.hop_s <= self.win_s:
-            raise ParameterError(f"FeatureConfig needs 0 < hop_s <= win_s, got hop_s={self.hop_s}, win_s={self.win_s}")
+        if self.hop_s > self.win_s:
+            raise ParameterError(f"FeatureConfig needs hop_s <= win_s, got hop_s={self.hop_s}, win_s={self.win_s}")
         if self.order and self.delta_n < 1:
             raise ParameterError(f"FeatureConfig.delta_n must be >= 1 with deltas, got {self.delta_n}")
         if self.normalization not in _NORMALISATIONS:
             raise ParameterError(f"FeatureConfig.normalization must be one of {', '.join(map(repr, _NORMALISATIONS))}, "
                                  f"got {self.normalization!r}")
-        if not 1 <= self.n_mfcc <= self.n_filt:
-            raise ParameterError(f"FeatureConfig needs 1 <= n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
+        if self.n_mfcc > self.n_filt:
+            raise ParameterError(f"FeatureConfig needs n_mfcc <= n_filt, got {self.n_mfcc}, {self.n_filt}")
         if self.window not in _WINDOWS:
             raise ParameterError(f"FeatureConfig.window must be one of {sorted(_WINDOWS)}, got {self.window!r}")
         if self.win_samples > self.n_fft:

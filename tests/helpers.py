@@ -68,3 +68,18 @@ def wav_bytes(y, sr: int = 16000) -> bytes:
         w.setframerate(sr)
         w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
     return buf.getvalue()
+
+
+def no_trouble(at) -> None:
+    """A Streamlit AppTest run showed neither an exception nor an error message."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def quick_training(at) -> None:
+    """The Train & evaluate page's settings for a training of a few seconds: one Gaussian, no
+    training copies, no discriminative step, one process."""
+    at.slider(key="train_mix").set_value(1)
+    at.checkbox(key="train_speeds").set_value(False)
+    at.checkbox(key="train_mmi").set_value(False)
+    at.selectbox(key="train_jobs").set_value(1)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, sound_files, wav_bytes
+from helpers import REPO, no_trouble, quick_training, sound_files, wav_bytes
 
 from hmmrec import HMMRecognizer, audio
 
@@ -41,11 +41,6 @@ def widget(at, kind: str, prefix: str):
 
 def has_widget(at, kind: str, prefix: str) -> bool:
     return any((w.key or "").startswith(prefix) for w in getattr(at, kind))
-
-
-def no_trouble(at):
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def texts(at) -> str:
@@ -293,10 +288,7 @@ def test_a_model_trained_on_the_train_page_is_stored(teach, store, tmp_path, fru
     at.switch_page("views/train.py").run()
     at.text_input(key="train_data").set_value(str(manifest))
     at.text_input(key="train_test").set_value("")
-    at.slider(key="train_mix").set_value(1)
-    at.checkbox(key="train_speeds").set_value(False)
-    at.checkbox(key="train_mmi").set_value(False)
-    at.selectbox(key="train_jobs").set_value(1)
+    quick_training(at)
     at.button(key="train_go").click().run()
     no_trouble(at)
     (path,) = (store / "models").glob("*.model")

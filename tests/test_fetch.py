@@ -328,7 +328,9 @@ def test_truncated_part_file_is_resumed(server, archives, tmp_path, capsys):
 def test_complete_part_file_gets_416_and_is_used(server, archives, tmp_path, capsys):
     data = archives[FSDD_NAME]
     (tmp_path / (FSDD_NAME + ".part")).write_bytes(data)
+    n = len(server.requests)
     assert fetch("fsdd", tmp_path, "--url", server.url(FSDD_NAME), "--sha256", sha(data)) == 0
+    assert server.requests[n:] == [(f"/{FSDD_NAME}", f"bytes={len(data)}-")]  # asked for the rest: nothing
     assert (tmp_path / FSDD_NAME).read_bytes() == data and leftovers(tmp_path) == []
 
 

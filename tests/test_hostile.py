@@ -156,10 +156,10 @@ def crafted_results(tmp_path_factory):
     cases = _crafted_cases(d)
     spec = d / "cases.json"
     spec.write_text(json.dumps({name: argv for name, (argv, _) in cases.items()}))
+    before = set(os.listdir(d))  # what the cases start from: nothing may be added or removed
     r = subprocess.run([sys.executable, str(REPO / "tests" / "hostile.py"), str(spec)], cwd=REPO,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    before = set(os.listdir(d))
     return cases, json.loads(r.stdout.splitlines()[-1]), d, before
 
 

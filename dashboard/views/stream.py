@@ -13,6 +13,7 @@ import modelstore
 import streaming
 import ui
 from hmmrec.errors import HmmrecError
+from hmmrec.labels import is_keyword
 from hmmrec.live import MicrophoneSource
 from hmmrec.stream import (DEFAULT_SENSITIVITY, sensitivity_to_min_posterior,
                            sensitivity_to_threshold)
@@ -173,7 +174,7 @@ def browser_live():
                           rtc_configuration={"iceServers": streaming.ice_servers()},
                           translations={"start": "Start listening", "stop": "Stop"})
     st.caption(f"Press **Start listening** and allow the microphone, then say one of: "
-               f"{ui.md(', '.join(str(c) for c in rec.classes_ if not str(c).startswith('_')))}.")
+               f"{ui.md(', '.join(str(c) for c in rec.classes_ if is_keyword(str(c))))}.")
     live = st.session_state.get(LIVE)
     playing = bool(ctx.state.playing)
     if playing and (live is None or live.stopped or live.source is not audio_in or live.recognizer.recognizer is not rec):
@@ -226,7 +227,7 @@ def live_view(live):
     # ends) and the charts (dearer, redrawn about once a second)
     @st.fragment(run_every=LIVE_REFRESH_S if running else None)
     def words():
-        snap = live.snapshot()
+        snap = live.snapshot(signals=False)
         state = "listening" if not snap["stopped"] else "stopped"
         events = snap["events"]
         last = ui.md(events[-1].label) if events else "—"

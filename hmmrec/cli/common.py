@@ -14,7 +14,6 @@ import logging
 from pathlib import Path
 
 from ..errors import HmmrecError
-from ..progress import plural  # noqa: F401  (the subcommands' one plural)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 

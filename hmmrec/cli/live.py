@@ -13,7 +13,8 @@ import time
 from ..errors import HmmrecError
 from ..live import DEFAULT_SR
 from ..progress import progress_bar, write_line
-from .common import EXIT_OK, add_quiet_option, device, load_model, plural, positive_float, positive_int, unit_float
+from ..progress import plural
+from .common import EXIT_OK, add_quiet_option, device, load_model, positive_float, positive_int, unit_float
 
 COUNTDOWN_S = 1.0
 # stream's bar: seconds of audio done, and the real-time factor (processing time / audio time)
