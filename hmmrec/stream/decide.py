@@ -389,14 +389,14 @@ def judge_recording(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, rec
     """
     from ..augment import signal_of
     from ..features import raw_features
-    from ..normalization import check_long_enough
+    from ..normalization import check_long_enough, normalize
 
     _check_sensitivity(sensitivity)
     cfg = recognizer.feature_config_
     y = signal_of(x, cfg)
     raw = raw_features(y, cfg)
     check_long_enough(raw, y, cfg, str(x) if not isinstance(x, np.ndarray) else "signal")
-    r = recognition if recognition is not None else recognizer.recognize(y)
+    r = recognition if recognition is not None else recognizer.recognize_features(normalize(raw, cfg))
     seconds = len(raw) * cfg.hop_s
     ws = WindowScorer(recognizer.stream_models(), seconds, seconds).score_segment(raw)
     k = r.best
