@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .bank import ModelBank, best_of_models
-from .hmm import HMMParams, StackedFrames, component_loglik, forward_backward, gaussian_stats, mixture_posteriors
+from .hmm import HMMParams, expectations
 from .progress import run_jobs
 
 __all__ = ["occupancy_stats", "extended_baum_welch", "MMITrainer", "fit_temperature", "MMI_KAPPA"]
@@ -41,14 +41,8 @@ def occupancy_stats(p: HMMParams, seqs: list[np.ndarray], weights: np.ndarray):
     the posterior occupancy of every Gaussian and its first and second moments, each
     sequence counted ``weights[i]`` times. Empty ``seqs``: zeros.
     """
-    s, m, d = p.means.shape
-    if not len(seqs):
-        return np.zeros(s * m), np.zeros((s * m, d)), np.zeros((s * m, d))
-    batch = StackedFrames(seqs)
-    state_ll, within = mixture_posteriors(component_loglik(batch.design, p))
-    gamma, _, _ = forward_backward(batch, state_ll, p.transmat)
-    gamma *= np.repeat(np.asarray(weights, dtype=np.float64), batch.lengths)[:, None]
-    return gaussian_stats(batch, within, gamma)
+    st = expectations(p, seqs, np.asarray(weights, dtype=np.float64))
+    return st.occ, st.sum_x, st.sum_xx
 
 
 def extended_baum_welch(p: HMMParams, num, den, var_floor: np.ndarray, e: float = 2.0, tau: float = 100.0) -> HMMParams:

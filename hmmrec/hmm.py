@@ -5,9 +5,11 @@ a path starts in state 0 and must end in the last state. Zeros of the transition
 matrix stay zero through training, because Baum-Welch only ever re-estimates
 transitions that have non-zero expected counts.
 
-Training is Baum-Welch run on *all* sequences of a word at once: the frames of every
-sequence are stacked so that emissions are one matrix product and forward-backward one
-compiled pass (:mod:`hmmrec._kernels`). hmmlearn computes the same quantities one
+Training is Baum-Welch run on many sequences of a word at once: the frames of a batch of
+sequences are stacked so that emissions are one matrix product and forward-backward one
+compiled pass (:mod:`hmmrec._kernels`). Batches hold at most ``E_STEP_FRAMES`` frames and
+their statistics are summed (:func:`expectations`), so the memory of the E-step does
+not grow with the data. hmmlearn computes the same quantities one
 sequence at a time; ``tests/test_hmm.py`` checks our likelihoods against its, and
 ``benchmarks/train_speed.py`` measures the difference (see ``benchmarks/RESULTS.md``).
 
@@ -29,7 +31,8 @@ import numpy as np
 from .errors import DataError, ParameterError
 
 __all__ = ["HMMParams", "WordHMM", "viterbi", "viterbi_wrapped", "gaussian_weight_matrix", "design_matrix",
-           "StackedFrames", "component_loglik", "mixture_posteriors", "gaussian_stats", "forward_backward"]
+           "StackedFrames", "component_loglik", "mixture_posteriors", "gaussian_stats", "forward_backward",
+           "Expectations", "expectations", "sequence_batches", "E_STEP_FRAMES"]
 
 _LOG2PI = np.log(2.0 * np.pi)
 _TINY = 1e-300
@@ -38,6 +41,9 @@ _SPLIT_OFFSET = 0.2  # in standard deviations, for mixture splitting
 _SELF_LOOP_INIT = 0.6
 # a state gets at most one Gaussian per this many training frames (see WordHMM)
 MIN_FRAMES_PER_GAUSSIAN = 20
+# frames stacked in one batch of the E-step (a word with more is done batch by batch,
+# its statistics summed), so that training memory does not grow with a word's data
+E_STEP_FRAMES = 1 << 16
 
 
 @dataclass
@@ -190,6 +196,63 @@ def forward_backward(batch: StackedFrames, log_b: np.ndarray, transmat: np.ndarr
                             np.array(logp, dtype=np.float64))
 
 
+def sequence_batches(lengths, max_frames: int | None = None) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` ranges of sequences holding at most ``max_frames``
+    (default ``E_STEP_FRAMES``) frames each, a longer sequence alone. The cut depends
+    only on the lengths."""
+    max_frames = E_STEP_FRAMES if max_frames is None else max_frames
+    out, start, total = [], 0, 0
+    for i, n in enumerate(lengths):
+        if total and total + n > max_frames:
+            out.append((start, i))
+            start, total = i, 0
+        total += int(n)
+    if len(lengths):
+        out.append((start, len(lengths)))
+    return out
+
+
+@dataclass
+class Expectations:
+    """Summed E-step statistics of sequences under a model.
+
+    ``occ`` (S*M,), ``sum_x`` and ``sum_xx`` (S*M, D): posterior occupancy and first and
+    second moments of every Gaussian; ``xi`` (S, S): expected transition counts;
+    ``loglik`` (N,): each sequence's log-likelihood (``-inf`` if it cannot be aligned).
+    """
+
+    occ: np.ndarray
+    sum_x: np.ndarray
+    sum_xx: np.ndarray
+    xi: np.ndarray
+    loglik: np.ndarray
+
+
+def expectations(p: HMMParams, seqs: list[np.ndarray], weights=None, max_frames: int | None = None) -> Expectations:
+    """Forward-backward statistics of ``seqs`` under ``p``, batch by batch.
+
+    Each sequence counts ``weights[i]`` times (default once) in the Gaussian
+    statistics; ``xi`` and ``loglik`` are unweighted. Batches are cut by
+    :func:`sequence_batches`, so the same sequences always give the same sums.
+    """
+    s, m, d = p.means.shape
+    occ, sum_x, sum_xx = np.zeros(s * m), np.zeros((s * m, d)), np.zeros((s * m, d))
+    xi, loglik = np.zeros((s, s)), np.full(len(seqs), -np.inf)
+    for a, b in sequence_batches([len(x) for x in seqs], max_frames):
+        batch = StackedFrames(seqs[a:b])
+        state_ll, within = mixture_posteriors(component_loglik(batch.design, p))
+        gamma, xi_b, loglik[a:b] = forward_backward(batch, state_ll, p.transmat)
+        del state_ll
+        if weights is not None:
+            gamma *= np.repeat(np.asarray(weights[a:b], dtype=np.float64), batch.lengths)[:, None]
+        o, sx, sxx = gaussian_stats(batch, within, gamma)
+        occ += o
+        sum_x += sx
+        sum_xx += sxx
+        xi += xi_b
+    return Expectations(occ, sum_x, sum_xx, xi, loglik)
+
+
 class WordHMM:
     """A left-to-right GMM-HMM for one word.
 
@@ -249,37 +312,44 @@ class WordHMM:
             # too short for this many states: use fewer rather than fail or produce NaN
             n_states = max(1, min_len * 2 - 1 if self.skip else min_len)
         self.n_states_ = n_states
-        frames = np.vstack(seqs)
-        self.var_floor_ = np.maximum(frames.var(axis=0) * self.var_floor, 1e-6)
-        batch = StackedFrames(seqs)
+        n_frames = sum(len(x) for x in seqs)
+        mean = sum(x.sum(0) for x in seqs) / n_frames
+        var = sum(((x - mean) ** 2).sum(0) for x in seqs) / n_frames
+        self.var_floor_ = np.maximum(var * self.var_floor, 1e-6)
         p = self._init_uniform(seqs, n_states)
         history = []
-        p = self._em(batch, p, history)
+        p = self._em(seqs, p, history)
         self.stages_ = {p.n_mix: p}
         # Gaussians per state grow with the data: no more than one per MIN_FRAMES_PER_GAUSSIAN
         # frames a state gets on average (a word of a few examples gets few Gaussians)
-        max_mix = max(1, min(self.n_mix, len(frames) // (n_states * MIN_FRAMES_PER_GAUSSIAN)))
+        max_mix = max(1, min(self.n_mix, n_frames // (n_states * MIN_FRAMES_PER_GAUSSIAN)))
         while p.n_mix < max_mix:
             # double the mixtures at each stage (1, 2, 4, ...), as far as the data allows
             for _ in range(min(p.n_mix, max_mix - p.n_mix)):
                 p = self._split(p)
-            p = self._em(batch, p, history)
+            p = self._em(seqs, p, history)
             self.stages_[p.n_mix] = p
         p.log_likelihood_history = history
         p.check()
         self.params_ = p
-        self.n_frames_ = len(frames)
+        self.n_frames_ = n_frames
         self.n_sequences_ = len(seqs)
         return self
 
     def _init_uniform(self, seqs, n_states) -> HMMParams:
-        seg = np.concatenate([np.minimum((np.arange(len(s)) * n_states) // len(s), n_states - 1) for s in seqs])
-        x = np.vstack(seqs)
-        counts = np.maximum(np.bincount(seg, minlength=n_states), 1)
-        onehot = np.zeros((len(seg), n_states))
-        onehot[np.arange(len(seg)), seg] = 1.0
-        mean = onehot.T @ x / counts[:, None]
-        var = np.maximum(onehot.T @ (x * x) / counts[:, None] - mean**2, self.var_floor_)
+        d = seqs[0].shape[1]
+        counts, sum_x, sum_xx = np.zeros(n_states), np.zeros((n_states, d)), np.zeros((n_states, d))
+        for a, b in sequence_batches([len(x) for x in seqs]):
+            seg = np.concatenate([np.minimum((np.arange(len(x)) * n_states) // len(x), n_states - 1) for x in seqs[a:b]])
+            x = np.vstack(seqs[a:b])
+            onehot = np.zeros((len(seg), n_states))
+            onehot[np.arange(len(seg)), seg] = 1.0
+            counts += onehot.sum(0)
+            sum_x += onehot.T @ x
+            sum_xx += onehot.T @ (x * x)
+        counts = np.maximum(counts, 1)
+        mean = sum_x / counts[:, None]
+        var = np.maximum(sum_xx / counts[:, None] - mean**2, self.var_floor_)
         return HMMParams(_band_transmat(n_states, self.skip), np.ones((n_states, 1)),
                          mean[:, None, :], var[:, None, :])
 
@@ -296,28 +366,28 @@ class WordHMM:
         variances = np.concatenate([p.variances, var[:, None]], axis=1)
         return HMMParams(p.transmat, weights, means, variances)
 
-    def _em(self, batch: StackedFrames, p: HMMParams, history: list) -> HMMParams:
+    def _em(self, seqs: list[np.ndarray], p: HMMParams, history: list) -> HMMParams:
         prev = -np.inf
+        n_frames = np.array([len(x) for x in seqs])
         for _ in range(self.n_iter):
-            state_ll, within = mixture_posteriors(component_loglik(batch.design, p))
-            gamma, xi, loglik = forward_backward(batch, state_ll, p.transmat)
-            ok = np.isfinite(loglik)
+            stats = expectations(p, seqs)
+            ok = np.isfinite(stats.loglik)
             if not ok.any():
                 raise DataError("no training sequence can be aligned to the model (too short?)")
-            mean_ll = loglik[ok].sum() / batch.lengths[ok].sum()
+            mean_ll = stats.loglik[ok].sum() / n_frames[ok].sum()
             history.append(float(mean_ll))
-            p = self._m_step(batch, p, within, gamma, xi)
+            p = self._m_step(p, stats)
             if mean_ll - prev < self.tol:
                 break
             prev = mean_ll
         return p
 
-    def _m_step(self, batch, p, within, gamma, xi) -> HMMParams:
+    def _m_step(self, p: HMMParams, stats: Expectations) -> HMMParams:
         s, m, d = p.means.shape
-        occ, sx, sxx = gaussian_stats(batch, within, gamma)
+        occ = stats.occ
         safe = np.maximum(occ, _TINY)[:, None]
-        means = sx / safe
-        var = sxx / safe - means**2
+        means = stats.sum_x / safe
+        var = stats.sum_xx / safe - means**2
         dead = occ < 1e-3
         old_means = p.means.reshape(s * m, d)
         old_var = p.variances.reshape(s * m, d)
@@ -326,6 +396,7 @@ class WordHMM:
         occ = occ.reshape(s, m)
         weights = np.maximum(occ / np.maximum(occ.sum(1, keepdims=True), _TINY), _MIN_WEIGHT)
         weights /= weights.sum(1, keepdims=True)
+        xi = stats.xi
         rows = xi.sum(1, keepdims=True)
         trans = np.where(rows > 0, xi / np.maximum(rows, _TINY), p.transmat)
         return HMMParams(trans, weights, means.reshape(s, m, d), var.reshape(s, m, d))

@@ -12,7 +12,7 @@ from scipy.special import logsumexp
 from hmmrec.errors import DataError, NotFittedError, ParameterError
 from hmmrec.bank import ModelBank
 from hmmrec.discriminative import extended_baum_welch, occupancy_stats
-from hmmrec.hmm import HMMParams, StackedFrames, WordHMM, forward_backward, viterbi
+from hmmrec.hmm import HMMParams, StackedFrames, WordHMM, expectations, forward_backward, sequence_batches, viterbi
 
 TRUE_MEANS = np.array([[-4.0, 2.0, 0.0], [0.0, -3.0, 3.0], [4.0, 2.0, -2.0]])
 TRUE_STD = np.array([[0.5, 1.0, 0.7], [1.0, 0.5, 0.8], [0.6, 0.9, 1.2]])
@@ -362,6 +362,38 @@ def test_batched_forward_backward_matches_single_sequences(seqs):
         np.testing.assert_allclose(gamma[start:start + len(s)], g1, atol=1e-9)
         assert g1[0, 0] == pytest.approx(1.0) and g1[-1, -1] == pytest.approx(1.0)
         start += len(s)
+
+
+def test_sequence_batches_cover_every_sequence_once_within_the_budget():
+    lengths = [5, 30, 7, 7, 100, 1, 2, 60]
+    batches = sequence_batches(lengths, max_frames=40)
+    assert [i for a, b in batches for i in range(a, b)] == list(range(len(lengths)))
+    for a, b in batches:
+        assert sum(lengths[a:b]) <= 40 or b - a == 1  # a longer sequence goes alone
+    assert batches == [(0, 2), (2, 4), (4, 5), (5, 7), (7, 8)]
+    assert sequence_batches([]) == []
+
+
+def test_statistics_summed_over_batches_equal_one_batch(seqs):
+    """The E-step done batch by batch (bounded memory) gives the statistics of one batch."""
+    p = WordHMM(n_states=4, n_mix=2).fit(seqs).params_
+    w = np.linspace(0.5, 2.0, len(seqs))
+    whole = expectations(p, seqs, w, max_frames=10**9)
+    parts = expectations(p, seqs, w, max_frames=50)
+    assert len(sequence_batches([len(x) for x in seqs], 50)) > 10
+    for name in ("occ", "sum_x", "sum_xx", "xi", "loglik"):
+        np.testing.assert_allclose(getattr(parts, name), getattr(whole, name), rtol=1e-10, atol=1e-8)
+    assert whole.occ.sum() == pytest.approx(sum(wi * len(x) for wi, x in zip(w, seqs)))
+
+
+def test_training_in_small_batches_gives_the_same_model(seqs, monkeypatch):
+    import hmmrec.hmm as hmm
+
+    one = WordHMM(n_states=3, n_mix=2).fit(seqs).params_
+    monkeypatch.setattr(hmm, "E_STEP_FRAMES", 40)
+    many = WordHMM(n_states=3, n_mix=2).fit(seqs).params_
+    np.testing.assert_allclose(many.means, one.means, atol=1e-8)
+    np.testing.assert_allclose(many.transmat, one.transmat, atol=1e-8)
 
 
 # -- Viterbi ----------------------------------------------------------------------------------------
