@@ -67,11 +67,13 @@ def _map_means(rec, feats: list, decisions: list, min_posterior: float, tau: flo
 
 
 def adapt_features(rec, feats: list, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = DEFAULT_TAU,
-                   passes: int = DEFAULT_PASSES):
-    """:func:`adapt` for normalised feature sequences, each (n_frames, n_features)."""
+                   passes: int = DEFAULT_PASSES, speech=None):
+    """:func:`adapt` for normalised feature sequences, each (n_frames, n_features);
+    ``speech``: each input's longest stretch of speech (``rec.speech_s``), if known."""
     current, report = rec, Adaptation(len(feats), 0, ())
+    speech = [None] * len(feats) if speech is None else speech
     for _ in range(passes):
-        decisions = [current.recognize_features(x) for x in feats]
+        decisions = [current.recognize_features(x, s) for x, s in zip(feats, speech)]
         models, report = _map_means(rec, feats, decisions, min_posterior, tau)
         current = copy.copy(rec)
         current.models_ = models
@@ -89,7 +91,9 @@ def adapt(rec, X, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = 
 
         raise ParameterError(f"adapt needs passes >= 1, 0 <= min_posterior <= 1 and tau > 0, got {passes}, "
                              f"{min_posterior}, {tau}")
-    return adapt_features(rec, rec.features(list(X)), min_posterior=min_posterior, tau=tau, passes=passes)
+    pairs = [rec.signal_and_features(x) for x in X]
+    return adapt_features(rec, [f for _, f in pairs], min_posterior=min_posterior, tau=tau, passes=passes,
+                          speech=[rec.speech_s(y) for y, _ in pairs])
 
 
 class OnlineAdapter:

@@ -86,13 +86,20 @@ def _slices(n_items: int, n_jobs) -> list[slice]:
     return [slice(a, min(a + size, n_items)) for a in range(0, n_items, size)]
 
 
-def _features_of(recognizer, paths) -> list:
-    return recognizer.features(paths)
+def _features_of(recognizer, paths, speech: bool) -> list:
+    if not speech:
+        return recognizer.features(paths)
+    out = []
+    for p in paths:
+        y, feats = recognizer.signal_and_features(p)
+        out.append((feats, recognizer.speech_s(y)))
+    return out
 
 
 def _labels_of(recognizer, inputs, features_given: bool) -> list[str]:
-    feats = inputs if features_given else recognizer.features(inputs)
-    return [recognizer.recognize_features(f).label for f in feats]
+    if features_given:  # (features, speech seconds or None) of each file
+        return [recognizer.recognize_features(f, s).label for f, s in inputs]
+    return [recognizer.recognize(x).label for x in inputs]
 
 
 def _in_slices(fn, recognizer, items: list, extra: tuple, n_jobs, progress) -> list:
@@ -110,24 +117,30 @@ def _in_slices(fn, recognizer, items: list, extra: tuple, n_jobs, progress) -> l
     return [x for part in parts for x in part]
 
 
-def file_features(recognizer, paths, n_jobs=1, progress=None) -> list:
+def file_features(recognizer, paths, n_jobs=1, progress=None, speech=False):
     """``recognizer.features(paths)``, on up to ``n_jobs`` worker processes or on the active
-    cluster (:mod:`hmmrec.cluster`); ``progress(done, total)`` as files are done."""
-    return _in_slices(_features_of, recognizer, list(paths), (), n_jobs, progress)
+    cluster (:mod:`hmmrec.cluster`); ``progress(done, total)`` as files are done.
+    ``speech``: also each file's longest stretch of speech (``recognizer.speech_s``),
+    returned as a second list."""
+    out = _in_slices(_features_of, recognizer, list(paths), (speech,), n_jobs, progress)
+    if not speech:
+        return out
+    return [f for f, _ in out], [s for _, s in out]
 
 
-def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None) -> dict:
+def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, speech=None) -> dict:
     """Recognise every file of ``corpus`` and report against its labels.
 
     Labels of the corpus that the model does not know are still counted (always wrong).
-    ``features``: the files' normalised features, when already extracted. ``n_jobs``:
+    ``features``: the files' normalised features, when already extracted, and ``speech``
+    their longest stretches of speech (:func:`file_features`), if known. ``n_jobs``:
     worker processes (``-1``: every core; inside :func:`hmmrec.cluster.on_cluster`, the
     cluster's workers); the report is the same whichever ran it. ``progress(done, total)``:
     called as files are recognised.
     """
     given = features is not None
-    pred = _in_slices(_labels_of, recognizer, list(features) if given else list(corpus.paths), (given,), n_jobs,
-                      progress)
+    items = list(zip(features, speech if speech is not None else [None] * len(features))) if given else list(corpus.paths)
+    pred = _in_slices(_labels_of, recognizer, items, (given,), n_jobs, progress)
     labels = sorted(set(recognizer.classes_) | set(corpus.y))
     return classification_report(corpus.y, pred, labels=labels, files=corpus.paths)
 

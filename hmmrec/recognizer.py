@@ -32,6 +32,7 @@ from .hmm import HMMParams, viterbi, viterbi_wrapped
 from .labels import is_keyword, is_whole
 from .modelfile import ModelContents, read_model, write_model
 from .progress import TrainingProgress, plural, print_progress, run_jobs
+from .speech import longest_speech_s, ruled_out
 from .training import TrainingData, background_sample, fit_one, model_jobs, stage, training_data, training_summary
 
 __all__ = ["HMMRecognizer", "Recognition", "StreamModels", "DEFAULT_OWN_WEIGHT"]
@@ -73,11 +74,18 @@ class Recognition:
     loglik: np.ndarray
     proba: np.ndarray
     n_frames: int
+    ruled_out: frozenset = frozenset()
 
     @property
     def best(self) -> int:
-        """Index of the best label."""
-        return int(np.argmax(self.loglik))
+        """Index of the best label, among those the speech in the input does not rule out
+        (:mod:`hmmrec.speech`). Its posterior stays what the models say: a voice that
+        scores as silence but is speech gets a word with a low confidence."""
+        if not self.ruled_out or len(self.ruled_out) >= len(self.labels):
+            return int(np.argmax(self.loglik))
+        ll = np.array(self.loglik, dtype=float)
+        ll[list(self.ruled_out)] = -np.inf
+        return int(np.argmax(ll))
 
     @property
     def label(self) -> str:
@@ -90,8 +98,10 @@ class Recognition:
         return float(self.proba[self.best])
 
     def ranked(self) -> list[tuple[str, float, float]]:
-        """(label, log-likelihood, posterior) of every label, best first."""
-        return [(str(self.labels[i]), float(self.loglik[i]), float(self.proba[i])) for i in np.argsort(-self.loglik)]
+        """(label, log-likelihood, posterior) of every label, best first (labels the speech
+        rules out last)."""
+        order = sorted(range(len(self.labels)), key=lambda i: (i in self.ruled_out, -self.loglik[i]))
+        return [(str(self.labels[i]), float(self.loglik[i]), float(self.proba[i])) for i in order]
 
 
 @dataclass(frozen=True)
@@ -387,14 +397,15 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     def features(self, X) -> list[np.ndarray]:
         """Normalised feature sequences, each (n_frames, n_features), of each input."""
         self._check_fitted()
+        return [self.signal_and_features(x)[1] for x in X]
+
+    def signal_and_features(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """(float mono signal at the model's rate, normalised features) of one input."""
         cfg = self.feature_config_
-        out = []
-        for x in X:
-            y = signal_of(x, cfg)
-            feats = extract(y, cfg)
-            check_long_enough(feats, y, cfg, str(x) if isinstance(x, (str, Path)) else "signal")
-            out.append(feats)
-        return out
+        y = signal_of(x, cfg)
+        feats = extract(y, cfg)
+        check_long_enough(feats, y, cfg, str(x) if isinstance(x, (str, Path)) else "signal")
+        return y, feats
 
     def loglik_features(self, feats: np.ndarray) -> np.ndarray:
         """Log-likelihood of one normalised feature sequence under every label, (n_labels,)."""
@@ -417,14 +428,36 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         p = np.exp(z)
         return p / p.sum(1, keepdims=True)
 
-    def recognize_features(self, feats: np.ndarray) -> Recognition:
-        """:meth:`recognize` of one normalised feature sequence (n_frames, n_features)."""
+    def recognize_features(self, feats: np.ndarray, speech_s: float | None = None) -> Recognition:
+        """:meth:`recognize` of one normalised feature sequence (n_frames, n_features);
+        ``speech_s``: the input's longest stretch of speech (:meth:`speech_s`), if known."""
         ll = self.loglik_features(feats)
-        return Recognition(self.classes_, ll, self.proba_from_loglik(ll, len(feats))[0], len(feats))
+        out = frozenset() if speech_s is None else ruled_out(self.classes_, self.speech_limits_, speech_s)
+        return Recognition(self.classes_, ll, self.proba_from_loglik(ll, len(feats))[0], len(feats), out)
 
     def recognize(self, x) -> Recognition:
-        """Scores, posterior and best label of one input (a path or a signal)."""
-        return self.recognize_features(self.features([x])[0])
+        """Scores, posterior and best label of one input (a path or a signal).
+
+        A whole label (``_silence_``) is not the answer for an input holding clearly
+        more speech than any of its training clips (see :mod:`hmmrec.speech`).
+        """
+        self._check_fitted()
+        y, feats = self.signal_and_features(x)
+        return self.recognize_features(feats, self.speech_s(y))
+
+    @property
+    def speech_limits_(self) -> dict:
+        """Whole label -> longest speech (s) in its training files (:mod:`hmmrec.speech`);
+        empty for models trained before the check existed."""
+        self._check_fitted()
+        return self.training_summary_.get("speech_s", {})
+
+    def speech_s(self, y: np.ndarray) -> float | None:
+        """The longest stretch of speech in a signal at the model's rate, in seconds;
+        ``None`` when the model has no whole label to check (saves the work)."""
+        if not self.speech_limits_:
+            return None
+        return longest_speech_s(y, self.feature_config_.sr)
 
     def predict_proba(self, X) -> np.ndarray:
         """(n_inputs, n_labels) posterior over labels (calibrated softmax of per-frame log-likelihood)."""
@@ -432,9 +465,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         return np.array([self.recognize_features(f).proba for f in feats]).reshape(-1, len(self.classes_))
 
     def predict(self, X) -> np.ndarray:
-        """Best label of each input."""
-        ll = self.loglik(X)
-        return self.classes_[np.argmax(ll, axis=1)]
+        """Best label of each input (:meth:`recognize`)."""
+        return np.array([self.recognize(x).label for x in X], dtype=self.classes_.dtype)
 
     def decode(self, x, label=None) -> tuple[str, np.ndarray]:
         """Viterbi state path of one input under ``label``'s model (default: the best label).

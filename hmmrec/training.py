@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from . import audio
-from .augment import noise_plan, training_features
+from .augment import noise_plan, signal_of, training_features
 from .errors import ParameterError
 from .features import FeatureConfig
 from .hmm import HMMParams, WordHMM
 from .labels import has_several_models, is_whole
 from .progress import run_jobs
+from .speech import speech_limits
 
 __all__ = ["TrainingData", "training_data", "model_jobs", "fit_one", "background_sample", "stage", "resolve_config",
            "training_summary"]
@@ -123,6 +124,7 @@ class TrainingData:
     counts: dict  # label -> files, whatever their weights
     n_files: int
     n_copies: int
+    speech_limits: dict  # whole label -> longest speech (s) in its training files (hmmrec.speech)
 
 
 def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_snrs, n_jobs,
@@ -160,7 +162,9 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
 
     per_input = run_jobs(training_features, jobs, n_jobs, on_result=arrived if on_input is not None else None)
     feats = [copy for copies in per_input for copy in copies]
-    data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x))
+    whole_inputs = {lab: [x for x, v, r in zip(X, y, reps) if r and v == lab] for lab in counts if is_whole(lab)}
+    limits = speech_limits({lab: (signal_of(x, cfg) for x in xs) for lab, xs in whole_inputs.items()}, cfg.sr)
+    data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x), limits)
     for label, pairs in zip(copies_y, feats):
         data.whole.setdefault(label, []).extend(f for f, _ in pairs)
         for f, (a, b) in pairs:
@@ -213,5 +217,6 @@ def training_summary(rec, data: TrainingData, seconds: float) -> dict:
         "seconds": round(seconds, 2),  # (not written to model files: see HMMRecognizer.save)
         "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3), "p95": round(float(np.percentile(d, 95)), 3)}
                        for lab, d in durations.items()},
+        "speech_s": {lab: float(v) for lab, v in data.speech_limits.items()},
         "log_likelihood_history": {lab: m.log_likelihood_history for lab, m in zip(data.labels, rec.models_)},
     }

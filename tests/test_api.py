@@ -29,7 +29,10 @@ def test_recognize_agrees_with_predict_proba_and_loglik(fruit_model):
         assert r.label == fruit_model.predict([f])[0] and r.confidence == pytest.approx(p.max())
         ranked = r.ranked()
         assert [lab for lab, _, _ in ranked][0] == r.label
-        assert [x for _, x, _ in ranked] == sorted(l, reverse=True)
+        # best first; labels the speech in the file rules out (here _silence_) come last
+        assert r.ruled_out == {list(fruit_model.classes_).index("_silence_")}
+        kept = [x for i, x in enumerate(l) if i not in r.ruled_out]
+        assert [x for _, x, _ in ranked] == sorted(kept, reverse=True) + [l[i] for i in r.ruled_out]
         assert r.n_frames == len(fruit_model.features([f])[0])
     y, _ = audio.load(files[0], fruit_model.feature_config_.sr)
     np.testing.assert_array_equal(fruit_model.recognize(y).proba, proba[0])  # a signal as well as a path

@@ -59,19 +59,20 @@ def cmd_eval(args) -> int:
         refuse_existing(args.json, args.force, "report")
     rec = load_model(args.model)
     corpus = load_corpus(args.data)
-    feats = None
+    feats = speech = None
     with on_cluster_of(args):
         if args.adapt:  # to the speaker of DATA, without its labels; the features serve both steps
             from ..adapt import adapt_features
             from ..evaluate import file_features
 
             with progress_bar(len(corpus), "features", "file", args.quiet) as bar:
-                feats = file_features(rec, corpus.paths, args.jobs, progress=lambda done, _: bar.update(done - bar.n))
-            rec, how = adapt_features(rec, feats)
+                feats, speech = file_features(rec, corpus.paths, args.jobs, speech=True,
+                                              progress=lambda done, _: bar.update(done - bar.n))
+            rec, how = adapt_features(rec, feats, speech=speech)
             print(f"adapted to {args.data}: {how.n_used} of {how.n_inputs} files recognised confidently enough, "
                   f"{len(how.labels)} word models moved", file=sys.stderr)
         with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
-            report = evaluate_files(rec, corpus, features=feats, n_jobs=args.jobs,
+            report = evaluate_files(rec, corpus, features=feats, speech=speech, n_jobs=args.jobs,
                                     progress=lambda done, _: bar.update(done - bar.n))
     report["model"] = str(args.model)
     report["data"] = str(args.data)

@@ -396,7 +396,7 @@ def judge_recording(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, rec
     y = signal_of(x, cfg)
     raw = raw_features(y, cfg)
     check_long_enough(raw, y, cfg, str(x) if not isinstance(x, np.ndarray) else "signal")
-    r = recognition if recognition is not None else recognizer.recognize_features(normalize(raw, cfg))
+    r = recognition if recognition is not None else recognizer.recognize_features(normalize(raw, cfg), recognizer.speech_s(y))
     seconds = len(raw) * cfg.hop_s
     ws = WindowScorer(recognizer.stream_models(), seconds, seconds).score_segment(raw)
     k = r.best

@@ -1,0 +1,96 @@
+"""hmmrec.speech: speech is never taken for silence because a voice is unlike the training voices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import SOUNDS, shared_dataset
+from hmmrec import HMMRecognizer, audio
+from hmmrec.recognizer import Recognition
+from hmmrec.speech import MARGIN_S, longest_speech_s, ruled_out
+
+
+def test_the_detector_finds_words_but_not_background_noise():
+    words = sorted((SOUNDS / "test" / "kiwi").glob("*.wav"))[:3]
+    noise = sorted((SOUNDS / "test" / "_silence_").glob("*.wav"))
+    for f in words:
+        y, sr = audio.load(f)
+        assert longest_speech_s(y, sr) >= 0.2, f
+    for f in noise:
+        y, sr = audio.load(f)
+        assert longest_speech_s(y, sr) <= 0.1, f
+    assert longest_speech_s(np.zeros(16000, np.float32), 16000) == 0.0
+
+
+def test_rates_the_detector_lacks_are_resampled():
+    y, sr = audio.load(sorted((SOUNDS / "test" / "kiwi").glob("*.wav"))[0])
+    at_22k = audio.resample(y, sr, 22050)
+    assert longest_speech_s(at_22k, 22050) == pytest.approx(longest_speech_s(y, sr), abs=0.05)
+
+
+def test_a_label_is_ruled_out_only_past_its_own_limit_and_margin():
+    labels = np.array(["_silence_", "_noise_", "kiwi"])
+    limits = {"_silence_": 0.1, "_noise_": 1.0}
+    assert ruled_out(labels, limits, 0.1 + MARGIN_S) == frozenset()
+    assert ruled_out(labels, limits, 0.3) == frozenset({0})
+    assert ruled_out(labels, limits, 2.0) == frozenset({0, 1})
+    assert ruled_out(labels, {}, 5.0) == frozenset()
+
+
+def test_recognition_skips_ruled_out_labels_but_keeps_their_posterior():
+    labels = np.array(["_silence_", "apple", "kiwi"])
+    r = Recognition(labels, np.array([-10.0, -30.0, -20.0]), np.array([0.98, 0.005, 0.015]), 50, frozenset({0}))
+    assert r.label == "kiwi" and r.confidence == pytest.approx(0.015)
+    assert [x[0] for x in r.ranked()] == ["kiwi", "apple", "_silence_"]
+    assert Recognition(labels, r.loglik, r.proba, 50).label == "_silence_"
+
+
+def test_training_keeps_each_whole_labels_longest_speech(fruit_model, fruit_model_path):
+    limits = fruit_model.speech_limits_
+    assert set(limits) == {"_silence_"}
+    assert 0.0 <= limits["_silence_"] <= 0.1
+    assert HMMRecognizer.load(fruit_model_path).speech_limits_ == limits
+
+
+@pytest.mark.shared
+def test_real_voices_are_not_silence_for_a_model_of_synthetic_voices(fruit_model):
+    """The brief's case: real people saying the fruit words, a model trained on sounds/
+    (synthetic voices). Not one recording may come out as ``_silence_``, and where the
+    models do not know the voice the confidence says so."""
+    files = sorted(shared_dataset("fruit").glob("*/*.wav"))
+    assert len(files) == 105
+    results = [fruit_model.recognize(f) for f in files]
+    assert [str(f) for f, r in zip(files, results) if r.label == "_silence_"] == []
+    raw_best = [r.labels[int(np.argmax(r.loglik))] for r in results]
+    vetoed = [r for r, b in zip(results, raw_best) if b == "_silence_"]
+    assert vetoed, "the models alone take these voices for silence: the check is what changes it"
+    assert max(r.confidence for r in vetoed) < 0.5
+    assert list(fruit_model.predict(files[:5])) == [r.label for r in results[:5]]
+
+
+@pytest.mark.shared
+def test_the_shipped_models_silence_still_hears_its_noises():
+    """Speech Commands' ``_silence_`` clips (running taps, a miaowing man...) stay silence:
+    its limit comes from those very noises."""
+    rec = HMMRecognizer.load("commands")
+    assert rec.speech_limits_["_silence_"] >= 0.5
+    files = sorted(shared_dataset("speech_commands/_silence_").glob("*.wav"))[:40]
+    assert sum(rec.recognize(f).label == "_silence_" for f in files) >= 36
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("adapt", [False, True])
+def test_eval_of_real_voices_with_and_without_adapting(fruit_model_path, tmp_path, adapt):
+    """``hmmrec eval`` (and ``--adapt``, which extracts the features once for both steps)
+    applies the same check."""
+    import json
+
+    from hmmrec.cli import main
+
+    out = tmp_path / "report.json"
+    argv = ["eval", str(fruit_model_path), str(shared_dataset("fruit")), "--json", str(out), "-q"]
+    assert main(argv + (["--adapt"] if adapt else [])) == 0
+    report = json.loads(out.read_text())
+    silence = report["labels"].index("_silence_")
+    assert report["n"] == 105 and sum(row[silence] for row in report["confusion"]) == 0
