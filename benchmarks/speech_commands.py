@@ -1,11 +1,14 @@
 """Speech Commands, 12 classes (10 keywords, _unknown_, _silence_), unseen speakers. Prints JSON.
 
-    python benchmarks/speech_commands.py [--test-size 0.3] [--seed 0] [--extra-train]
+    python benchmarks/speech_commands.py [--test-size 0.3] [--seed 0] [--extra-train | --compare-extra]
 
 Speakers are the hash before ``_nohash_``; the split is by speaker, so nobody is in both
 train and test. ``_silence_`` clips have no speaker: each clip counts as its own.
 ``--extra-train`` adds ``speech_commands_train/`` (FLAC, 1432 other speakers, training
-data only) to the training half; the test half stays the same.
+data only) to the training half; the test half stays the same. ``--compare-extra`` trains
+both ways and reports each label's recall without and with the extra data, and the
+largest loss (fair competition between classes: adding data for some labels must not
+cost the others).
 """
 
 from __future__ import annotations
@@ -35,10 +38,25 @@ def main():
     ap.add_argument("--test-size", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--extra-train", action="store_true", help="also train on speech_commands_train/")
+    ap.add_argument("--compare-extra", action="store_true", help="train without and with speech_commands_train/")
     args = ap.parse_args()
     corpus = speech_commands_corpus()
     train, test = split_by_speaker(corpus, args.test_size, args.seed)
-    if args.extra_train:
+    runs = [False, True] if args.compare_extra else [args.extra_train]
+    results = [run(train, test, extra, args) for extra in runs]
+    if not args.compare_extra:
+        return emit(results[0])
+    before, after = (r["recall_per_label"] for r in results)
+    change = {lab: round(after[lab] - before[lab], 4) for lab in before}
+    worst = min(change, key=change.get)
+    emit({"dataset": "speech_commands", "comparison": "without and with speech_commands_train/",
+          "accuracy": {"without": results[0]["accuracy"], "with": results[1]["accuracy"]},
+          "recall_change_per_label": change, "largest_loss": {"label": worst, "change": change[worst]},
+          "runs": results})
+
+
+def run(train: Corpus, test: Corpus, extra: bool, args) -> dict:
+    if extra:
         train = Corpus(list(train) + list(extra_training_corpus()))
     assert not {u.speaker for u in train} & {u.speaker for u in test}
     log(f"train {len(train)} files, test {len(test)} files")
@@ -47,11 +65,12 @@ def main():
     with Timer() as te:
         rep = evaluate_files(rec, test)
     per_label = {lab: round(v["recall"], 4) for lab, v in rep["per_label"].items()} if "per_label" in rep else None
-    emit({"dataset": "speech_commands", "classes": len(rec.classes_), "protocol":
-          f"speaker-disjoint split, test_size={args.test_size}, seed={args.seed}",
-          "extra_train": args.extra_train, "n_train": len(train), "n_test": len(test), "n_test_speakers": len({u.speaker for u in test}),
-          "accuracy": rep["accuracy"], "balanced_accuracy": rep["balanced_accuracy"], "recall_per_label": per_label,
-          "train_seconds": round(t.seconds, 1), "eval_seconds": round(te.seconds, 1), "peak_rss_mb": peak_rss_mb()})
+    return {"dataset": "speech_commands", "classes": len(rec.classes_), "protocol":
+            f"speaker-disjoint split, test_size={args.test_size}, seed={args.seed}",
+            "extra_train": extra, "n_train": len(train), "n_test": len(test),
+            "n_test_speakers": len({u.speaker for u in test}),
+            "accuracy": rep["accuracy"], "balanced_accuracy": rep["balanced_accuracy"], "recall_per_label": per_label,
+            "train_seconds": round(t.seconds, 1), "eval_seconds": round(te.seconds, 1), "peak_rss_mb": peak_rss_mb()}
 
 
 if __name__ == "__main__":
