@@ -94,3 +94,20 @@ def test_eval_of_real_voices_with_and_without_adapting(fruit_model_path, tmp_pat
     report = json.loads(out.read_text())
     silence = report["labels"].index("_silence_")
     assert report["n"] == 105 and sum(row[silence] for row in report["confusion"]) == 0
+
+
+@pytest.mark.shared
+def test_recognize_says_which_labels_the_speech_ruled_out(fruit_model_path, capsys):
+    import json
+
+    from hmmrec.cli import main
+
+    real = sorted(shared_dataset("fruit").glob("kiwi/*.wav"))[0]
+    quiet = sorted((SOUNDS / "test" / "_silence_").glob("*.wav"))[0]
+    assert main(["recognize", str(fruit_model_path), str(real), str(quiet), "--json"]) == 0
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert first["ruled_out_by_speech"] == ["_silence_"] and first["label"] != "_silence_"
+    assert second["ruled_out_by_speech"] == [] and second["label"] == "_silence_"
+    assert main(["recognize", str(fruit_model_path), str(real)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]  # ruled-out labels come last
+    assert "_silence_" in last and "ruled out" in last

@@ -102,12 +102,15 @@ def cmd_recognize(args) -> int:
             v = judge_recording(rec, f, recognition=r)
             print(json.dumps({"file": f, "label": r.label, "confidence": round(r.confidence, 4),
                               "accepted": v.accepted, "rejected_because": v.rejected_because or None,
+                              "ruled_out_by_speech": sorted(str(r.labels[k]) for k in r.ruled_out),
                               "scores": {lab: round(ll, 3) for lab, ll, _ in ranked},
                               "proba": {lab: round(p, 4) for lab, _, p in ranked}}))
         else:
             print(f"{f}: {r.label}  (confidence {r.confidence:.3f})")
+            out = {str(r.labels[k]) for k in r.ruled_out}
             for lab, ll, p in ranked:
-                print(f"    {lab:<16} log-lik {ll:12.2f}   p {p:.3f}")
+                why = "   (ruled out: the file holds more speech than its training clips)" if lab in out else ""
+                print(f"    {lab:<16} log-lik {ll:12.2f}   p {p:.3f}{why}")
     return EXIT_ERROR if failed else EXIT_OK
 
 
