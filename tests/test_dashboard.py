@@ -16,7 +16,7 @@ import pytest
 
 from hmmrec import HMMRecognizer
 
-from helpers import REPO, SOUNDS, no_trouble, quick_training, small_train_set, wav_bytes
+from helpers import REPO, SOUNDS, no_trouble, quick_training, shared_dataset, small_train_set, wav_bytes
 
 st_testing = pytest.importorskip("streamlit.testing.v1",
                                  reason="the dashboard needs Streamlit (pip install 'hmmrec[dashboard]')")
@@ -129,6 +129,22 @@ def test_recognize_recording_from_the_browser(app):
     app.audio_input(key="rec_mic").set_value(("recording.wav", KIWI.read_bytes(), "audio/wav")).run()
     no_trouble(app)
     assert app.metric[0].value == "kiwi"
+
+
+@pytest.mark.shared
+def test_recognize_a_real_voice_with_a_model_of_synthetic_voices(app):
+    """A real person's kiwi through the small model of espeak voices: not silence (the
+    recording holds speech), not a confident word either, and the page says so."""
+    real = sorted(shared_dataset("fruit").glob("kiwi/*.wav"))[0]
+    app.button_group(key="rec_source").set_value(":material/upload: Upload a WAV").run()
+    app.file_uploader(key="rec_upload").set_value((real.name, real.read_bytes(), "audio/wav")).run()
+    no_trouble(app)
+    captions = [c.value for c in app.main.caption]
+    heard = [c for c in captions if c.startswith("Speech heard, so not")]
+    assert len(heard) == 1 and "silence" in heard[0], captions
+    assert "not one of my words" in [h.value for h in app.main.subheader]
+    runner = next(c for c in captions if c.startswith("Runner-up"))
+    assert "silence" not in runner and " behind" in runner and "-" not in runner.split("**")[2].split(" nats")[0]
 
 
 @pytest.mark.parametrize("name, content, message", [

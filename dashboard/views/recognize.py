@@ -121,8 +121,9 @@ except HmmrecError as exc:
 labels = [str(c) for c in scores.labels]
 winner = scores.label
 confidence = scores.confidence
-order = scores.loglik.argsort()[::-1]
-runner_up = labels[order[1]] if len(order) > 1 else None
+ruled_out = [labels[k] for k in sorted(scores.ruled_out)]
+ranked = [r for r in scores.ranked() if r[0] not in ruled_out]  # the best first
+runner_up = ranked[1][0] if len(ranked) > 1 else None
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -154,8 +155,11 @@ with answer:
         if verdict.rejected_because in ("margin", "posterior"):
             why += " A higher sensitivity takes less certain words."
         st.caption(why)
+    if ruled_out:
+        st.caption(f"Speech heard, so not {ui.md(', '.join(ruled_out))}: the recording holds more speech than "
+                   f"any of {'its' if len(ruled_out) == 1 else 'their'} training clips.")
     if runner_up is not None:
-        gap = (scores.loglik[order[0]] - scores.loglik[order[1]]) / max(scores.n_frames, 1)
+        gap = (ranked[0][1] - ranked[1][1]) / max(scores.n_frames, 1)
         st.caption(f"Runner-up **{ui.md(runner_up)}**, {gap:.2f} nats/frame behind. "
                    f"{ui.md(clip.name)} · {clip.duration_s:.2f} s · {scores.n_frames} frames")
     st.audio(clip.y, sample_rate=clip.sr)
