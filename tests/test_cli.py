@@ -235,6 +235,15 @@ def test_info(cli_data, capsys):
     assert "3 labels" in out and "39-dim at 16000 Hz" in out
     for lab in CLI_LABELS:
         assert lab in out
+    # the whole label says how much speech rules it out; word labels say nothing of it
+    rec = HMMRecognizer.load(cli_data["model"])
+    for line in out.splitlines()[1:]:
+        lab = line.split()[0]
+        if lab in rec.speech_limits_:
+            assert line.endswith(f"not for a file with over {rec.speech_limits_[lab] + 0.05:.2f} s of speech")
+        else:
+            assert "speech" not in line
+    assert rec.speech_limits_
 
 
 def test_crossval_by_take(cli_data, tmp_path, capsys):

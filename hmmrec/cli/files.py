@@ -161,6 +161,8 @@ def cmd_crossval(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from ..speech import MARGIN_S
+
     rec = load_model(args.model)
     cfg = rec.feature_config_
     print(f"{args.model}: {len(rec.classes_)} labels, features {cfg.n_features}-dim at {cfg.sr} Hz")
@@ -173,8 +175,10 @@ def cmd_info(args) -> int:
         stream = f" ({sm.n_mix} when streaming)" if sm is not m else ""
         more = sum(1 for j in rec.extra_labels_ if j == k)
         models = f" (and {more} more stream models)" if more else ""
+        limit = rec.speech_limits_.get(str(lab))
+        speech = f"; not for a file with over {limit + MARGIN_S:.2f} s of speech" if limit is not None else ""
         print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}{models}, "
-              f"{rec.n_examples_.get(str(lab), '?')} training files")
+              f"{rec.n_examples_.get(str(lab), '?')} training files{speech}")
     return EXIT_OK
 
 
