@@ -21,7 +21,7 @@ from .discriminative import occupancy_stats
 from .hmm import viterbi_wrapped
 from .labels import is_whole
 
-__all__ = ["adapt", "adapt_features", "Adaptation", "OnlineAdapter", "DEFAULT_MIN_POSTERIOR", "DEFAULT_TAU", "DEFAULT_PASSES"]
+__all__ = ["adapt", "adapt_features", "map_means", "Adaptation", "OnlineAdapter", "DEFAULT_MIN_POSTERIOR", "DEFAULT_TAU", "DEFAULT_PASSES"]
 
 # decisions kept for adaptation: posterior of the recognised label at least this
 DEFAULT_MIN_POSTERIOR = 0.5
@@ -37,6 +37,14 @@ class Adaptation:
     n_inputs: int
     n_used: int
     labels: tuple
+
+
+def map_means(p, occ: np.ndarray, sum_x: np.ndarray, tau: float):
+    """``p`` with the MAP estimate of each mean: its trained value counted ``tau`` frames
+    against the frames it explains (``occ`` and ``sum_x`` from :func:`occupancy_stats`)."""
+    s, m, d = p.means.shape
+    means = (tau * p.means.reshape(s * m, d) + sum_x) / (tau + occ[:, None])
+    return replace(p, means=means.reshape(s, m, d))
 
 
 def _word_frames(rec, x: np.ndarray, k: int) -> np.ndarray:
@@ -57,11 +65,8 @@ def _map_means(rec, feats: list, decisions: list, min_posterior: float, tau: flo
                 by_label.setdefault(r.best, []).append(frames)
     models = list(rec.models_)
     for k, seqs in by_label.items():
-        m = models[k]
-        occ, sum_x, _ = occupancy_stats(m, seqs, np.ones(len(seqs)))
-        s, mix, d = m.means.shape
-        means = (tau * m.means.reshape(s * mix, d) + sum_x) / (tau + occ[:, None])
-        models[k] = replace(m, means=means.reshape(s, mix, d))
+        occ, sum_x, _ = occupancy_stats(models[k], seqs, np.ones(len(seqs)))
+        models[k] = map_means(models[k], occ, sum_x, tau)
     used = sum(len(v) for v in by_label.values())
     return models, Adaptation(len(feats), used, tuple(str(rec.classes_[k]) for k in sorted(by_label)))
 
@@ -140,11 +145,8 @@ class OnlineAdapter:
             acc = self._stats.setdefault((kind, k), [np.zeros_like(occ), np.zeros_like(sum_x)])
             acc[0] += occ
             acc[1] += sum_x
-            m = trained[k]
-            s, mix, d = m.means.shape
-            means = (self.tau * m.means.reshape(s * mix, d) + acc[1]) / (self.tau + acc[0][:, None])
             target = new.models_ if kind == "file" else new.stream_models_
-            target[k] = replace(m, means=means.reshape(s, mix, d))
+            target[k] = map_means(trained[k], acc[0], acc[1], self.tau)
         new._bank = new._make_bank()
         self.current = new
         self.n_events += 1

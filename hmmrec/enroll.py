@@ -31,12 +31,11 @@ discriminative step (its rivals are the other labels' examples) and the temperat
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 from sklearn.base import clone
 
-from .adapt import DEFAULT_TAU, _word_frames
+from .adapt import DEFAULT_TAU, _word_frames, map_means
 from .discriminative import occupancy_stats
 from .errors import NotFittedError, ParameterError
 from .labels import is_keyword
@@ -53,9 +52,7 @@ NEW_WORD_MIX = 1
 def _map_means(p, frames: list, weight: float, tau: float):
     """``p`` with each Gaussian's mean moved towards ``frames`` (each sequence counted ``weight`` times)."""
     occ, sum_x, _ = occupancy_stats(p, frames, np.full(len(frames), float(weight)))
-    s, m, d = p.means.shape
-    means = (tau * p.means.reshape(s * m, d) + sum_x) / (tau + occ[:, None])
-    return replace(p, means=means.reshape(s, m, d))
+    return map_means(p, occ, sum_x, tau)
 
 
 def _check(base, X, y, own_weight, tau, n_mix) -> tuple[list, list[str]]:

@@ -257,10 +257,9 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
 
 
 def _progress_bar(total, initial: int, desc: str, quiet: bool):
-    from tqdm import tqdm
+    from .progress import progress_bar
 
-    return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                file=sys.stderr, disable=quiet or not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
+    return progress_bar(total, desc, "B", quiet, initial=initial, unit_scale=True, unit_divisor=1024)
 
 
 # -- download -----------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def longest_speech_s(y: np.ndarray, sr: int) -> float:
 
     if sr not in _VAD_RATES:
         y, sr = resample(y, sr, 16000), 16000
-    n = int(round(_FRAME_S * sr))
+    n = round(_FRAME_S * sr)
     frames = np.asarray(y[: len(y) // n * n], dtype=np.float64).reshape(-1, n)
     if not len(frames):
         return 0.0
