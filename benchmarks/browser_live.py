@@ -18,36 +18,21 @@ import argparse
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from helpers import dashboard_server  # noqa: E402  (the browser tests' server, with the real launcher here)
+
 STREAM = REPO / "sounds" / "streams" / "stream1.wav"
 CHROMIUM = "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 def train_model(path: Path) -> None:
     """The model of the dashboard's tests: 4 sounds/ labels, 6 files each (fast to train)."""
-    sys.path.insert(0, str(REPO / "tests"))
     from helpers import small_train_set
 
     from hmmrec import HMMRecognizer
@@ -67,18 +52,9 @@ def main() -> None:
         model = Path(args.model) if args.model else Path(tmp) / "fruit.model"
         if not args.model:
             train_model(model)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = open(Path(tmp) / "server.log", "wb")
-        server = subprocess.Popen([sys.executable, "-m", "hmmrec.cli", "dashboard", "--port", str(port), "--model",
-                                   str(model)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        try:
-            deadline = time.monotonic() + 90
-            while not healthy(url + "/_stcore/health"):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the dashboard did not start")
-                time.sleep(0.3)
+        launcher = lambda port: [sys.executable, "-m", "hmmrec.cli", "dashboard", "--port", str(port),  # noqa: E731
+                                 "--model", str(model)]
+        with dashboard_server(launcher, Path(tmp) / "server.log") as url:
             with sync_playwright() as p:
                 b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
                     "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
@@ -95,9 +71,6 @@ def main() -> None:
                     pg.wait_for_timeout(1000)
                 body = pg.inner_text("body")
                 b.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     if os.environ.get("DEBUG"):
         print(body[:1500], file=sys.stderr)
     m = re.search(r"Words appear here ([\d.]+) s after they end \(median; 95th percentile ([\d.]+) s, (\d+) words", body)

@@ -89,8 +89,10 @@ def noise_plan(X, y, cfg: FeatureConfig, noise_snrs) -> list:
     return plan
 
 
-def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_plans: list, name: str) -> list:
-    """The training copies of one input, as (normalised features, spoken span) pairs.
+def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_plans: list, name: str,
+                      speech: bool = False) -> tuple[list, float | None]:
+    """The training copies of one input, as (normalised features, spoken span) pairs, and
+    (``speech``) the input's longest stretch of speech (:func:`hmmrec.speech.longest_speech_s`).
 
     One list per copy of the input (one per plan of its noisy copies, see
     :func:`noise_plan`; an input counted k times has k plans): the input's own,
@@ -98,6 +100,8 @@ def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_
     the copy's noisy ones. Copies too short for two frames are left out; the input
     itself too short is a :class:`~hmmrec.errors.ParameterError`.
     """
+    from .speech import longest_speech_s
+
     y = signal_of(x, cfg)
 
     def pairs(variants) -> list:
@@ -112,4 +116,5 @@ def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_
     check_long_enough(raw, y, cfg, name)
     shared = [(normalize(raw, cfg), spoken_span(raw))]
     shared += pairs([(speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps])
-    return [shared + pairs([(add_noise(y, n, snr, seed), cfg) for n, snr, seed in plan]) for plan in noise_plans]
+    copies = [shared + pairs([(add_noise(y, n, snr, seed), cfg) for n, snr, seed in plan]) for plan in noise_plans]
+    return copies, longest_speech_s(y, cfg.sr) if speech else None

@@ -114,20 +114,14 @@ def design_matrix(x: np.ndarray) -> np.ndarray:
 
 
 class StackedFrames:
-    """Sequences padded into one array, with their frames stacked for emissions."""
+    """The frames of some sequences stacked into one array (``offsets``: where each begins)."""
 
     def __init__(self, seqs: list[np.ndarray]):
         self.lengths = np.array([len(s) for s in seqs])
         self.frames = np.vstack(seqs)
         self.design = design_matrix(self.frames)
         self.squares = self.frames * self.frames
-        self.n, self.t_max = len(seqs), int(self.lengths.max())
-        t_idx = np.concatenate([np.arange(n) for n in self.lengths])
-        s_idx = np.repeat(np.arange(self.n), self.lengths)
-        self.index = (s_idx, t_idx)
         self.offsets = np.r_[0, np.cumsum(self.lengths)].astype(np.int64)
-        self.mask = np.zeros((self.n, self.t_max), bool)
-        self.mask[self.index] = True
 
 
 def component_loglik(batch_design: np.ndarray, p: HMMParams) -> np.ndarray:

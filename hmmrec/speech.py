@@ -7,8 +7,9 @@ would come out as silence with full confidence. So the recognizer also asks a vo
 activity detector that was built on many voices (WebRTC's, a Gaussian mixture on
 sub-band energies; package ``webrtcvad``) for the longest stretch of speech in the
 recording. That detector takes any loud steady noise for speech, so a recording whose
-level hardly changes (``STEADY_DB``) has none: speech comes and goes by syllables. While training, it keeps for each whole label the longest stretch found in
-that label's own training clips (:func:`speech_limits`); a recording with clearly more
+level hardly changes (``STEADY_DB``) has none: speech comes and goes by syllables.
+Training keeps, for each whole label, the longest stretch found in that label's own
+training clips (:func:`hmmrec.training.training_data`); a recording with clearly more
 speech than any of them cannot be that label (:func:`ruled_out`). A model whose silence
 clips include talking or speech-like noise keeps a long limit, so the check only speaks
 where the training data says such speech is not silence.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["longest_speech_s", "speech_limits", "ruled_out", "MARGIN_S", "STEADY_DB"]
+__all__ = ["longest_speech_s", "ruled_out", "MARGIN_S", "STEADY_DB"]
 
 # rates the detector works at; other audio is resampled to 16 kHz for it
 _VAD_RATES = (8000, 16000, 32000, 48000)
@@ -58,11 +59,6 @@ def longest_speech_s(y: np.ndarray, sr: int) -> float:
         else:
             run = 0
     return round(best * _FRAME_S, 3)
-
-
-def speech_limits(signals_by_label: dict, sr: int) -> dict:
-    """Whole label -> the longest speech (s) in any of its training signals."""
-    return {label: max((longest_speech_s(y, sr) for y in ys), default=0.0) for label, ys in signals_by_label.items()}
 
 
 def ruled_out(labels, limits: dict, speech_s: float) -> frozenset:

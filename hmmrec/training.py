@@ -17,13 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from . import audio
-from .augment import noise_plan, signal_of, training_features
+from .augment import noise_plan, training_features
 from .errors import ParameterError
 from .features import FeatureConfig
 from .hmm import HMMParams, WordHMM
 from .labels import has_several_models, is_whole
 from .progress import run_jobs
-from .speech import speech_limits
 
 __all__ = ["TrainingData", "training_data", "model_jobs", "fit_one", "background_sample", "stage", "resolve_config",
            "training_summary"]
@@ -154,16 +153,20 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
     cfg = resolve_config(feature_config, copies_x)
     noises = noise_plan(copies_x, copies_y, cfg, noise_snrs)
     bounds = np.concatenate([[0], np.cumsum(reps)])
-    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i])
-            for i in np.flatnonzero(reps)]
+    used = np.flatnonzero(reps)
+    # whole labels' inputs also say how much speech they hold (hmmrec.speech)
+    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i], is_whole(y[i]))
+            for i in used]
 
     def arrived(result, done, total):
         on_input(done, total, jobs[done - 1][5])
 
     per_input = run_jobs(training_features, jobs, n_jobs, on_result=arrived if on_input is not None else None)
-    feats = [copy for copies in per_input for copy in copies]
-    whole_inputs = {lab: [x for x, v, r in zip(X, y, reps) if r and v == lab] for lab in counts if is_whole(lab)}
-    limits = speech_limits({lab: (signal_of(x, cfg) for x in xs) for lab, xs in whole_inputs.items()}, cfg.sr)
+    feats = [copy for copies, _ in per_input for copy in copies]
+    limits: dict[str, float] = {}
+    for i, (_, speech) in zip(used, per_input):
+        if speech is not None:
+            limits[y[i]] = max(limits.get(y[i], 0.0), speech)
     data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x), limits)
     for label, pairs in zip(copies_y, feats):
         data.whole.setdefault(label, []).extend(f for f, _ in pairs)

@@ -1,11 +1,17 @@
 """Plain test helpers and constants: paths to the shipped corpus, the small training and test
-sets, shared datasets. Test files import them with ``from helpers import ...`` (pytest puts
-``tests/`` on ``sys.path``); ``conftest.py`` holds only fixtures."""
+sets, shared datasets, a dashboard server. Test files import them with ``from helpers import
+...`` (pytest puts ``tests/`` on ``sys.path``; ``benchmarks/browser_live.py`` too);
+``conftest.py`` holds only fixtures."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import socket
+import subprocess
+import time
+import urllib.request
 import wave
 from pathlib import Path
 
@@ -32,6 +38,47 @@ def shared_dataset(relpath: str) -> Path:
     if os.environ.get("HMMREC_REQUIRE_SHARED") == "1":
         pytest.fail(f"../shared/datasets/{relpath} not present but HMMREC_REQUIRE_SHARED=1")
     pytest.skip(msg)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def dashboard_server(argv_for_port, log: Path, start_s: float = 90.0, **env):
+    """Run the Streamlit server ``argv_for_port(port)`` starts, on a free port of 127.0.0.1,
+    with ``env`` added to its environment and its output in ``log``; yield its URL once it
+    answers its health check, and stop it afterwards. RuntimeError (with the log's end) if
+    it does not start within ``start_s`` seconds."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv_for_port(port), cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1", **env),
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_s
+        while not healthy(url + "/_stcore/health"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the dashboard server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def sound_files(split: str, label: str, n: int | None = None) -> list[Path]:

@@ -8,18 +8,15 @@ tests/artifacts/.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, SOUNDS
+from helpers import REPO, SOUNDS, dashboard_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -54,46 +51,13 @@ def _require_browser():
         pytest.skip(msg)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
 def streamlit_server(log: Path, **env):
-    """A Streamlit server of dashboard/app.py on a free port of 127.0.0.1, with ``env`` added
-    to its environment; yields its URL and stops it afterwards."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1", **env), stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while not _healthy(url + "/_stcore/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Streamlit server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """A Streamlit server of dashboard/app.py (see :func:`helpers.dashboard_server`), with
+    ``env`` added to its environment; yields its URL and stops it afterwards."""
+    return dashboard_server(lambda port: [
+        sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none"], log, SERVER_START_S, **env)
 
 
 @pytest.fixture(scope="module")
@@ -225,21 +189,11 @@ def test_hmmrec_dashboard_serves_this_machine_only(fruit_model_path, tmp_path):
     other = _other_address()
     if other is None:
         pytest.skip("this machine has no network address besides loopback to check from")
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "hmmrec.cli", "dashboard", "--port", str(port),
-                                 "--model", str(fruit_model_path)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while not _healthy(f"http://127.0.0.1:{port}/_stcore/health"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
+    launcher = lambda port: [sys.executable, "-m", "hmmrec.cli", "dashboard", "--port", str(port),  # noqa: E731
+                             "--model", str(fruit_model_path)]
+    with dashboard_server(launcher, tmp_path / "server.log", SERVER_START_S) as url:
         with pytest.raises(OSError):
-            socket.create_connection((other, port), timeout=3).close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+            socket.create_connection((other, int(url.rsplit(":", 1)[1])), timeout=3).close()
 
 
 def test_live_from_the_visitors_microphone(playwright, server):

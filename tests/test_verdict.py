@@ -74,6 +74,18 @@ def test_a_known_word_is_accepted(fruit_model):
     assert judge_recording(fruit_model, y, recognition=r) == v
 
 
+def test_recognize_and_judge_is_recognize_then_judge_recording(fruit_model):
+    from hmmrec.stream import recognize_and_judge
+
+    for f in (KIWI, APPLE):
+        r, v = recognize_and_judge(fruit_model, str(f), 0.7)
+        alone = fruit_model.recognize(str(f))
+        assert r.label == alone.label and r.ruled_out == alone.ruled_out
+        np.testing.assert_array_equal(r.loglik, alone.loglik)
+        np.testing.assert_array_equal(r.proba, alone.proba)
+        assert v == judge_recording(fruit_model, str(f), 0.7)
+
+
 def test_another_word_noise_and_silence_are_rejected(fruit_model):
     sr = fruit_model.feature_config_.sr
     other = judge_recording(fruit_model, str(APPLE))

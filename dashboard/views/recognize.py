@@ -17,7 +17,7 @@ import modelstore
 import ui
 from hmmrec.errors import HmmrecError
 from hmmrec.labels import is_keyword
-from hmmrec.stream.decide import DEFAULT_SENSITIVITY, judge_recording
+from hmmrec.stream.decide import DEFAULT_SENSITIVITY, recognize_and_judge
 
 SOURCE_PICK = ":material/folder_open: Pick a file"
 SOURCE_UPLOAD = ":material/upload: Upload a WAV"
@@ -112,8 +112,17 @@ if clip is None:
     st.info("Choose a file, upload a WAV or record a word to see what the models make of it.")
     st.stop()
 
-try:
-    scores = rec.recognize(clip.y)
+left, right = st.columns([1, 2], gap="large")
+with left:
+    answer = st.container()
+    sensitivity = st.slider(
+        "Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.05, key="rec_sensitivity",
+        help="The stream's knob, here for one recording: the best word is taken only if its model leads the "
+             "others (silence, noise, words to ignore and the other words) by more than the threshold this sets, "
+             "and the recording gets the probability it asks for. Higher: fewer words refused, and more words "
+             "the model does not know taken for one it does.")
+try:  # the file recognizer's answer and the stream's verdict on it, from one feature extraction
+    scores, verdict = recognize_and_judge(rec, clip.y, sensitivity)
 except HmmrecError as exc:
     st.error(f"Cannot recognise {clip.name}: {exc}")
     st.stop()
@@ -124,21 +133,6 @@ confidence = scores.confidence
 ruled_out = [labels[k] for k in sorted(scores.ruled_out)]
 ranked = [r for r in scores.ranked() if r[0] not in ruled_out]  # the best first
 runner_up = ranked[1][0] if len(ranked) > 1 else None
-
-left, right = st.columns([1, 2], gap="large")
-with left:
-    answer = st.container()
-    sensitivity = st.slider(
-        "Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.05, key="rec_sensitivity",
-        help="The stream's knob, here for one recording: the best word is taken only if its model leads the "
-             "others (silence, noise, words to ignore and the other words) by more than the threshold this sets, "
-             "and the recording gets the probability it asks for. Higher: fewer words refused, and more words "
-             "the model does not know taken for one it does.")
-try:
-    verdict = judge_recording(rec, clip.y, sensitivity, recognition=scores)
-except HmmrecError as exc:
-    st.error(f"Cannot recognise {clip.name}: {exc}")
-    st.stop()
 
 with answer:
     if verdict.accepted:

@@ -26,7 +26,7 @@ from hmmrec.errors import HmmrecError
 from hmmrec.labels import is_keyword
 from hmmrec.recognizer import DEFAULT_OWN_WEIGHT, HMMRecognizer
 from hmmrec.record import PAD_S, speech_problem, trim_silence
-from hmmrec.stream import DEFAULT_SENSITIVITY, judge_recording
+from hmmrec.stream import DEFAULT_SENSITIVITY, recognize_and_judge
 
 DEFAULT_TAKES = 5
 MAX_WORDS = 12
@@ -248,8 +248,7 @@ def try_section() -> None:
             if problem is not None:
                 raise HmmrecError(problem)
             y = trim_silence(clip.y, clip.sr, pad_s=TAKE_PAD_S)[0]  # as the takes were
-            scores = rec.recognize(y)
-            verdict = judge_recording(rec, y, DEFAULT_SENSITIVITY, recognition=scores)  # as the stream would
+            scores, verdict = recognize_and_judge(rec, y, DEFAULT_SENSITIVITY)  # and as the stream would
         except HmmrecError as exc:
             st.error(f"Cannot recognise this recording: {exc}")
         else:

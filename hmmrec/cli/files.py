@@ -84,13 +84,14 @@ def cmd_eval(args) -> int:
 
 
 def cmd_recognize(args) -> int:
-    from ..stream.decide import judge_recording
+    from ..stream.decide import recognize_and_judge
 
     rec = load_model(args.model)
     failed = 0
     for f in args.files:
         try:
-            r = rec.recognize(f)
+            # --json also says whether it is one of the model's keywords at all (the stream's verdict)
+            r, v = recognize_and_judge(rec, f) if args.json else (rec.recognize(f), None)
         except HmmrecError as exc:
             print(f"hmmrec: error: {exc}", file=sys.stderr)
             failed += 1
@@ -98,8 +99,7 @@ def cmd_recognize(args) -> int:
         ranked = r.ranked()
         if args.brief:
             print(f"{f}\t{r.label}\t{r.confidence:.3f}")
-        elif args.json:  # with the stream's verdict: is it one of the model's keywords at all?
-            v = judge_recording(rec, f, recognition=r)
+        elif args.json:
             print(json.dumps({"file": f, "label": r.label, "confidence": round(r.confidence, 4),
                               "accepted": v.accepted, "rejected_because": v.rejected_because or None,
                               "ruled_out_by_speech": sorted(str(r.labels[k]) for k in r.ruled_out),

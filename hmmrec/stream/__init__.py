@@ -22,12 +22,14 @@ from .. import audio
 from ..errors import ParameterError
 from ..features import FeatureStream
 from .decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, DEFAULT_SENSITIVITY, Decider, KeywordEvent, Verdict,
-                     judge, judge_recording, make_decider, sensitivity_to_min_posterior, sensitivity_to_threshold)
+                     judge, judge_recording, make_decider, recognize_and_judge, sensitivity_to_min_posterior,
+                     sensitivity_to_threshold)
 from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
            "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
-           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S", "Verdict", "judge", "judge_recording"]
+           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S", "Verdict", "judge", "judge_recording",
+           "recognize_and_judge"]
 
 DEFAULT_HOP_S = 0.2
 # seconds of audio a file is read and pushed in: an event's decision time is the audio
@@ -227,11 +229,9 @@ class StreamRecognizer:
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Use another sensitivity from the next window on (a live knob); the stream goes on."""
-        if not 0.0 <= sensitivity <= 1.0:
-            raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
+        threshold, min_posterior = sensitivity_to_threshold(sensitivity), sensitivity_to_min_posterior(sensitivity)
         self.sensitivity = sensitivity
-        self.decider.threshold = sensitivity_to_threshold(sensitivity)
-        self.decider.min_posterior = sensitivity_to_min_posterior(sensitivity)
+        self.decider.threshold, self.decider.min_posterior = threshold, min_posterior
 
     def push(self, chunk: np.ndarray) -> list[KeywordEvent]:
         """Add float mono samples at :attr:`sr`; return the events decided so far."""

@@ -24,7 +24,7 @@ from ..labels import is_keyword, is_whole
 from .scoring import WindowScore, WindowScorer
 
 __all__ = ["KeywordEvent", "Decider", "make_decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
-           "Verdict", "judge", "judge_recording", "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S",
+           "Verdict", "judge", "judge_recording", "recognize_and_judge", "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S",
            "DEFAULT_PATIENCE_S", "MIN_TAIL_S", "MAX_TAIL_S"]
 
 DEFAULT_SENSITIVITY = 0.5
@@ -387,6 +387,12 @@ def judge_recording(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, rec
     -------
     Verdict
     """
+    return recognize_and_judge(recognizer, x, sensitivity, recognition)[1]
+
+
+def recognize_and_judge(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, recognition=None):
+    """``(recognizer.recognize(x), judge_recording(recognizer, x, sensitivity))`` from one
+    reading of ``x`` and one feature extraction."""
     from ..augment import signal_of
     from ..features import raw_features
     from ..normalization import check_long_enough, normalize
@@ -402,4 +408,4 @@ def judge_recording(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, rec
     k = r.best
     silent = not np.isfinite(ws.background)
     margin = float(ws.margins[k]) if ws.margins is not None else -np.inf
-    return judge(r.label, margin, float(r.proba[k]), sensitivity, silent=silent)
+    return r, judge(r.label, margin, float(r.proba[k]), sensitivity, silent=silent)
