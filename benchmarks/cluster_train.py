@@ -25,22 +25,20 @@ import hashlib
 import logging
 import os
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
-from _common import Timer, datasets_dir, emit, log
+from _common import Timer, emit, log
+from speech_commands import extra_training_corpus, speech_commands_corpus
 
 from hmmrec.cluster import on_cluster
-from hmmrec.corpus import Corpus, load_corpus, split_by_speaker
+from hmmrec.corpus import Corpus, split_by_speaker
 from hmmrec.recognizer import HMMRecognizer
 
 
 def training_corpus(extra: bool, limit: int | None) -> Corpus:
-    corpus = load_corpus(datasets_dir() / "speech_commands")
-    corpus = Corpus(u if u.speaker else replace(u, speaker="noise-" + u.path) for u in corpus)
-    train, _ = split_by_speaker(corpus, 0.3, 0)  # as benchmarks/speech_commands.py
+    train, _ = split_by_speaker(speech_commands_corpus(), 0.3, 0)  # as benchmarks/speech_commands.py
     if extra:
-        train = Corpus(list(train) + list(load_corpus(datasets_dir() / "speech_commands_train")))
+        train = Corpus(list(train) + list(extra_training_corpus()))
     if limit:
         kept: dict[str, int] = {}
         rows = []

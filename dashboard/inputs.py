@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hmmrec import audio
+from hmmrec.cli.dashboard import MAX_UPLOAD_MB  # what 'hmmrec dashboard' tells Streamlit (server.maxUploadSize)
 from hmmrec.errors import HmmrecError
 
 DASHBOARD = Path(__file__).resolve().parent
@@ -25,7 +26,6 @@ SOUNDS = REPO / "sounds"
 MAX_CLIP_S = 30.0  # the Recognize page takes one word (or a short phrase)
 MAX_STREAM_S = 600.0  # the Stream page takes recordings up to 10 minutes
 MAX_LISTED_FILES = 5000
-MAX_UPLOAD_MB = 50  # as 'hmmrec dashboard' tells Streamlit (server.maxUploadSize)
 MAX_WALK_DEPTH = 4  # folders below the one chosen that are searched for audio files
 MAX_WALKED = 50000  # directory entries looked at, at most, to list one folder
 DATA_ENV = "HMMREC_DASHBOARD_DATA"

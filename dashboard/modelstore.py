@@ -162,7 +162,7 @@ SHIPPED_SUFFIX = " (shipped)"
 STORE_ENV = "HMMREC_DASHBOARD_STORE"
 MODEL_SUFFIX = ".model"
 MAX_STORED_MODELS = 200  # the picker lists at most this many stored models (the newest)
-MAX_MODEL_UPLOAD_MB = 50
+MAX_MODEL_UPLOAD_MB = inputs.MAX_UPLOAD_MB  # the launcher's limit on any upload (hmmrec dashboard)
 MAX_NAME_CHARS = 80
 _UNSAFE_NAME = re.compile(r"[^\w .+-]+")  # model names are file names: no slashes, colons, brackets...
 TAKE_SR = 16000  # takes are kept at this rate
@@ -223,10 +223,11 @@ def stored_models() -> dict[str, Path]:
 
 def _free_model_path(name: str) -> Path:
     folder = _make_folder(models_folder())
-    stem, n = safe_name(name), 1
+    base = safe_name(name)
+    stem, n = base, 1
     while (folder / f"{stem}{MODEL_SUFFIX}").exists() or (folder / f"{stem}{MODEL_SUFFIX}").is_symlink():
         n += 1
-        stem = f"{safe_name(name)[: MAX_NAME_CHARS - 4]}-{n}"
+        stem = f"{base[: MAX_NAME_CHARS - 4]}-{n}"
     return folder / f"{stem}{MODEL_SUFFIX}"
 
 

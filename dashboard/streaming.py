@@ -52,18 +52,18 @@ class StreamRun:
 
 def clip_chunks(y: np.ndarray, sr: int):
     """A signal in the pieces :func:`hmmrec.stream.stream_file` reads a file in."""
-    from hmmrec.stream import DEFAULT_CHUNK_S
+    from hmmrec.stream import chunk_samples
 
-    step = max(1, int(DEFAULT_CHUNK_S * sr))
+    step = chunk_samples(sr)
     return (y[i:i + step] for i in range(0, len(y), step))
 
 
 def file_chunks(path, sr: int):
     """A file on the server read as ``hmmrec stream`` reads it."""
     from hmmrec import audio
-    from hmmrec.stream import DEFAULT_CHUNK_S
+    from hmmrec.stream import chunk_samples
 
-    return audio.iter_chunks(path, sr, max(1, int(DEFAULT_CHUNK_S * sr)))
+    return audio.iter_chunks(path, sr, chunk_samples(sr))
 
 
 # -- the visitor's microphone (WebRTC) -----------------------------------------------------------

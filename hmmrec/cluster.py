@@ -75,6 +75,15 @@ def _hmmrec_version() -> str:  # run on each worker: can it import hmmrec, and w
     return __version__
 
 
+def _client_class():
+    """Dask's Client, or a ClusterError saying how to install Dask."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterError("running on a Dask cluster needs Dask: pip install 'hmmrec[cluster]'") from None
+    return Client
+
+
 def connect(scheduler, timeout_s: float = DEFAULT_TIMEOUT_S):
     """A ``distributed.Client`` of the scheduler at ``scheduler`` (an address such as
     ``tcp://host:8786``, or a cluster object such as ``LocalCluster``), with at least one
@@ -86,10 +95,7 @@ def connect(scheduler, timeout_s: float = DEFAULT_TIMEOUT_S):
         One line: Dask missing, the scheduler not answering within ``timeout_s`` seconds,
         no worker within ``timeout_s``, or workers that cannot import hmmrec.
     """
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ClusterError("running on a Dask cluster needs Dask: pip install 'hmmrec[cluster]'") from None
+    Client = _client_class()
     where = _describe(scheduler)
     if isinstance(scheduler, str):  # checked first: a Client that fails on a malformed address hangs when collected
         from distributed.comm import get_address_host_port
@@ -153,10 +159,7 @@ def on_cluster(scheduler, timeout_s: float = DEFAULT_TIMEOUT_S):
     the work are :class:`ClusterError` s; the jobs' own errors (an unreadable file, ...)
     come through as they are.
     """
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ClusterError("running on a Dask cluster needs Dask: pip install 'hmmrec[cluster]'") from None
+    Client = _client_class()
     own = not isinstance(scheduler, Client)
     client = connect(scheduler, timeout_s) if own else scheduler
     where = _describe(scheduler) if own else client.scheduler.address
@@ -195,8 +198,7 @@ def run_on_cluster(client, fn: Callable, jobs: list, on_result: Callable | None 
     n = cluster_threads(client)
     size = 1 if one_by_one else max(1, min(_MAX_JOBS_PER_TASK, len(jobs) // (_TASKS_PER_THREAD * n)))
     groups = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    results: list = [None] * len(groups)
-    ready = [False] * len(groups)
+    results: list = [None] * len(groups)  # a group's results, until handed on
     running: dict = {}
     finished = as_completed(loop=client.loop)  # (the client is not Dask's default one)
     out: list = []
@@ -214,11 +216,11 @@ def run_on_cluster(client, fn: Callable, jobs: list, on_result: Callable | None 
             submitted += 1
         for future in finished:
             g = running.pop(future)
-            results[g], ready[g] = future.result(), True
+            results[g] = future.result()
             if submitted < len(groups):
                 submit(submitted)
                 submitted += 1
-            while len(out) < len(jobs) and ready[len(out) // size]:
+            while len(out) < len(jobs) and results[len(out) // size] is not None:
                 g, i = divmod(len(out), size)
                 out.append(results[g][i])
                 if i == len(results[g]) - 1:

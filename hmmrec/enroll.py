@@ -125,9 +125,9 @@ def extend(base, X, y, own_weight: int = DEFAULT_OWN_WEIGHT, *, tau: float = DEF
                          n_jobs=n_jobs) if new_x else None
     step("features", 1, 1, f"features: {plural(len(X), 'take')}, {plural(len(new_words), 'new word')}, "
                            f"{plural(len(adapted), 'known word')}, {time.perf_counter() - t0:.1f} s")
-    jobs, owners = model_jobs(data, n_states=base.n_states, n_mix=int(n_mix), skip=base.skip,
-                              n_iter=base.n_iter, var_floor=base.var_floor, unknown_models=1) if data else ([], [])
-    first = [j for j, (_, n) in zip(jobs, owners) if n == 0]
+    # (one model a word: extend teaches keywords only, so no label has further models)
+    jobs = model_jobs(data, n_states=base.n_states, n_mix=int(n_mix), skip=base.skip, n_iter=base.n_iter,
+                      var_floor=base.var_floor, unknown_models=1)[0] if data else []
 
     def trained(result, done, total_):
         label, model, secs = result
@@ -137,7 +137,7 @@ def extend(base, X, y, own_weight: int = DEFAULT_OWN_WEIGHT, *, tau: float = DEF
 
     step("model", 0, total, f"training {plural(len(new_words), 'new word model')}, "
                             f"adapting {plural(len(adapted), 'known word model')}")
-    fitted = {label: model for label, model, _ in run_jobs(fit_one, first, n_jobs, on_result=trained,
+    fitted = {label: model for label, model, _ in run_jobs(fit_one, jobs, n_jobs, on_result=trained,
                                                            one_by_one=True)}
 
     # known words: their models' means adapted towards the takes, aligned as adapt aligns them

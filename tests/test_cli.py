@@ -211,9 +211,9 @@ def test_recognize_json(cli_data, capsys):
     v = judge_recording(HMMRecognizer.load(cli_data["model"]), f)
     assert obj["accepted"] is v.accepted and obj["rejected_because"] == (v.rejected_because or None)
     silence = sorted((cli_data["test"] / "_silence_").glob("*.wav"))
-    if silence:
-        assert main(["recognize", str(cli_data["model"]), str(silence[0]), "--json"]) == 0
-        assert json.loads(capsys.readouterr().out)["accepted"] is False
+    assert silence
+    assert main(["recognize", str(cli_data["model"]), str(silence[0]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accepted"] is False
 
 
 def test_recognize_bad_file_among_good_ones(cli_data, tmp_path, capsys):
@@ -236,11 +236,13 @@ def test_info(cli_data, capsys):
     for lab in CLI_LABELS:
         assert lab in out
     # the whole label says how much speech rules it out; word labels say nothing of it
+    from hmmrec.speech import MARGIN_S
+
     rec = HMMRecognizer.load(cli_data["model"])
     for line in out.splitlines()[1:]:
         lab = line.split()[0]
         if lab in rec.speech_limits_:
-            assert line.endswith(f"not for a file with over {rec.speech_limits_[lab] + 0.05:.2f} s of speech")
+            assert line.endswith(f"not for a file with over {rec.speech_limits_[lab] + MARGIN_S:.2f} s of speech")
         else:
             assert "speech" not in line
     assert rec.speech_limits_

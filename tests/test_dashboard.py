@@ -368,7 +368,6 @@ def test_stream_page_runs_the_built_in_recording(app):
 def test_the_stream_page_shows_the_command_lines_events(app, fruit_model_path, wav, sensitivity, capsys):
     """One timeline: the page's events for a file are those of 'hmmrec stream', decision times included."""
     from hmmrec.cli import main
-    import json
 
     assert main(["stream", str(fruit_model_path), str(wav), "--jsonl", "--sensitivity", str(sensitivity)]) == 0
     cli = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -57,10 +57,9 @@ def open_teach(model_path, monkeypatch) -> AppTest:
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "store"
-    monkeypatch.setenv("HMMREC_DASHBOARD_STORE", str(folder))
-    return folder
+def store(dashboard_store) -> Path:
+    """The test's own store folder (conftest's ``dashboard_store``, set for every test)."""
+    return dashboard_store
 
 
 @pytest.fixture

@@ -77,7 +77,10 @@ def test_summary_progress_and_model_file(extended, tmp_path):
     again = HMMRecognizer.load(rec.save(tmp_path / "taught.model"))
     assert list(again.classes_) == list(rec.classes_)
     np.testing.assert_allclose(again.loglik(takes("test", "lime")), rec.loglik(takes("test", "lime")))
-    assert rec.stream_models().window_s > 0  # the stream has what it needs of the new words
+    # the stream has what it needs of the new words: their typical durations
+    word_s = rec.stream_models().word_s
+    assert all(np.isfinite(word_s[list(rec.classes_).index(w)]) and word_s[list(rec.classes_).index(w)] > 0
+               for w in ("apple", "lime"))
 
 
 def test_extra_stream_models_follow_their_label():

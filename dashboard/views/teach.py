@@ -266,7 +266,7 @@ def try_section() -> None:
             st.switch_page(STREAM_PAGE)
 
 
-def store_section(words: list[str]) -> None:
+def store_section() -> None:
     """The stored models (download, show), uploading a model, downloading the takes."""
     stored = modelstore.stored_models()
     st.caption(f"Kept on the server in `{modelstore.store_root()}` (set ${modelstore.STORE_ENV} to use another "
@@ -362,4 +362,4 @@ st.subheader("Try it")
 try_section()
 
 st.subheader("Your models and takes")
-store_section(words)
+store_section()

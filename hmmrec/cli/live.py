@@ -41,8 +41,8 @@ def format_event(ev) -> str:
 
 
 def _event_printer(jsonl: bool):
-    def show(ev):
-        print(json.dumps(ev.to_dict()) if jsonl else format_event(ev), flush=True)
+    def show(ev):  # (without tearing a progress bar)
+        write_line(json.dumps(ev.to_dict()) if jsonl else format_event(ev))
 
     return show
 
@@ -55,6 +55,7 @@ def cmd_stream(args) -> int:
     rec = load_model(args.model)
     seconds = audio.info(args.file).duration_s  # also: a clear error before any output
     n = 0
+    show = _event_printer(args.jsonl)
     t0 = time.perf_counter()
     with progress_bar(seconds, "streaming", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
 
@@ -64,7 +65,7 @@ def cmd_stream(args) -> int:
             bar.update(min(t, seconds) - bar.n)
 
         for ev in stream_file(rec, args.file, progress=consumed, **_stream_kwargs(args)):
-            write_line(json.dumps(ev.to_dict()) if args.jsonl else format_event(ev))
+            show(ev)
             n += 1
     if not args.jsonl:
         print(f"{plural(n, 'event')} in {seconds:.1f} s of audio", file=sys.stderr)

@@ -28,7 +28,7 @@ from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
            "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
-           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S", "Verdict", "judge", "judge_recording",
+           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S", "chunk_samples", "Verdict", "judge", "judge_recording",
            "recognize_and_judge"]
 
 DEFAULT_HOP_S = 0.2
@@ -36,6 +36,13 @@ DEFAULT_HOP_S = 0.2
 # consumed when it was decided, so whoever streams a file in these chunks (the command
 # line, the dashboard) reports the same times
 DEFAULT_CHUNK_S = 0.1
+
+
+def chunk_samples(sr: int, chunk_s: float = DEFAULT_CHUNK_S) -> int:
+    """Samples in a chunk of ``chunk_s`` seconds at ``sr`` (at least one)."""
+    return max(1, int(chunk_s * sr))
+
+
 # raw frames kept for adapting to the words of the last events
 _RECENT_S = 4.0
 
@@ -250,7 +257,7 @@ class StreamRecognizer:
     def push_clip(self, y: np.ndarray, chunk_size: int | None = None) -> list[KeywordEvent]:
         """All events of a whole signal (float mono at :attr:`sr`) as one stream:
         :meth:`push` of its chunks of ``chunk_size`` samples (default :data:`DEFAULT_CHUNK_S`), then :meth:`flush`."""
-        step = chunk_size or max(1, int(DEFAULT_CHUNK_S * self.sr))
+        step = chunk_size or chunk_samples(self.sr)
         events = []
         for i in range(0, len(y), step):
             events.extend(self.push(y[i:i + step]))
@@ -281,7 +288,7 @@ def stream_file(recognizer, path, chunk_s: float = DEFAULT_CHUNK_S, progress=Non
     far (for a progress bar). ``kwargs`` go to :class:`StreamRecognizer`.
     """
     rec = StreamRecognizer(recognizer, **kwargs)
-    for chunk in audio.iter_chunks(path, rec.sr, max(1, int(chunk_s * rec.sr))):
+    for chunk in audio.iter_chunks(path, rec.sr, chunk_samples(rec.sr, chunk_s)):
         yield from rec.push(chunk)
         if progress is not None:
             progress(rec.time)
