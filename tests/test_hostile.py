@@ -394,3 +394,21 @@ def test_the_model_reader_answers_or_says_why_for_any_header_value(tmp_path, mem
         HMMRecognizer.load(f)
     except ModelFileError as exc:
         assert str(f) in str(exc) and "\n" not in str(exc)
+
+
+def test_worker_clean_up_warnings_stay_out_of_the_last_line(monkeypatch):
+    """After SIGTERM or Ctrl-C, loky's resource tracker (a child process) may warn that it frees
+    the semaphores of the stopped workers, after 'hmmrec: terminated'; hmmrec's children are
+    started with that warning filtered, others still shown, and a user's own filters kept."""
+    from hmmrec.cli import main
+
+    monkeypatch.setenv("PYTHONWARNINGS", "default::DeprecationWarning")
+    assert main(["info", "digits"]) == 0
+    env = os.environ["PYTHONWARNINGS"]
+    assert env.startswith("default::DeprecationWarning,")
+    child = subprocess.run([sys.executable, "-c", "import warnings; "
+                            "warnings.warn('resource_tracker: There appear to be 1 leaked semlock objects'); "
+                            "warnings.warn('something else')"], env=dict(os.environ), capture_output=True, text=True)
+    assert "leaked semlock" not in child.stderr and "something else" in child.stderr
+    assert main(["info", "digits"]) == 0
+    assert os.environ["PYTHONWARNINGS"] == env  # added once

@@ -52,8 +52,22 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+# loky's resource tracker (a process of its own, on our stderr) warns at exit about the
+# semaphores of worker processes stopped mid-job by Ctrl-C or SIGTERM, and frees them
+# itself: after "hmmrec: terminated" that is noise, not the user's concern
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
+def _quiet_resource_tracker() -> None:
+    """Pass the filter to processes started from here on (PYTHONWARNINGS, kept if set)."""
+    now = os.environ.get("PYTHONWARNINGS", "")
+    if _QUIET_TRACKER not in now:
+        os.environ["PYTHONWARNINGS"] = f"{now},{_QUIET_TRACKER}" if now else _QUIET_TRACKER
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    _quiet_resource_tracker()
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
