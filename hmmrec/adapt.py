@@ -74,7 +74,7 @@ def _map_means(rec, feats: list, decisions: list, min_posterior: float, tau: flo
 def adapt_features(rec, feats: list, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = DEFAULT_TAU,
                    passes: int = DEFAULT_PASSES, speech=None):
     """:func:`adapt` for normalised feature sequences, each (n_frames, n_features);
-    ``speech``: each input's longest stretch of speech (``rec.speech_s``), if known."""
+    ``speech``: what the voice activity detector heard in each input (``rec.speech``), if known."""
     current, report = rec, Adaptation(len(feats), 0, ())
     speech = [None] * len(feats) if speech is None else speech
     for _ in range(passes):
@@ -98,7 +98,7 @@ def adapt(rec, X, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = 
                              f"{min_posterior}, {tau}")
     pairs = [rec.signal_and_features(x) for x in X]
     return adapt_features(rec, [f for _, f in pairs], min_posterior=min_posterior, tau=tau, passes=passes,
-                          speech=[rec.speech_s(y) for y, _ in pairs])
+                          speech=[rec.speech(y) for y, _ in pairs])
 
 
 class OnlineAdapter:

@@ -41,6 +41,7 @@ from .errors import NotFittedError, ParameterError
 from .labels import is_keyword
 from .progress import TrainingProgress, plural, run_jobs
 from .recognizer import DEFAULT_OWN_WEIGHT
+from .speech import listen
 from .training import fit_one, model_jobs, stage, training_data
 
 __all__ = ["DEFAULT_OWN_WEIGHT", "DEFAULT_TAU", "NEW_WORD_MIX", "extend"]
@@ -142,11 +143,13 @@ def extend(base, X, y, own_weight: int = DEFAULT_OWN_WEIGHT, *, tau: float = DEF
 
     # known words: their models' means adapted towards the takes, aligned as adapt aligns them
     models, streams = list(base.models_), list(base.stream_models_)
+    takes_silent = {}  # known word -> its takes without speech
     for i, word in enumerate(adapted, start=len(new_words) + 1):
         t1 = time.perf_counter()
         k = known[word]
-        feats = base.features([x for x, lab in zip(X, y) if lab == word])
-        frames = [f for f in (_word_frames(base, x, k) for x in feats) if len(f) >= 2]
+        signals = [base.signal_and_features(x) for x, lab in zip(X, y) if lab == word]
+        frames = [f for f in (_word_frames(base, x, k) for _, x in signals) if len(f) >= 2]
+        takes_silent[word] = sum(not listen(sig, base.feature_config_.sr).heard for sig, _ in signals)
         if frames:
             models[k] = _map_means(models[k], frames, own_weight, tau)
             streams[k] = _map_means(streams[k], frames, own_weight, tau)
@@ -155,7 +158,7 @@ def extend(base, X, y, own_weight: int = DEFAULT_OWN_WEIGHT, *, tau: float = DEF
 
     rec = _assemble(base, fitted, models, streams)
     counts = {w: y.count(w) for w in sorted(set(y))}
-    rec.training_summary_ = _summary(base, rec, data, fitted, adapted, counts, own_weight, tau,
+    rec.training_summary_ = _summary(base, rec, data, fitted, adapted, counts, takes_silent, own_weight, tau,
                                      time.perf_counter() - t0)
     step("done", 1, 1, f"extended {plural(len(base.classes_), 'label')} with {plural(len(new_words), 'new word')} "
                        f"and adapted {plural(len(adapted), 'word')} in {rec.training_summary_['seconds']:.1f} s")
@@ -184,9 +187,10 @@ def _assemble(base, fitted: dict, models: list, streams: list):
     return rec
 
 
-def _summary(base, rec, data, fitted: dict, adapted: list, takes: dict, own_weight: int, tau: float,
-             seconds: float) -> dict:
-    """The base's training summary, with the new words and the takes."""
+def _summary(base, rec, data, fitted: dict, adapted: list, takes: dict, takes_silent: dict, own_weight: int,
+             tau: float, seconds: float) -> dict:
+    """The base's training summary, with the new words and the takes (``takes_silent``:
+    known word -> how many of its takes held no speech)."""
     import copy
 
     summary = copy.deepcopy(base.training_summary_)
@@ -204,6 +208,13 @@ def _summary(base, rec, data, fitted: dict, adapted: list, takes: dict, own_weig
         summary.setdefault("duration_s", {})[lab] = {"p50": round(float(np.percentile(durations, 50)), 3),
                                                     "p95": round(float(np.percentile(durations, 95)), 3)}
         summary.setdefault("log_likelihood_history", {})[lab] = model.params_.log_likelihood_history
+    shares = summary.setdefault("no_speech_share", {})
+    for lab in fitted:
+        shares[lab] = round(float(data.no_speech[lab]), 4)
+    for lab, silent in takes_silent.items():
+        if lab in shares:  # (a base without the share keeps none)
+            before = int(base.n_examples_.get(lab, 0))
+            shares[lab] = round((shares[lab] * before + silent) / (before + takes[lab]), 4)
     summary["extended"] = {"new_words": sorted(fitted), "adapted_words": list(adapted), "takes": takes,
                            "own_weight": int(own_weight), "tau": float(tau),
                            "base_labels": [str(c) for c in base.classes_]}

@@ -92,7 +92,7 @@ def _features_of(recognizer, paths, speech: bool) -> list:
     out = []
     for p in paths:
         y, feats = recognizer.signal_and_features(p)
-        out.append((feats, recognizer.speech_s(y)))
+        out.append((feats, recognizer.speech(y)))
     return out
 
 
@@ -120,7 +120,7 @@ def _in_slices(fn, recognizer, items: list, extra: tuple, n_jobs, progress) -> l
 def file_features(recognizer, paths, n_jobs=1, progress=None, speech=False):
     """``recognizer.features(paths)``, on up to ``n_jobs`` worker processes or on the active
     cluster (:mod:`hmmrec.cluster`); ``progress(done, total)`` as files are done.
-    ``speech``: also each file's longest stretch of speech (``recognizer.speech_s``),
+    ``speech``: also what the voice activity detector heard in each file (``recognizer.speech``),
     returned as a second list."""
     out = _in_slices(_features_of, recognizer, list(paths), (speech,), n_jobs, progress)
     if not speech:
@@ -133,7 +133,7 @@ def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, s
 
     Labels of the corpus that the model does not know are still counted (always wrong).
     ``features``: the files' normalised features, when already extracted, and ``speech``
-    their longest stretches of speech (:func:`file_features`), if known. ``n_jobs``:
+    what the voice activity detector heard in them (:func:`file_features`), if known. ``n_jobs``:
     worker processes (``-1``: every core; inside :func:`hmmrec.cluster.on_cluster`, the
     cluster's workers); the report is the same whichever ran it. ``progress(done, total)``:
     called as files are recognised.

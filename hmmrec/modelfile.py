@@ -158,11 +158,12 @@ def _check_header(header) -> None:
     for key in ("feature_config", "params", "training"):
         if not isinstance(header.get(key, {}), dict):
             raise ValueError(f"{key} must be a JSON object")
-    speech = header.get("training", {}).get("speech_s", {})
-    if (not isinstance(speech, dict) or not all(
-            k in labels and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 3600
-            for k, v in speech.items())):
-        raise ValueError("training.speech_s must map labels to seconds (0 to 3600)")
+    for key, high, what in (("speech_s", 3600, "seconds (0 to 3600)"), ("no_speech_share", 1, "shares (0 to 1)")):
+        speech = header.get("training", {}).get(key, {})  # (hmmrec.speech)
+        if (not isinstance(speech, dict) or not all(
+                k in labels and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= high
+                for k, v in speech.items())):
+            raise ValueError(f"training.{key} must map labels to {what}")
     t = header.get("temperature")
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not 1e-3 <= t <= 1e3:
         raise ValueError(f"temperature must be a number from 0.001 to 1000, got {t!r}")

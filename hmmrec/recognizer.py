@@ -32,7 +32,7 @@ from .hmm import HMMParams, viterbi, viterbi_wrapped
 from .labels import is_keyword, is_whole
 from .modelfile import ModelContents, read_model, write_model
 from .progress import TrainingProgress, plural, print_progress, run_jobs
-from .speech import longest_speech_s, ruled_out
+from .speech import Speech, listen, ruled_out
 from .training import TrainingData, background_sample, fit_one, model_jobs, stage, training_data, training_summary
 
 __all__ = ["HMMRecognizer", "Recognition", "StreamModels", "DEFAULT_OWN_WEIGHT"]
@@ -428,22 +428,24 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         p = np.exp(z)
         return p / p.sum(1, keepdims=True)
 
-    def recognize_features(self, feats: np.ndarray, speech_s: float | None = None) -> Recognition:
+    def recognize_features(self, feats: np.ndarray, speech: Speech | None = None) -> Recognition:
         """:meth:`recognize` of one normalised feature sequence (n_frames, n_features);
-        ``speech_s``: the input's longest stretch of speech (:meth:`speech_s`), if known."""
+        ``speech``: what the voice activity detector heard in the input (:meth:`speech`), if known."""
         ll = self.loglik_features(feats)
-        out = frozenset() if speech_s is None else ruled_out(self.classes_, self.speech_limits_, speech_s)
+        out = (frozenset() if speech is None else
+               ruled_out(self.classes_, self.speech_limits_, speech, self.no_speech_share_))
         return Recognition(self.classes_, ll, self.proba_from_loglik(ll, len(feats))[0], len(feats), out)
 
     def recognize(self, x) -> Recognition:
         """Scores, posterior and best label of one input (a path or a signal).
 
         A whole label (``_silence_``) is not the answer for an input holding clearly
-        more speech than any of its training clips (see :mod:`hmmrec.speech`).
+        more speech than any of its training clips, nor a word nearly all of whose
+        clips held speech for an input without any (see :mod:`hmmrec.speech`).
         """
         self._check_fitted()
         y, feats = self.signal_and_features(x)
-        return self.recognize_features(feats, self.speech_s(y))
+        return self.recognize_features(feats, self.speech(y))
 
     @property
     def speech_limits_(self) -> dict:
@@ -452,12 +454,19 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return self.training_summary_.get("speech_s", {})
 
-    def speech_s(self, y: np.ndarray) -> float | None:
-        """The longest stretch of speech in a signal at the model's rate, in seconds;
-        ``None`` when the model has no whole label to check (saves the work)."""
-        if not self.speech_limits_:
+    @property
+    def no_speech_share_(self) -> dict:
+        """Every other label -> share of its training files without speech (:mod:`hmmrec.speech`);
+        empty for models trained before the check existed."""
+        self._check_fitted()
+        return self.training_summary_.get("no_speech_share", {})
+
+    def speech(self, y: np.ndarray) -> Speech | None:
+        """What the voice activity detector hears in a signal at the model's rate
+        (:mod:`hmmrec.speech`); ``None`` when the model has no label to check (saves the work)."""
+        if not self.speech_limits_ and not self.no_speech_share_:
             return None
-        return longest_speech_s(y, self.feature_config_.sr)
+        return listen(y, self.feature_config_.sr)
 
     def predict_proba(self, X) -> np.ndarray:
         """(n_inputs, n_labels) posterior over labels (calibrated softmax of per-frame log-likelihood)."""

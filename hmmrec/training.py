@@ -124,6 +124,7 @@ class TrainingData:
     n_files: int
     n_copies: int
     speech_limits: dict  # whole label -> longest speech (s) in its training files (hmmrec.speech)
+    no_speech: dict  # every other label -> share of its training files without speech
 
 
 def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_snrs, n_jobs,
@@ -154,9 +155,8 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
     noises = noise_plan(copies_x, copies_y, cfg, noise_snrs)
     bounds = np.concatenate([[0], np.cumsum(reps)])
     used = np.flatnonzero(reps)
-    # whole labels' inputs also say how much speech they hold (hmmrec.speech)
-    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i], is_whole(y[i]))
-            for i in used]
+    # every input also says how much speech it holds (hmmrec.speech)
+    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i], True) for i in used]
 
     def arrived(result, done, total):
         on_input(done, total, jobs[done - 1][5])
@@ -164,10 +164,14 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
     per_input = run_jobs(training_features, jobs, n_jobs, on_result=arrived if on_input is not None else None)
     feats = [copy for copies, _ in per_input for copy in copies]
     limits: dict[str, float] = {}
+    silent: dict[str, int] = {}
     for i, (_, speech) in zip(used, per_input):
-        if speech is not None:
-            limits[y[i]] = max(limits.get(y[i], 0.0), speech)
-    data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x), limits)
+        if is_whole(y[i]):
+            limits[y[i]] = max(limits.get(y[i], 0.0), speech.longest_s)
+        else:
+            silent[y[i]] = silent.get(y[i], 0) + (not speech.heard)
+    no_speech = {lab: n / counts[lab] for lab, n in silent.items()}
+    data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x), limits, no_speech)
     for label, pairs in zip(copies_y, feats):
         data.whole.setdefault(label, []).extend(f for f, _ in pairs)
         for f, (a, b) in pairs:
@@ -179,6 +183,7 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
     data.labels = sorted(data.spoken)
     data.counts = {lab: counts[lab] for lab in data.labels}
     return data
+
 
 def model_jobs(data: TrainingData, *, n_states, n_mix, skip, n_iter, var_floor, unknown_models) -> tuple[list, list]:
     """Training jobs of the word models and (owner label, model number) of each: 0 the
@@ -221,5 +226,6 @@ def training_summary(rec, data: TrainingData, seconds: float) -> dict:
         "duration_s": {lab: {"p50": round(float(np.percentile(d, 50)), 3), "p95": round(float(np.percentile(d, 95)), 3)}
                        for lab, d in durations.items()},
         "speech_s": {lab: float(v) for lab, v in data.speech_limits.items()},
+        "no_speech_share": {lab: round(float(v), 4) for lab, v in data.no_speech.items()},
         "log_likelihood_history": {lab: m.log_likelihood_history for lab, m in zip(data.labels, rec.models_)},
     }

@@ -235,7 +235,7 @@ def test_info(cli_data, capsys):
     assert "3 labels" in out and "39-dim at 16000 Hz" in out
     for lab in CLI_LABELS:
         assert lab in out
-    # the whole label says how much speech rules it out; word labels say nothing of it
+    # the whole label says how much speech rules it out; words (all spoken) that no speech does
     from hmmrec.speech import MARGIN_S
 
     rec = HMMRecognizer.load(cli_data["model"])
@@ -244,7 +244,7 @@ def test_info(cli_data, capsys):
         if lab in rec.speech_limits_:
             assert line.endswith(f"not for a file with over {rec.speech_limits_[lab] + MARGIN_S:.2f} s of speech")
         else:
-            assert "speech" not in line
+            assert rec.no_speech_share_[lab] == 0.0 and line.endswith("not for a file without speech")
     assert rec.speech_limits_
 
 

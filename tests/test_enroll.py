@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from helpers import sound_files
 
-from hmmrec import HMMRecognizer
+from hmmrec import HMMRecognizer, audio
 from hmmrec.enroll import extend
 from hmmrec.errors import NotFittedError, ParameterError
 from hmmrec.progress import TrainingProgress
+from hmmrec.speech import listen
 
 
 def takes(split: str, label: str, n: int | None = None, start: int = 0) -> list[str]:
@@ -81,6 +82,18 @@ def test_summary_progress_and_model_file(extended, tmp_path):
     word_s = rec.stream_models().word_s
     assert all(np.isfinite(word_s[list(rec.classes_).index(w)]) and word_s[list(rec.classes_).index(w)] > 0
                for w in ("apple", "lime"))
+
+
+def test_the_words_share_of_takes_without_speech(fruit_model, extended):
+    """New words keep the share of their takes that held no speech; a known word's share
+    counts the base's examples and the new takes together (:mod:`hmmrec.speech`)."""
+    rec, _ = extended
+    assert {w: rec.no_speech_share_[w] for w in ("apple", "kiwi", "lime")} == {"apple": 0.0, "kiwi": 0.0, "lime": 0.0}
+    noise = [str(f) for f in sound_files("train", "_silence_") if not listen(*audio.load(f)).heard][:2]
+    again = extend(fruit_model, takes("train", "lime", 4) + noise[:1] + noise[1:], ["lime"] * 5 + ["kiwi"], n_jobs=1)
+    assert again.no_speech_share_["lime"] == pytest.approx(1 / 5)
+    before = fruit_model.n_examples_["kiwi"]
+    assert again.no_speech_share_["kiwi"] == pytest.approx(1 / (before + 1), abs=1e-4)
 
 
 def test_extra_stream_models_follow_their_label():

@@ -101,6 +101,10 @@ def _crafted_cases(d: Path) -> dict:
     header("speech_limit_negative", lambda h: h["training"].update(speech_s={h["labels"][0]: -1}), "speech_s")
     header("speech_limit_unknown_label", lambda h: h["training"].update(speech_s={"nobody": 0.1}), "speech_s")
     header("speech_limits_list", lambda h: h["training"].update(speech_s=[0.1]), "speech_s")
+    header("no_speech_share_above_one", lambda h: h["training"].update(no_speech_share={h["labels"][0]: 1.5}),
+           "no_speech_share")
+    header("no_speech_share_unknown_label", lambda h: h["training"].update(no_speech_share={"nobody": 0.0}),
+           "no_speech_share")
     header("feature_config_null", lambda h: h.update(feature_config=None), "feature_config")
     header("feature_config_unknown", lambda h: h["feature_config"].update(evil=1), "unknown FeatureConfig")
     header("extra_labels_text", lambda h: h.update(extra_labels=["a"]), "extra_labels")

@@ -8,7 +8,12 @@ import pytest
 from helpers import SOUNDS, shared_dataset
 from hmmrec import HMMRecognizer, audio
 from hmmrec.recognizer import Recognition
-from hmmrec.speech import MARGIN_S, longest_speech_s, ruled_out
+from hmmrec.speech import LOUD_DB, MARGIN_S, NO_SPEECH_SHARE, Speech, listen, longest_speech_s, ruled_out
+
+
+def unheard(split: str) -> list:
+    """sounds/'s noise clips in which the detector hears no speech even made loud (about half)."""
+    return [f for f in sorted((SOUNDS / split / "_silence_").glob("*.wav")) if not listen(*audio.load(f)).heard]
 
 
 def test_the_detector_finds_words_but_not_background_noise():
@@ -32,10 +37,32 @@ def test_rates_the_detector_lacks_are_resampled():
 def test_a_label_is_ruled_out_only_past_its_own_limit_and_margin():
     labels = np.array(["_silence_", "_noise_", "kiwi"])
     limits = {"_silence_": 0.1, "_noise_": 1.0}
-    assert ruled_out(labels, limits, 0.1 + MARGIN_S) == frozenset()
-    assert ruled_out(labels, limits, 0.3) == frozenset({0})
-    assert ruled_out(labels, limits, 2.0) == frozenset({0, 1})
-    assert ruled_out(labels, {}, 5.0) == frozenset()
+    assert ruled_out(labels, limits, Speech(0.1 + MARGIN_S, True)) == frozenset()
+    assert ruled_out(labels, limits, Speech(0.3, True)) == frozenset({0})
+    assert ruled_out(labels, limits, Speech(2.0, True)) == frozenset({0, 1})
+    assert ruled_out(labels, {}, Speech(5.0, True)) == frozenset()
+
+
+def test_without_speech_only_words_nearly_always_spoken_in_training_are_ruled_out():
+    labels = np.array(["_silence_", "kiwi", "apple", "pear"])
+    shares = {"kiwi": 0.0, "apple": NO_SPEECH_SHARE, "pear": 0.2}  # pear: a fifth of its clips held no speech
+    limits = {"_silence_": 0.0}
+    assert ruled_out(labels, limits, Speech(0.0, False), shares) == frozenset({1, 2})
+    assert ruled_out(labels, limits, Speech(0.0, True), shares) == frozenset()  # heard once made loud
+    assert ruled_out(labels, limits, Speech(0.3, True), shares) == frozenset({0})
+    assert ruled_out(labels, {}, Speech(0.0, False)) == frozenset()  # a model without shares: no word ruled out
+
+
+def test_a_quiet_recording_is_heard_once_made_loud():
+    """The detector's thresholds are absolute: a word 50 dB down is quiet, not silence."""
+    y, sr = audio.load(sorted((SOUNDS / "test" / "kiwi").glob("*.wav"))[0])
+    loud = listen(y, sr)
+    assert loud.heard and loud.longest_s >= 0.2
+    quiet = listen(y * 10 ** (-50 / 20), sr)
+    assert quiet.longest_s < MARGIN_S and quiet.heard  # not at its own level, but once made loud
+    assert not listen(np.zeros(16000), 16000).heard
+    noise = np.random.default_rng(0).normal(0, 10 ** (LOUD_DB / 20), 16000)  # steady, however loud
+    assert not listen(noise, 16000).heard and not listen(noise * 1e-3, 16000).heard
 
 
 def test_recognition_skips_ruled_out_labels_but_keeps_their_posterior():
@@ -51,6 +78,25 @@ def test_training_keeps_each_whole_labels_longest_speech(fruit_model, fruit_mode
     assert set(limits) == {"_silence_"}
     assert 0.0 <= limits["_silence_"] <= 0.1
     assert HMMRecognizer.load(fruit_model_path).speech_limits_ == limits
+
+
+def test_training_keeps_each_words_share_of_clips_without_speech(fruit_model, fruit_model_path):
+    shares = fruit_model.no_speech_share_
+    assert set(shares) == set(fruit_model.classes_) - {"_silence_"}
+    assert all(v == 0.0 for v in shares.values())  # every synthetic take is spoken
+    assert HMMRecognizer.load(fruit_model_path).no_speech_share_ == shares
+    # a word trained partly on noise keeps that share, and is not ruled out for noise
+    from helpers import small_train_set
+
+    X, y = small_train_set()
+    noise = unheard("train")[:2]
+    X, y = X + [str(f) for f in noise], y + ["kiwi"] * 2
+    rec = HMMRecognizer(n_mix=1, warps=(), speeds=(), noise_snrs=(), mmi_iter=0, n_iter=2, n_jobs=1).fit(X, y)
+    n_kiwi = y.count("kiwi")
+    assert rec.no_speech_share_["kiwi"] == pytest.approx(2 / n_kiwi, abs=1e-4)
+    quiet = unheard("test")[0]
+    out = {str(rec.classes_[k]) for k in rec.recognize(quiet).ruled_out}
+    assert out == set(rec.classes_) - {"_silence_", "kiwi"}
 
 
 @pytest.mark.shared
@@ -103,11 +149,13 @@ def test_recognize_says_which_labels_the_speech_ruled_out(fruit_model_path, caps
     from hmmrec.cli import main
 
     real = sorted(shared_dataset("fruit").glob("kiwi/*.wav"))[0]
-    quiet = sorted((SOUNDS / "test" / "_silence_").glob("*.wav"))[0]
+    quiet = unheard("test")[0]
     assert main(["recognize", str(fruit_model_path), str(real), str(quiet), "--json"]) == 0
     first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert first["ruled_out_by_speech"] == ["_silence_"] and first["label"] != "_silence_"
-    assert second["ruled_out_by_speech"] == [] and second["label"] == "_silence_"
+    # no speech in the quiet one: every word (each of whose training clips held some) is ruled out
+    words = sorted(str(c) for c in HMMRecognizer.load(fruit_model_path).classes_ if c != "_silence_")
+    assert second["ruled_out_by_speech"] == words and second["label"] == "_silence_"
     assert main(["recognize", str(fruit_model_path), str(real)]) == 0
     last = capsys.readouterr().out.splitlines()[-1]  # ruled-out labels come last
     assert "_silence_" in last and "ruled out" in last

@@ -16,7 +16,7 @@ import inputs
 import modelstore
 import ui
 from hmmrec.errors import HmmrecError
-from hmmrec.labels import is_keyword
+from hmmrec.labels import is_keyword, is_whole
 from hmmrec.stream.decide import DEFAULT_SENSITIVITY, recognize_and_judge
 
 SOURCE_PICK = ":material/folder_open: Pick a file"
@@ -149,9 +149,16 @@ with answer:
         if verdict.rejected_because in ("margin", "posterior"):
             why += " A higher sensitivity takes less certain words."
         st.caption(why)
-    if ruled_out:
-        st.caption(f"Speech heard, so not {ui.md(', '.join(ruled_out))}: the recording holds more speech than "
-                   f"any of {'its' if len(ruled_out) == 1 else 'their'} training clips.")
+    too_much = [lab for lab in ruled_out if is_whole(lab)]
+    too_little = [lab for lab in ruled_out if not is_whole(lab)]
+    if too_much:
+        st.caption(f"Speech heard, so not {ui.md(', '.join(too_much))}: the recording holds more speech than "
+                   f"any of {'its' if len(too_much) == 1 else 'their'} training clips.")
+    if too_little:
+        words = ("any of the words" if len(too_little) == sum(not is_whole(lab) for lab in labels)
+                 else ui.md(', '.join(too_little)))
+        st.caption(f"No speech heard, so not {words}: nearly every training clip of "
+                   f"{'that word' if len(too_little) == 1 else 'those words'} held some.")
     if runner_up is not None:
         gap = (ranked[0][1] - ranked[1][1]) / max(scores.n_frames, 1)
         st.caption(f"Runner-up **{ui.md(runner_up)}**, {gap:.2f} nats/frame behind. "

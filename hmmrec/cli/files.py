@@ -84,6 +84,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_recognize(args) -> int:
+    from ..speech import speech_than
     from ..stream.decide import recognize_and_judge
 
     rec = load_model(args.model)
@@ -109,7 +110,7 @@ def cmd_recognize(args) -> int:
             print(f"{f}: {r.label}  (confidence {r.confidence:.3f})")
             out = {str(r.labels[k]) for k in r.ruled_out}
             for lab, ll, p in ranked:
-                why = "   (ruled out: the file holds more speech than its training clips)" if lab in out else ""
+                why = f"   (ruled out: the file holds {speech_than(lab)} training clips)" if lab in out else ""
                 print(f"    {lab:<16} log-lik {ll:12.2f}   p {p:.3f}{why}")
     return EXIT_ERROR if failed else EXIT_OK
 
@@ -161,7 +162,7 @@ def cmd_crossval(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from ..speech import MARGIN_S
+    from ..speech import MARGIN_S, NO_SPEECH_SHARE
 
     rec = load_model(args.model)
     cfg = rec.feature_config_
@@ -175,8 +176,10 @@ def cmd_info(args) -> int:
         stream = f" ({sm.n_mix} when streaming)" if sm is not m else ""
         more = sum(1 for j in rec.extra_labels_ if j == k)
         models = f" (and {more} more stream models)" if more else ""
-        limit = rec.speech_limits_.get(str(lab))
+        limit, none = rec.speech_limits_.get(str(lab)), rec.no_speech_share_.get(str(lab))
         speech = f"; not for a file with over {limit + MARGIN_S:.2f} s of speech" if limit is not None else ""
+        if none is not None and none <= NO_SPEECH_SHARE:
+            speech = "; not for a file without speech"
         print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}{models}, "
               f"{rec.n_examples_.get(str(lab), '?')} training files{speech}")
     return EXIT_OK

@@ -402,7 +402,7 @@ def recognize_and_judge(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY,
     y = signal_of(x, cfg)
     raw = raw_features(y, cfg)
     check_long_enough(raw, y, cfg, str(x) if not isinstance(x, np.ndarray) else "signal")
-    r = recognition if recognition is not None else recognizer.recognize_features(normalize(raw, cfg), recognizer.speech_s(y))
+    r = recognition if recognition is not None else recognizer.recognize_features(normalize(raw, cfg), recognizer.speech(y))
     seconds = len(raw) * cfg.hop_s
     ws = WindowScorer(recognizer.stream_models(), seconds, seconds).score_segment(raw)
     k = r.best
