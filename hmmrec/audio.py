@@ -180,12 +180,12 @@ def _read(f, n: int, path) -> np.ndarray:
 def to_float_mono(frames: np.ndarray, name="signal") -> np.ndarray:
     """Mix a (n,) or (n, channels) array down to float32 mono and check it is finite."""
     y = np.asarray(frames)
+    if y.ndim not in (1, 2):
+        raise ParameterError(f"{name}: expected a 1-D or 2-D (samples, channels) array, got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.integer):  # (before mixing down, which makes floats of them)
+        y = y.astype(np.float32) / float(np.iinfo(y.dtype).max + 1)
     if y.ndim == 2:
         y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
-    elif y.ndim != 1:
-        raise ParameterError(f"{name}: expected a 1-D or 2-D (samples, channels) array, got shape {y.shape}")
-    if np.issubdtype(y.dtype, np.integer):
-        y = y.astype(np.float32) / float(np.iinfo(y.dtype).max + 1)
     y = y.astype(np.float32, copy=False)
     if not np.all(np.isfinite(y)):
         raise AudioError(f"{name}: contains NaN or infinite samples")

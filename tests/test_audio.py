@@ -292,6 +292,8 @@ def test_to_float_mono_rejects_bad_shapes_and_nan():
         audio.to_float_mono(np.array([0.0, np.nan]))
     np.testing.assert_allclose(audio.to_float_mono(np.array([[16384, -16384]], dtype=np.int16)), [0.0])
     np.testing.assert_allclose(audio.to_float_mono(np.array([16384], dtype=np.int16)), [0.5])
+    # integer channels are scaled, then mixed (a mean of integers is no longer integer)
+    np.testing.assert_allclose(audio.to_float_mono(np.array([[16384, 8192]], dtype=np.int16)), [0.375])
 
 
 # -- chunked reading equals whole-file reading ---------------------------------------------------
