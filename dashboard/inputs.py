@@ -91,18 +91,23 @@ def upload_key(uploaded) -> str:
     return "upload:" + hashlib.sha1(uploaded.getvalue()).hexdigest()
 
 
+def launch_option(option: str) -> list[str]:
+    """Every value of ``option`` (``--data``...) given after ``--`` on the ``streamlit run``
+    line, as ``hmmrec dashboard`` passes them; none if it ends without a value."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument(option, action="append", default=[], dest="values")
+    try:
+        return parser.parse_known_args(sys.argv[1:])[0].values
+    except SystemExit:  # the option without a value
+        return []
+
+
 def data_roots() -> list[Path]:
     """The folders this dashboard may read data from: the built-in corpus, the folders
     given with ``hmmrec dashboard --data DIR`` (``--data`` after ``--`` on the
     ``streamlit run`` line) and those in $HMMREC_DASHBOARD_DATA (separated by ``:``).
     Nothing outside them is listed or opened, whatever a visitor types."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--data", action="append", default=[])
-    try:
-        given = parser.parse_known_args(sys.argv[1:])[0].data
-    except SystemExit:  # "--data" without a value
-        given = []
-    given += [d for d in os.environ.get(DATA_ENV, "").split(os.pathsep) if d]
+    given = launch_option("--data") + [d for d in os.environ.get(DATA_ENV, "").split(os.pathsep) if d]
     roots = [SOUNDS] + [Path(d).expanduser() for d in given]
     return list(dict.fromkeys(r.resolve() for r in roots if r.is_dir()))
 

@@ -17,14 +17,12 @@ kept in its ``st.session_state`` (when it could not be stored, only there).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
 import os
 import re
 import stat
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +54,8 @@ class ModelInfo:
 
 def model_path_argument() -> str | None:
     """``--model PATH`` after ``--`` on the ``streamlit run`` line, else $HMMREC_DASHBOARD_MODEL."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--model")
-    try:
-        ns, _ = parser.parse_known_args(sys.argv[1:])
-    except SystemExit:  # "--model" without a value
-        ns = argparse.Namespace(model=None)
-    return ns.model or os.environ.get(MODEL_ENV) or None
+    given = inputs.launch_option("--model")
+    return (given[-1] if given else None) or os.environ.get(MODEL_ENV) or None
 
 
 def cache_file() -> Path:

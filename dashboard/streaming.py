@@ -4,17 +4,16 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import threading
 import time
 from collections import deque
 
 import numpy as np
 
-from hmmrec.audio import StreamResampler
-from hmmrec.errors import HmmrecError
+from inputs import launch_option
+from hmmrec.audio import StreamResampler, to_float_mono
+from hmmrec.errors import AudioError, HmmrecError
 
 ICE_ENV = "HMMREC_DASHBOARD_ICE"
 # the Stream page's sources (here, so that other pages can send a visitor to one)
@@ -72,13 +71,7 @@ def ice_servers() -> list[dict]:
     network need none, and no request leaves the machine); ``--ice-server URL`` after
     ``--`` on the ``streamlit run`` line (``hmmrec dashboard --ice-server``) or
     $HMMREC_DASHBOARD_ICE (comma-separated) adds STUN/TURN servers for visitors behind NAT."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--ice-server", action="append", default=[])
-    try:
-        urls = parser.parse_known_args(sys.argv[1:])[0].ice_server
-    except SystemExit:
-        urls = []
-    urls += [u for u in os.environ.get(ICE_ENV, "").split(",") if u.strip()]
+    urls = launch_option("--ice-server") + [u for u in os.environ.get(ICE_ENV, "").split(",") if u.strip()]
     return [{"urls": [u.strip()]} for u in urls]
 
 
@@ -110,12 +103,10 @@ class BrowserAudio:
     def feed(self, frame) -> None:
         a = frame.to_ndarray()
         n_ch = len(frame.layout.channels)
-        if frame.format.is_planar:
-            x = a.reshape(n_ch, -1).astype(np.float32).mean(axis=0)
-        else:
-            x = a.reshape(-1, n_ch).astype(np.float32).mean(axis=1)
-        if np.issubdtype(a.dtype, np.integer):
-            x /= float(np.iinfo(a.dtype).max + 1)
+        try:  # (samples, channels), mixed down and scaled as files are
+            x = to_float_mono(a.reshape(n_ch, -1).T if frame.format.is_planar else a.reshape(-1, n_ch))
+        except AudioError:
+            return  # a frame of NaN or infinite samples: dropped, the stream goes on
         with self._lock:
             if frame.sample_rate != self._rate:
                 self._rate = frame.sample_rate

@@ -702,6 +702,27 @@ def test_launcher_command_and_subcommand(fruit_model_path, monkeypatch, capsys):
         dashboard.run(8600)
 
 
+def test_launch_options_after_the_double_dash(monkeypatch, tmp_path):
+    """``hmmrec dashboard --data DIR --model M --ice-server URL`` reaches the pages as
+    options after ``--`` on the ``streamlit run`` line (here: the app's argv)."""
+    monkeypatch.syspath_prepend(str(REPO / "dashboard"))
+    import inputs
+    import modelstore
+    import streaming
+
+    for env in (inputs.DATA_ENV, modelstore.MODEL_ENV, streaming.ICE_ENV):
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setattr("sys.argv", ["app.py", "--data", str(tmp_path), "--model", "a.model", "--data", "/nowhere",
+                                     "--ice-server", "stun:stun.example.org:3478", "--model", "b.model"])
+    assert inputs.launch_option("--data") == [str(tmp_path), "/nowhere"]
+    assert tmp_path.resolve() in inputs.data_roots() and Path("/nowhere") not in inputs.data_roots()
+    assert modelstore.model_path_argument() == "b.model"  # the last one given
+    assert streaming.ice_servers() == [{"urls": ["stun:stun.example.org:3478"]}]
+    monkeypatch.setattr("sys.argv", ["app.py", "--model"])  # no value: as if not given
+    monkeypatch.setenv(modelstore.MODEL_ENV, "env.model")
+    assert inputs.launch_option("--model") == [] and modelstore.model_path_argument() == "env.model"
+
+
 @pytest.mark.parametrize("fmt, layout", [("s16", "stereo"), ("fltp", "mono"), ("s16", "mono")])
 def test_browser_audio_mixes_down_and_resamples_webrtc_frames(monkeypatch, fmt, layout):
     """Frames as aiortc delivers them (48 kHz, 20 ms, packed or planar) become the model's rate."""
