@@ -86,6 +86,18 @@ def test_recognize_and_judge_is_recognize_then_judge_recording(fruit_model):
         assert v == judge_recording(fruit_model, str(f), 0.7)
 
 
+def test_one_recordings_evidence_gives_the_verdict_at_every_sensitivity(fruit_model):
+    """What the dashboard's sensitivity slider relies on: the evidence, computed once,
+    judged at each sensitivity, is judge_recording at that sensitivity."""
+    from hmmrec.stream import recording_evidence
+
+    for f in (KIWI, APPLE):
+        e = recording_evidence(fruit_model, str(f))
+        verdicts = [e.verdict(s) for s in (0.0, 0.3, 0.5, 0.8, 1.0)]
+        assert verdicts == [judge_recording(fruit_model, str(f), s) for s in (0.0, 0.3, 0.5, 0.8, 1.0)]
+        assert len({v.threshold for v in verdicts}) == 5  # (the sensitivities really differ)
+
+
 def test_another_word_noise_and_silence_are_rejected(fruit_model):
     sr = fruit_model.feature_config_.sr
     other = judge_recording(fruit_model, str(APPLE))

@@ -7,6 +7,7 @@ the margin over the non-keyword models and the posterior the sensitivity asks fo
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -17,7 +18,7 @@ import modelstore
 import ui
 from hmmrec.errors import HmmrecError
 from hmmrec.labels import is_keyword, is_whole
-from hmmrec.stream.decide import DEFAULT_SENSITIVITY, recognize_and_judge
+from hmmrec.stream.decide import DEFAULT_SENSITIVITY, recording_evidence
 
 SOURCE_PICK = ":material/folder_open: Pick a file"
 SOURCE_UPLOAD = ":material/upload: Upload a WAV"
@@ -27,6 +28,8 @@ OTHER_FOLDER = "Other folder…"
 NOT_A_WORD = "not one of my words"
 NOTHING_HEARD = "nothing heard"
 MAX_WORDS_LISTED = 24  # the vocabulary beside the audio sources (the rest are counted)
+KEPT = "rec_kept"  # session state: (model, recording) -> what the rules weigh, state paths
+MAX_KEPT = 8
 
 st.title("Recognize a word")
 st.caption("Every word model scores the recording; the best one is the answer if it stands out as the stream "
@@ -121,11 +124,20 @@ with left:
              "others (silence, noise, words to ignore and the other words) by more than the threshold this sets, "
              "and the recording gets the probability it asks for. Higher: fewer words refused, and more words "
              "the model does not know taken for one it does.")
-try:  # the file recognizer's answer and the stream's verdict on it, from one feature extraction
-    scores, verdict = recognize_and_judge(rec, clip.y, sensitivity)
-except HmmrecError as exc:
-    st.error(f"Cannot recognise {clip.name}: {exc}")
-    st.stop()
+# the file recognizer's answer and what the stream's rules weigh, from one feature extraction
+# per model and recording: moving the sensitivity only asks the rules again
+kept = st.session_state.setdefault(KEPT, {})
+key = (info.key, clip.name, hashlib.blake2b(clip.y.tobytes(), digest_size=16).hexdigest())
+if key not in kept:
+    try:
+        evidence = recording_evidence(rec, clip.y)
+    except HmmrecError as exc:
+        st.error(f"Cannot recognise {clip.name}: {exc}")
+        st.stop()
+    while len(kept) >= MAX_KEPT:
+        kept.pop(next(iter(kept)))
+    kept[key] = {"evidence": evidence, "paths": {}}
+scores, verdict = kept[key]["evidence"].recognition, kept[key]["evidence"].verdict(sensitivity)
 
 labels = [str(c) for c in scores.labels]
 winner = scores.label
@@ -174,10 +186,12 @@ extra = st.multiselect("Also show the state path of", others, key="rec_compare",
 domain = [0.0, clip.duration_s]
 panels = []
 paths = {}
+known = kept[key]["paths"]  # (the same for every sensitivity)
 try:
     for lab in [winner] + list(extra):
-        _, states = rec.decode(clip.y, lab)
-        paths[lab] = charts.state_runs(states, cfg.hop_s, cfg.win_s)
+        if lab not in known:
+            known[lab] = charts.state_runs(rec.decode(clip.y, lab)[1], cfg.hop_s, cfg.win_s)
+        paths[lab] = known[lab]
 except HmmrecError as exc:
     st.error(f"Cannot align {clip.name}: {exc}")
     st.stop()

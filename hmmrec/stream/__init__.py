@@ -21,15 +21,15 @@ import numpy as np
 from .. import audio
 from ..errors import ParameterError
 from ..features import FeatureStream
-from .decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, DEFAULT_SENSITIVITY, Decider, KeywordEvent, Verdict,
-                     judge, judge_recording, make_decider, recognize_and_judge, sensitivity_to_min_posterior,
-                     sensitivity_to_threshold)
+from .decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, DEFAULT_SENSITIVITY, Decider, Evidence, KeywordEvent,
+                     Verdict, judge, judge_recording, make_decider, recognize_and_judge, recording_evidence,
+                     sensitivity_to_min_posterior, sensitivity_to_threshold)
 from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
            "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
-           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S", "chunk_samples", "Verdict", "judge", "judge_recording",
-           "recognize_and_judge"]
+           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S",
+           "chunk_samples", "Verdict", "Evidence", "judge", "judge_recording", "recording_evidence", "recognize_and_judge"]
 
 DEFAULT_HOP_S = 0.2
 # seconds of audio a file is read and pushed in: an event's decision time is the audio

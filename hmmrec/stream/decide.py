@@ -24,8 +24,8 @@ from ..labels import is_keyword, is_whole
 from .scoring import WindowScore, WindowScorer
 
 __all__ = ["KeywordEvent", "Decider", "make_decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
-           "Verdict", "judge", "judge_recording", "recognize_and_judge", "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S",
-           "DEFAULT_PATIENCE_S", "MIN_TAIL_S", "MAX_TAIL_S"]
+           "Verdict", "Evidence", "judge", "judge_recording", "recording_evidence", "recognize_and_judge",
+           "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "MIN_TAIL_S", "MAX_TAIL_S"]
 
 DEFAULT_SENSITIVITY = 0.5
 DEFAULT_REFRACTORY_S = 0.3
@@ -390,14 +390,29 @@ def judge_recording(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, rec
     return recognize_and_judge(recognizer, x, sensitivity, recognition)[1]
 
 
-def recognize_and_judge(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, recognition=None):
-    """``(recognizer.recognize(x), judge_recording(recognizer, x, sensitivity))`` from one
-    reading of ``x`` and one feature extraction."""
+@dataclass(frozen=True)
+class Evidence:
+    """What the stream's rules weigh in one recording, at any sensitivity
+    (:func:`recording_evidence`): the file recognizer's answer, the stream's margin for
+    its best label and whether the recording is silent."""
+
+    recognition: object  # hmmrec.recognizer.Recognition
+    margin: float
+    silent: bool
+
+    def verdict(self, sensitivity: float = DEFAULT_SENSITIVITY) -> Verdict:
+        """:func:`judge_recording` at ``sensitivity``."""
+        r = self.recognition
+        return judge(r.label, self.margin, float(r.proba[r.best]), sensitivity, silent=self.silent)
+
+
+def recording_evidence(recognizer, x, recognition=None) -> Evidence:
+    """:class:`Evidence` of one recording, from one reading of ``x`` and one feature
+    extraction; a verdict at another sensitivity then costs nothing (a slider)."""
     from ..augment import signal_of
     from ..features import raw_features
     from ..normalization import check_long_enough, normalize
 
-    _check_sensitivity(sensitivity)
     cfg = recognizer.feature_config_
     y = signal_of(x, cfg)
     raw = raw_features(y, cfg)
@@ -405,7 +420,13 @@ def recognize_and_judge(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY,
     r = recognition if recognition is not None else recognizer.recognize_features(normalize(raw, cfg), recognizer.speech(y))
     seconds = len(raw) * cfg.hop_s
     ws = WindowScorer(recognizer.stream_models(), seconds, seconds).score_segment(raw)
-    k = r.best
-    silent = not np.isfinite(ws.background)
-    margin = float(ws.margins[k]) if ws.margins is not None else -np.inf
-    return r, judge(r.label, margin, float(r.proba[k]), sensitivity, silent=silent)
+    margin = float(ws.margins[r.best]) if ws.margins is not None else -np.inf
+    return Evidence(r, margin, not np.isfinite(ws.background))
+
+
+def recognize_and_judge(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, recognition=None):
+    """``(recognizer.recognize(x), judge_recording(recognizer, x, sensitivity))`` from one
+    reading of ``x`` and one feature extraction."""
+    _check_sensitivity(sensitivity)
+    e = recording_evidence(recognizer, x, recognition)
+    return e.recognition, e.verdict(sensitivity)
