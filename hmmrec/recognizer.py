@@ -434,6 +434,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         ll = self.loglik_features(feats)
         out = (frozenset() if speech is None else
                ruled_out(self.classes_, self.speech_limits_, speech, self.no_speech_share_))
+        if len(out) == len(self.classes_):  # (a model without _silence_, a file without speech: the models decide)
+            out = frozenset()
         return Recognition(self.classes_, ll, self.proba_from_loglik(ll, len(feats))[0], len(feats), out)
 
     def recognize(self, x) -> Recognition:

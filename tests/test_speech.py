@@ -159,3 +159,16 @@ def test_recognize_says_which_labels_the_speech_ruled_out(fruit_model_path, caps
     assert main(["recognize", str(fruit_model_path), str(real)]) == 0
     last = capsys.readouterr().out.splitlines()[-1]  # ruled-out labels come last
     assert "_silence_" in last and "ruled out" in last
+
+
+def test_a_file_without_speech_is_silence_or_left_to_the_models():
+    """The shipped models: ``commands`` has ``_silence_``, so a file without speech is that;
+    ``digits`` has only words, so nothing is ruled out and the models decide as before."""
+    quiet = np.random.default_rng(1).normal(0, 1e-3, 16000)
+    commands = HMMRecognizer.load("commands")
+    r = commands.recognize(quiet)
+    assert r.label == "_silence_"
+    assert {str(commands.classes_[k]) for k in r.ruled_out} == {str(c) for c in commands.classes_} - {"_silence_"}
+    digits = HMMRecognizer.load("digits")
+    alone = digits.recognize(quiet[:8000])
+    assert alone.ruled_out == frozenset() and alone.label == digits.classes_[int(np.argmax(alone.loglik))]
