@@ -89,10 +89,10 @@ def noise_plan(X, y, cfg: FeatureConfig, noise_snrs) -> list:
     return plan
 
 
-def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_plans: list, name: str,
-                      speech: bool = False) -> tuple[list, object]:
+def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_plans: list,
+                      name: str) -> tuple[list, object]:
     """The training copies of one input, as (normalised features, spoken span) pairs, and
-    (``speech``) what the voice activity detector hears in it (:func:`hmmrec.speech.listen`).
+    what the voice activity detector hears in it (:class:`hmmrec.speech.Speech`).
 
     One list per copy of the input (one per plan of its noisy copies, see
     :func:`noise_plan`; an input counted k times has k plans): the input's own,
@@ -117,4 +117,4 @@ def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_
     shared = [(normalize(raw, cfg), spoken_span(raw))]
     shared += pairs([(speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps])
     copies = [shared + pairs([(add_noise(y, n, snr, seed), cfg) for n, snr, seed in plan]) for plan in noise_plans]
-    return copies, listen(y, cfg.sr) if speech else None
+    return copies, listen(y, cfg.sr)

@@ -155,8 +155,8 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
     noises = noise_plan(copies_x, copies_y, cfg, noise_snrs)
     bounds = np.concatenate([[0], np.cumsum(reps)])
     used = np.flatnonzero(reps)
-    # every input also says how much speech it holds (hmmrec.speech)
-    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i], True) for i in used]
+    # (each input also says what speech it holds: hmmrec.speech)
+    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i]) for i in used]
 
     def arrived(result, done, total):
         on_input(done, total, jobs[done - 1][5])
