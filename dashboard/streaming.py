@@ -208,7 +208,8 @@ class LiveSession:
 
         self.source = source
         self.sr = rec.feature_config_.sr
-        self.recognizer = StreamRecognizer(rec, sensitivity=sensitivity, keep_history=True)
+        # one voice at a microphone: adapting to it, afresh when the voice changes (as 'hmmrec listen')
+        self.recognizer = StreamRecognizer(rec, sensitivity=sensitivity, keep_history=True, adapt=True)
         self.sensitivity = sensitivity
         self.shown_s, self.max_s, self.orphan_s = shown_s, max_s, orphan_s
         self.audio = np.zeros(0, dtype=np.float32)  # the last shown_s seconds

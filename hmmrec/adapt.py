@@ -104,7 +104,10 @@ def adapt(rec, X, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = 
 class OnlineAdapter:
     """Adaptation during one stream: each confident keyword event moves its label's file
     and stream models' means towards the event's frames (MAP from the trained means, with
-    the statistics of every event so far). :meth:`reset` starts afresh.
+    the statistics of every event so far). :meth:`reset` starts afresh, and so does an
+    event whose word the adapted models fit worse than the trained ones did: the voice
+    has changed, and what was learnt of the last one would only mislead (a stream of many
+    speakers then stays close to the trained models; one voice keeps adapting).
 
     Parameters
     ----------
@@ -134,9 +137,13 @@ class OnlineAdapter:
         r = rec.recognize_features(x)
         if r.best != k or r.confidence < self.min_posterior or is_whole(r.label):
             return False
+        changed = rec is not self.original and r.loglik[k] < self.original.loglik_features(x)[k]
+        if changed:  # the adapted models fit this word worse than the trained ones: another voice
+            self.reset()
+            rec = self.current
         frames = _word_frames(rec, x, k)
         if len(frames) < 2:
-            return False
+            return changed  # (back to the trained models)
         new = copy.copy(rec)
         new.models_, new.stream_models_ = list(rec.models_), list(rec.stream_models_)
         for kind, now, trained in (("file", rec.models_, self.original.models_),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -88,3 +89,33 @@ def test_a_stream_adapts_to_its_confident_events_and_starts_afresh(fruit_model):
     np.testing.assert_array_equal(stream.scorer.bank.params[k].means[1:-1, :fruit_model.stream_models_[k].n_mix],
                                   trained[k])
     assert StreamRecognizer(fruit_model, adapt=False).adapter is None
+
+
+def test_a_word_the_adapted_models_fit_worse_starts_the_adapting_afresh(fruit_model):
+    """A change of voice: when the models adapted so far fit an event's word worse than
+    the trained ones, what they learnt is dropped and the event adapts the trained models."""
+    import copy
+
+    from hmmrec import audio
+    from hmmrec.adapt import OnlineAdapter
+
+    k = list(fruit_model.classes_).index("kiwi")
+    sr = fruit_model.feature_config_.sr
+    take = [fruit_model.features([audio.load(f, sr)[0]])[0] for f in sorted((SOUNDS / "test" / "kiwi").glob("*.wav"))]
+    fresh = OnlineAdapter(fruit_model)
+    assert fresh.add(k, take[0]) and fresh.n_events == 1
+    # an adapter that learnt another "voice": kiwi's means moved off (still kiwi, but a worse fit)
+    other = OnlineAdapter(fruit_model)
+    assert other.add(k, take[1])
+    far = copy.copy(other.current)
+    far.models_ = list(far.models_)
+    far.models_[k] = replace(far.models_[k], means=far.models_[k].means + 0.4)
+    far._bank = far._make_bank()
+    other.current = far
+    assert far.loglik_features(take[0])[k] < fruit_model.loglik_features(take[0])[k]
+    assert other.add(k, take[0])
+    assert other.n_events == 1  # the earlier event is forgotten: the same as adapting to this one alone
+    np.testing.assert_allclose(other.current.models_[k].means, fresh.current.models_[k].means)
+    np.testing.assert_allclose(other.current.stream_models_[k].means, fresh.current.stream_models_[k].means)
+    # the same voice again: it keeps adapting
+    assert other.add(k, take[0]) and other.n_events == 2

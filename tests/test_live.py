@@ -544,6 +544,17 @@ def test_listen_command_prints_events_and_a_summary(fake_sd, all_fruit_model_pat
     assert capsys.readouterr().err.startswith("hmmrec: error: no input device matches 'nope'")
 
 
+def test_listen_adapts_to_the_voice_unless_told_not_to_and_stream_only_when_told():
+    from hmmrec.cli import build_parser
+    from hmmrec.cli.live import _stream_kwargs
+
+    parser = build_parser()
+    assert _stream_kwargs(parser.parse_args(["listen"]))["adapt"] is True
+    assert _stream_kwargs(parser.parse_args(["listen", "--no-adapt"]))["adapt"] is False
+    assert _stream_kwargs(parser.parse_args(["stream", "m", "f.wav"]))["adapt"] is False
+    assert _stream_kwargs(parser.parse_args(["stream", "m", "f.wav", "--adapt"]))["adapt"] is True
+
+
 # -- the stream command (files) --------------------------------------------------------------------
 def test_stream_command_jsonl_and_text(all_fruit_model_path, capsys):
     rc = main(["stream", str(all_fruit_model_path), str(STREAM_WAV), "--jsonl"])

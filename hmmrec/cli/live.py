@@ -6,6 +6,7 @@ Parsing and printing only; the work is done by :mod:`hmmrec.stream`,
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -29,8 +30,7 @@ def _stream_kwargs(args) -> dict:
         kw["window_s"] = args.window
     if getattr(args, "hop", None) is not None:
         kw["hop_s"] = args.hop
-    if getattr(args, "adapt", False):
-        kw["adapt"] = True
+    kw["adapt"] = bool(getattr(args, "adapt", False))
     return kw
 
 
@@ -136,13 +136,16 @@ def cmd_record(args) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------
-def _add_decision_options(p, window: bool) -> None:
+def _add_decision_options(p, window: bool, adapt: bool = False) -> None:
+    """``adapt``: whether adapting to the voice is on unless turned off (a live session is one voice)."""
     p.add_argument("--sensitivity", type=unit_float, default=None,
                    help="0 (fewest false alarms) .. 1 (fewest misses); default: the recognizer's")
     p.add_argument("--jsonl", action="store_true",
                    help="one JSON object per event: label, start, end, score, time")
-    p.add_argument("--adapt", action="store_true",
-                   help="adapt to the voice heard: each confident event moves its word's models towards it")
+    p.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=adapt,
+                   help="adapt to the voice heard: each confident event moves its word's models towards it, "
+                        "afresh when the voice changes; on for the live microphone, off for files (which may hold "
+                        "many voices)")
     if window:
         from ..stream import DEFAULT_HOP_S
 
@@ -170,7 +173,7 @@ def add_commands(sub) -> None:
                    help="input device: index or part of the name (see 'hmmrec devices'); default: the system's")
     p.add_argument("--duration", type=positive_float, default=None, metavar="S",
                    help="stop after this many seconds of audio")
-    _add_decision_options(p, window=True)
+    _add_decision_options(p, window=True, adapt=True)
     p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("devices", help="list audio input devices")
