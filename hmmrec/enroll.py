@@ -149,7 +149,8 @@ def extend(base, X, y, own_weight: int = DEFAULT_OWN_WEIGHT, *, tau: float = DEF
         k = known[word]
         signals = [base.signal_and_features(x) for x, lab in zip(X, y) if lab == word]
         frames = [f for f in (_word_frames(base, x, k) for _, x in signals) if len(f) >= 2]
-        takes_silent[word] = sum(not listen(sig, base.feature_config_.sr).heard for sig, _ in signals)
+        if word in base.no_speech_share_:  # (a base without the word's share keeps none: nothing to count)
+            takes_silent[word] = sum(not listen(sig, base.feature_config_.sr).heard for sig, _ in signals)
         if frames:
             models[k] = _map_means(models[k], frames, own_weight, tau)
             streams[k] = _map_means(streams[k], frames, own_weight, tau)
@@ -212,9 +213,8 @@ def _summary(base, rec, data, fitted: dict, adapted: list, takes: dict, takes_si
     for lab in fitted:
         shares[lab] = round(float(data.no_speech[lab]), 4)
     for lab, silent in takes_silent.items():
-        if lab in shares:  # (a base without the share keeps none)
-            before = int(base.n_examples_.get(lab, 0))
-            shares[lab] = round((shares[lab] * before + silent) / (before + takes[lab]), 4)
+        before = int(base.n_examples_.get(lab, 0))
+        shares[lab] = round((shares[lab] * before + silent) / (before + takes[lab]), 4)
     summary["extended"] = {"new_words": sorted(fitted), "adapted_words": list(adapted), "takes": takes,
                            "own_weight": int(own_weight), "tau": float(tau),
                            "base_labels": [str(c) for c in base.classes_]}

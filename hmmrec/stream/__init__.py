@@ -158,11 +158,12 @@ class StreamRecognizer:
     adapt : bool
         Adapt to the voice heard (:class:`hmmrec.adapt.OnlineAdapter`): each keyword event
         whose word is recognised confidently on its own moves its label's models towards
-        it, from the next window on. :meth:`reset` starts afresh.
+        it, from the next :meth:`push` on; a word the adapted models fit worse than the
+        trained ones (another voice) starts the adapting afresh, as does :meth:`reset`.
 
     Feed it float mono chunks at :attr:`sr` of any size with :meth:`push`, end the
-    stream with :meth:`flush`; the events do not depend on how the audio was cut into
-    chunks. :meth:`push_clip` does both for a whole signal.
+    stream with :meth:`flush`; without ``adapt`` the events do not depend on how the
+    audio was cut into chunks (adapting, the models change between pushes). :meth:`push_clip` does both for a whole signal.
     """
 
     def __init__(self, recognizer, window_s=None, hop_s=DEFAULT_HOP_S, sensitivity=DEFAULT_SENSITIVITY,
