@@ -4,7 +4,8 @@
 eval``: ``accuracy``, ``n``, ``labels``, ``confusion`` with rows = true label and
 columns = predicted label, in ``labels`` order) and :func:`format_report` renders it as
 a readable table. :func:`evaluate_files` recognises held-out files on local worker
-processes or a Dask cluster (:mod:`hmmrec.cluster`) and reports.
+processes or a Dask cluster (:mod:`hmmrec.cluster`) and reports; :func:`scoring_labels`
+says how test labels that the model does not know are scored.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-__all__ = ["classification_report", "format_report", "evaluate_files", "file_features", "summarize_folds"]
+from .labels import UNKNOWN, is_keyword
+
+__all__ = ["classification_report", "format_report", "evaluate_files", "file_features", "scoring_labels",
+           "summarize_folds"]
 
 # files are recognised in jobs of at least this many (a worker gets a copy of the recognizer
 # with each job) ...
@@ -62,6 +66,10 @@ def format_report(report: dict) -> str:
     lines.append("")
     lines.append(f"accuracy           {report['accuracy']:.4f}  ({report['n']} files)")
     lines.append(f"balanced accuracy  {report['balanced_accuracy']:.4f}")
+    for key, what in (("scored_as_unknown", f"scored as {UNKNOWN} (words the model does not know)"),
+                      ("never_right", "never right (labels the model does not have)")):
+        if report.get(key):
+            lines.append(f"{what}: " + ", ".join(f"{lab} ({n})" for lab, n in report[key].items()))
     lines.append("")
     lines.append("confusion matrix (rows: true label, columns: predicted)")
     cw = max(max(len(lab) for lab in labels), len(str(max(max(r) for r in report["confusion"]))) if labels else 1)
@@ -128,10 +136,29 @@ def file_features(recognizer, paths, n_jobs=1, progress=None, speech=False):
     return [f for f, _ in out], [s for _, s in out]
 
 
+def scoring_labels(classes, labels) -> tuple[dict, list]:
+    """How test ``labels`` are scored against a model of ``classes``: (relabelled, never_right).
+
+    A word the model does not know is right when the model answers ``_unknown_``, its
+    answer for words it does not know, if it has that label (the usual protocol of
+    keyword recognition, as Speech Commands' twelve classes): ``relabelled`` maps each
+    such word to ``_unknown_``. The other labels the model does not know (every one, if
+    the model has no ``_unknown_``; non-keyword labels such as ``_noise_`` always) are
+    counted as they are, always wrong: ``never_right``, sorted.
+    """
+    known = {str(c) for c in classes}
+    missing = sorted({str(v) for v in labels} - known)
+    relabelled = {lab: UNKNOWN for lab in missing if UNKNOWN in known and is_keyword(lab)}
+    return relabelled, [lab for lab in missing if lab not in relabelled]
+
+
 def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, speech=None) -> dict:
     """Recognise every file of ``corpus`` and report against its labels.
 
-    Labels of the corpus that the model does not know are still counted (always wrong).
+    Labels of the corpus that the model does not know are scored as :func:`scoring_labels`
+    says: as ``_unknown_`` where the model has it and they are words, else as they are
+    (always wrong); the report counts the files of each (``scored_as_unknown``,
+    ``never_right``: label -> files).
     ``features``: the files' normalised features, when already extracted, and ``speech``
     what the voice activity detector heard in them (:func:`file_features`), if known. ``n_jobs``:
     worker processes (``-1``: every core; inside :func:`hmmrec.cluster.on_cluster`, the
@@ -141,8 +168,14 @@ def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, s
     given = features is not None
     items = list(zip(features, speech if speech is not None else [None] * len(features))) if given else list(corpus.paths)
     pred = _in_slices(_labels_of, recognizer, items, (given,), n_jobs, progress)
-    labels = sorted(set(recognizer.classes_) | set(corpus.y))
-    return classification_report(corpus.y, pred, labels=labels, files=corpus.paths)
+    relabelled, never = scoring_labels(recognizer.classes_, corpus.y)
+    truth = [relabelled.get(str(v), str(v)) for v in corpus.y]
+    labels = sorted({str(c) for c in recognizer.classes_} | set(truth))
+    report = classification_report(truth, pred, labels=labels, files=corpus.paths)
+    counts = {lab: sum(1 for v in corpus.y if str(v) == lab) for lab in [*relabelled, *never]}
+    report["scored_as_unknown"] = {lab: counts[lab] for lab in relabelled}
+    report["never_right"] = {lab: counts[lab] for lab in never}
+    return report
 
 
 def summarize_folds(accuracies: dict) -> dict:

@@ -71,6 +71,7 @@ from typing import Callable
 
 from . import __version__
 from .errors import DataError
+from .labels import UNKNOWN
 from .manifest import ManifestRow, rows_from_pattern, split_rows, write_manifest
 
 __all__ = ["CorpusInfo", "CORPORA", "FetchResult", "DownloadResult", "fetch", "download", "extract_safely",
@@ -90,7 +91,7 @@ FSDD_SHA256 = "8bc44cde129d505cbbb6b365c09f80c663f2aa77578afc634e6141a2f87100c0"
 FSDD_SIZE = 11_975_353
 
 SPEECH_COMMANDS_KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-SILENCE, UNKNOWN = "_silence_", "_unknown_"
+SILENCE = "_silence_"
 CHUNK = 1 << 20  # bytes read and hashed at a time
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 _EXTRACT_PREFIX = ".hmmrec-extract-"

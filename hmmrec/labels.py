@@ -8,7 +8,10 @@ emitted by the stream as keyword events.
 
 from __future__ import annotations
 
-__all__ = ["is_keyword", "is_whole", "has_several_models", "WHOLE_LABELS"]
+__all__ = ["is_keyword", "is_whole", "has_several_models", "WHOLE_LABELS", "UNKNOWN"]
+
+# the label of words a model does not know (a model need not have it)
+UNKNOWN = "_unknown_"
 
 # labels of pure background sound: modelled and scored whole, never trimmed to a spoken
 # part or wrapped in filler (a recording of silence is silence from its first frame to its last)

@@ -182,6 +182,43 @@ def test_eval_refuses_to_overwrite_json(cli_data, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_eval_scores_words_the_model_does_not_know_as_unknown(cli_data, tmp_path, capsys):
+    """A word the model was not trained on is right when the model answers _unknown_ (the
+    keyword-recognition protocol); a non-word label it lacks is counted, always wrong."""
+    train = tmp_path / "train"
+    for label, src, n in (("kiwi", "kiwi", 5), ("_unknown_", "apple", 5), ("_silence_", "_silence_", 5)):
+        (train / label).mkdir(parents=True)
+        for f in sound_files("train", src, n):
+            shutil.copy(f, train / label / f.name)
+    test = tmp_path / "test"
+    for label, src, n in (("kiwi", "kiwi", 3), ("banana", "banana", 3), ("_noise_", "_silence_", 2)):
+        (test / label).mkdir(parents=True)
+        for f in sound_files("test", src, n):
+            shutil.copy(f, test / label / f.name)
+    model, report_path = tmp_path / "u.model", tmp_path / "r.json"
+    assert main(["train", str(train), "-o", str(model), "-q", *FAST]) == 0
+    assert main(["eval", str(model), str(test), "-q", "--json", str(report_path)]) == 0
+    out, _ = capsys.readouterr()
+    report = json.loads(report_path.read_text())
+    assert report["scored_as_unknown"] == {"banana": 3} and report["never_right"] == {"_noise_": 2}
+    assert report["labels"] == ["_noise_", "_silence_", "_unknown_", "kiwi"]
+    rec = HMMRecognizer.load(model)
+    said = [str(p) for p in rec.predict([str(f) for f in sorted((test / "banana").glob("*.wav"))])]
+    row = np.array(report["confusion"])[report["labels"].index("_unknown_")]
+    assert row.tolist() == [said.count(lab) for lab in report["labels"]]
+    assert report["per_label"]["_noise_"]["recall"] == 0 and report["per_label"]["_noise_"]["support"] == 2
+    assert "scored as _unknown_ (words the model does not know): banana (3)" in out
+    assert "never right (labels the model does not have): _noise_ (2)" in out
+    # a model without _unknown_ on data none of whose labels it has: an error, not a report of 0
+    only_banana = tmp_path / "bananas"
+    shutil.copytree(test / "banana", only_banana / "banana")
+    rc = main(["eval", str(cli_data["model"]), str(only_banana)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert_one_error_line(err, out)
+    assert "none of its labels (banana)" in err and "no _unknown_" in err
+
+
 # -- recognize ---------------------------------------------------------------------------------------
 def test_recognize_prints_the_label(cli_data, capsys):
     files = [sorted((cli_data["test"] / lab).glob("*.wav"))[0] for lab in CLI_LABELS]

@@ -162,10 +162,13 @@ if report is None:
     st.stop()
 
 labels = report["labels"]
-unknown = sorted(set(labels) - {str(c) for c in rec.classes_})
-if unknown:
-    st.warning(f"The test data has labels the model was not trained on (always counted wrong): "
-               f"{', '.join(ui.md(u) for u in unknown)}")
+as_unknown, never = report.get("scored_as_unknown") or {}, report.get("never_right") or {}
+if as_unknown:
+    st.info("Words of the test data that the model was not trained on, right when it answers "
+            f"{ui.md('_unknown_')}: " + ", ".join(f"{ui.md(u)} ({n})" for u, n in as_unknown.items()))
+if never:
+    st.warning("The test data has labels the model was not trained on (always counted wrong): "
+               + ", ".join(f"{ui.md(u)} ({n})" for u, n in never.items()))
 left, right = st.columns([1, 1], gap="large")
 with left:
     st.markdown("**Confusion matrix** (rows: true label, columns: recognised; colour: share of the row)")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import HmmrecError
+from ..labels import UNKNOWN
 from ..progress import TrainingBars, plural, progress_bar, shows_progress, write_line
 from .common import (EXIT_ERROR, EXIT_OK, add_cluster_options, add_quiet_option, factors, load_model, non_negative_int,
                      on_cluster_of, positive_int, refuse_existing, states, write_json)
@@ -51,14 +52,26 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def _few(labels, n: int = 6) -> str:
+    """At most ``n`` labels, then how many more."""
+    labels = [str(v) for v in labels]
+    more = f" and {len(labels) - n} more" if len(labels) > n else ""
+    return ", ".join(labels[:n]) + more
+
+
 def cmd_eval(args) -> int:
     from ..corpus import load_corpus
-    from ..evaluate import evaluate_files, format_report
+    from ..evaluate import evaluate_files, format_report, scoring_labels
 
     if args.json:
         refuse_existing(args.json, args.force, "report")
     rec = load_model(args.model)
     corpus = load_corpus(args.data)
+    _, never = scoring_labels(rec.classes_, corpus.labels)
+    if len(never) == len(corpus.labels):  # no file could ever be right: say so instead of reporting 0
+        stand_in = "" if UNKNOWN in rec.classes_ else ", and the model has no _unknown_ to stand for them"
+        raise HmmrecError(f"{args.data}: none of its labels ({_few(corpus.labels)}) is one of the model's "
+                          f"({_few(rec.classes_)}){stand_in}")
     feats = speech = None
     with on_cluster_of(args):
         if args.adapt:  # to the speaker of DATA, without its labels; the features serve both steps
