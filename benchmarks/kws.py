@@ -43,6 +43,7 @@ from hmmrec import audio  # noqa: E402
 from hmmrec.corpus import Corpus, split_by_speaker  # noqa: E402
 from hmmrec.labels import is_keyword  # noqa: E402
 from hmmrec.recognizer import HMMRecognizer  # noqa: E402
+from hmmrec.spotting import TruthWord, match_events, score_events  # noqa: E402
 from hmmrec.stream import DEFAULT_SENSITIVITY, StreamRecognizer, events_at_sensitivities  # noqa: E402
 
 SR = 16000
@@ -89,39 +90,21 @@ def build_stream(test, noise_files, seed=0, sr=SR):
 
 
 def score(events, truth, duration_s, scores=None):
-    """Misses, false alarms per hour and latencies of (label, start, end, time) events.
+    """Misses, false alarms per hour and latencies of (label, start, end, time) events
+    (:func:`hmmrec.spotting.score_events`, the scoring of ``hmmrec kws``).
 
     With ``scores`` (one per event), also the score distribution of hits and false alarms.
     """
-    used = np.zeros(len(truth), bool)
-    latencies, false_alarms, hit_scores, fa_scores = [], 0, [], []
-    for k, (label, start, end, when) in enumerate(events):
-        hit = None
-        for i, tr in enumerate(truth):
-            if not used[i] and tr["label"] == label and start < tr["end"] and end > tr["start"]:
-                hit = i
-                break
-        if hit is None:
-            false_alarms += 1
-            if scores is not None:
-                fa_scores.append(scores[k])
-        else:
-            used[hit] = True
-            latencies.append(when - truth[hit]["end"])
-            if scores is not None:
-                hit_scores.append(scores[k])
-    lat = np.array(latencies) if latencies else np.array([np.nan])
-    extra = {}
-    if scores is not None:
-        extra = {"hit_score_percentiles": {p: round(float(np.percentile(hit_scores, p)), 3) for p in (5, 25, 50)}
-                 if hit_scores else {}, "top_false_alarm_scores": [round(float(v), 3) for v in
-                                                                   sorted(fa_scores, reverse=True)[:10]]}
-    return extra | {"miss_rate": round(1 - used.mean(), 4), "misses": int((~used).sum()), "false_alarms": false_alarms,
-            "false_alarms_per_hour": round(false_alarms / (duration_s / 3600), 2),
-            # the usual normalisation of multi-keyword spotting (NIST's FA/keyword/hour)
-            "false_alarms_per_keyword_hour": round(false_alarms / (duration_s / 3600) / len({t["label"] for t in truth}), 3),
-            "latency_p50_s": round(float(np.nanpercentile(lat, 50)), 3),
-            "latency_p95_s": round(float(np.nanpercentile(lat, 95)), 3)}
+    words = [TruthWord(t["label"], t["start"], t["end"]) for t in truth]
+    out = score_events(events, words, duration_s)
+    if scores is None:
+        return out
+    hits = match_events(events, words)
+    hit_scores = [v for v, h in zip(scores, hits) if h is not None]
+    fa_scores = [v for v, h in zip(scores, hits) if h is None]
+    return {"hit_score_percentiles": {p: round(float(np.percentile(hit_scores, p)), 3) for p in (5, 25, 50)}
+            if hit_scores else {},
+            "top_false_alarm_scores": [round(float(v), 3) for v in sorted(fa_scores, reverse=True)[:10]]} | out
 
 
 def keywords_on_their_own(rec, signal, truth, pad_s=0.1, sr=SR):
@@ -214,7 +197,8 @@ def main():
     ap.add_argument("--peer-only", action="store_true", help="only pocketsphinx (no training)")
     ap.add_argument("--test-size", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--save-wav", help="write the stream to this WAV (and its truth beside it)")
+    ap.add_argument("--save-wav", help="write the stream to this WAV (and its truth beside it: .csv, .truth.json)")
+    ap.add_argument("--save-model", help="write the trained model to this file (to replay with `hmmrec kws`)")
     ap.add_argument("--extra-train", action="store_true", help="also train on speech_commands_train/")
     ap.add_argument("--adapt", default="", metavar="S,S,...",
                     help="also stream at these sensitivities adapting to the voices heard (StreamRecognizer(adapt=True))")
@@ -240,6 +224,11 @@ def main():
 
         audio.write_wav(args.save_wav, signal, SR)
         Path(args.save_wav).with_suffix(".truth.json").write_text(json.dumps(truth, indent=1))
+        # the truth list `hmmrec kws MODEL WAV` reads beside the recording
+        Path(args.save_wav).with_suffix(".csv").write_text(
+            "label,start,end\n" + "".join(f"{t['label']},{t['start']:.4f},{t['end']:.4f}\n" for t in truth))
+    if args.save_model and rec is not None:
+        rec.save(args.save_model, overwrite=True)
 
     result = {"dataset": "speech_commands", "stream_minutes": round(duration / 60, 1), "keywords": len(truth),
               "distractors": sum(1 for u in test if u.label == "_unknown_"), "snr_db": SNR_DB,

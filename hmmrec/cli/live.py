@@ -15,14 +15,16 @@ from ..errors import HmmrecError
 from ..live import DEFAULT_SR
 from ..progress import progress_bar, write_line
 from ..progress import plural
-from .common import EXIT_OK, add_quiet_option, device, load_model, positive_float, positive_int, unit_float
+from .common import (EXIT_OK, add_quiet_option, device, load_model, positive_float, positive_int, refuse_existing,
+                     unit_float, write_json)
 
 COUNTDOWN_S = 1.0
 # stream's bar: seconds of audio done, and the real-time factor (processing time / audio time)
 _STREAM_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}{postfix}]"
 
 
-def _stream_kwargs(args) -> dict:
+def _stream_kwargs(args, adapt: bool = True) -> dict:
+    """The stream's settings given on the command line (``adapt``: whether they may include adapting)."""
     kw = {}
     if getattr(args, "sensitivity", None) is not None:
         kw["sensitivity"] = args.sensitivity
@@ -30,7 +32,8 @@ def _stream_kwargs(args) -> dict:
         kw["window_s"] = args.window
     if getattr(args, "hop", None) is not None:
         kw["hop_s"] = args.hop
-    kw["adapt"] = bool(getattr(args, "adapt", False))
+    if adapt:
+        kw["adapt"] = bool(getattr(args, "adapt", False))
     return kw
 
 
@@ -69,6 +72,58 @@ def cmd_stream(args) -> int:
             n += 1
     if not args.jsonl:
         print(f"{plural(n, 'event')} in {seconds:.1f} s of audio", file=sys.stderr)
+    return EXIT_OK
+
+
+def sensitivities(text: str) -> tuple:
+    """``0,0.25,0.5``: sensitivities for a curve, each between 0 and 1."""
+    levels = tuple(unit_float(v.strip()) for v in text.split(","))
+    return tuple(sorted(set(levels)))
+
+
+def format_curve(result: dict) -> str:
+    """A keyword-spotting curve as a text table, with its operating point."""
+    n = result["keywords"]
+    lines = [f"{'sensitivity':>11}  {'missed':>14}  {'false alarms':>12}  {'per hour':>8}  {'latency p95':>11}"]
+    for r in result["rows"]:
+        missed = f"{r['misses']}/{n} ({r['miss_rate']:.3f})" if n else "-"
+        lat = f"{r['latency_p95_s']:.2f} s" if r["latency_p95_s"] is not None else "-"
+        lines.append(f"{r['sensitivity']:>11.2f}  {missed:>14}  {r['false_alarms']:>12d}  "
+                     f"{r['false_alarms_per_hour']:>8.1f}  {lat:>11}")
+    best = result["best"]
+    from ..spotting import MAX_FA_PER_HOUR
+
+    if best is None:
+        lines.append(f"no sensitivity gives at most {MAX_FA_PER_HOUR:g} false alarm per hour")
+    elif n:
+        lines.append(f"fewest misses with at most {MAX_FA_PER_HOUR:g} false alarm per hour: {best['misses']}/{n} "
+                     f"({best['miss_rate']:.3f}) at sensitivity {best['sensitivity']:g}")
+    return "\n".join(lines)
+
+
+def cmd_kws(args) -> int:
+    from .. import audio
+    from ..spotting import read_truth, sweep, truth_beside
+
+    if args.json:
+        refuse_existing(args.json, args.force, "report")
+    rec = load_model(args.model)
+    seconds = audio.info(args.file).duration_s  # also: a clear error before any work
+    truth_path = args.truth or truth_beside(args.file)
+    if truth_path is None:
+        raise HmmrecError(f"{args.file}: no truth list beside it; give one with --truth CSV (columns label,start,end)")
+    truth = read_truth(truth_path)
+    with progress_bar(seconds, "scoring", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
+        result = sweep(rec, args.file, truth, args.sensitivities,
+                       progress=lambda t: bar.update(min(t, seconds) - bar.n), **_stream_kwargs(args, adapt=False))
+    result["truth"] = str(truth_path)
+    result["model"] = str(args.model)
+    ignored = ", ".join(f"{lab} ({k})" for lab, k in result["ignored"].items())
+    print(f"{args.file}: {seconds:.1f} s, {plural(result['keywords'], 'keyword')} to find"
+          + (f"; also said, not the model's keywords: {ignored}" if ignored else ""))
+    print(format_curve(result))
+    if args.json:
+        write_json(args.json, result, args.force)
     return EXIT_OK
 
 
@@ -163,6 +218,23 @@ def add_commands(sub) -> None:
     _add_decision_options(p, window=True)
     add_quiet_option(p)
     p.set_defaults(func=cmd_stream)
+
+    from ..spotting import DEFAULT_SWEEP
+
+    p = sub.add_parser("kws", help="keyword spotting in a recording scored against what was said: misses and "
+                                   "false alarms per hour at each sensitivity")
+    p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--truth", metavar="CSV",
+                   help="what was said: columns label,start,end in seconds (default: FILE's name with .csv)")
+    p.add_argument("--sensitivities", type=sensitivities, default=DEFAULT_SWEEP, metavar="S,S,...",
+                   help="the sensitivities to score (default 0,0.1,...,1)")
+    p.add_argument("--json", metavar="F", help="also write the curve as JSON")
+    p.add_argument("--force", action="store_true", help="replace an existing JSON report")
+    p.add_argument("--window", type=positive_float, default=None, metavar="S",
+                   help="window length in seconds (default: fitted to the training data)")
+    add_quiet_option(p)
+    p.set_defaults(func=cmd_kws)
 
     from ..models import DEFAULT
 

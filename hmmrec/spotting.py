@@ -1,0 +1,176 @@
+"""Keyword spotting scored against what was said: misses, false alarms per hour, latency.
+
+A *truth list* is a CSV with a header and the columns ``label,start,end`` (seconds from
+the start of the recording), one row per word said, as ``sounds/streams/*.csv``. Its rows
+whose label is one of the model's keywords are the keywords to find; every other row
+(``_unknown_``, or a word the model does not know) is a word to ignore.
+
+An event *hits* the first keyword not yet found that has the event's label and overlaps
+its span; any other event is a false alarm, so a keyword heard as another counts as a
+miss and a false alarm (as NIST's keyword-spotting evaluations score, with overlap in
+place of their time tolerance). Latency is the event's
+``time`` less the keyword's end: how long after the word the reaction came.
+
+:func:`sweep` decides a recording at several sensitivities in one scoring pass
+(:func:`hmmrec.stream.events_at_sensitivities`) and scores each: the miss / false-alarm
+curve that the one knob moves along.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError, ParameterError
+from .labels import is_keyword
+from .safefile import open_regular
+
+__all__ = ["TruthWord", "read_truth", "truth_beside", "match_events", "score_events", "sweep",
+           "DEFAULT_SWEEP", "MAX_FA_PER_HOUR"]
+
+# the sensitivities of a curve unless told
+DEFAULT_SWEEP = tuple(round(0.1 * i, 1) for i in range(11))
+# the usual operating point of a curve: the fewest misses with at most this many false alarms an hour
+MAX_FA_PER_HOUR = 1.0
+
+
+@dataclass(frozen=True)
+class TruthWord:
+    """One word said in a recording: its label and span (seconds)."""
+
+    label: str
+    start: float
+    end: float
+
+
+def read_truth(path) -> list[TruthWord]:
+    """The rows of a truth list (see the module docstring), checked: a clear
+    :class:`~hmmrec.errors.DataError` naming the line for anything else."""
+    path = Path(path)
+    words = []
+    try:
+        with io.TextIOWrapper(open_regular(path, DataError, "a truth list"), newline="",
+                              encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"label", "start", "end"} - set(reader.fieldnames or [])
+            if missing:
+                raise DataError(f"{path}: a truth list needs columns label,start,end (missing "
+                                f"{', '.join(sorted(missing))})")
+            for line, row in enumerate(reader, start=2):
+                label = (row.get("label") or "").strip()
+                try:
+                    start, end = float(row.get("start") or ""), float(row.get("end") or "")
+                except ValueError:
+                    raise DataError(f"{path}:{line}: start and end must be seconds, got "
+                                    f"{row.get('start')!r} and {row.get('end')!r}") from None
+                if not label or not (math.isfinite(start) and math.isfinite(end)) or not 0 <= start <= end:
+                    raise DataError(f"{path}:{line}: need a label and 0 <= start <= end, got "
+                                    f"{label!r}, {start:g}, {end:g}")
+                words.append(TruthWord(label, start, end))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 CSV truth list") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: malformed CSV ({exc})") from None
+    return words
+
+
+def truth_beside(recording) -> Path | None:
+    """The truth list kept beside a recording (``talk.wav`` -> ``talk.csv``), if there is one."""
+    p = Path(recording).with_suffix(".csv")
+    return p if p.is_file() else None
+
+
+def _fields(event) -> tuple:
+    """(label, start, end, time) of a :class:`~hmmrec.stream.KeywordEvent` or of such a tuple."""
+    if hasattr(event, "label"):
+        return str(event.label), float(event.start), float(event.end), float(event.time)
+    label, start, end, when = event[:4]
+    return str(label), float(start), float(end), float(when)
+
+
+def match_events(events, keywords) -> list:
+    """For each event in order, the index in ``keywords`` of the keyword it hits, or None
+    (a false alarm). ``keywords``: the keywords to find (:class:`TruthWord`)."""
+    used = [False] * len(keywords)
+    out = []
+    for event in events:
+        label, start, end, _ = _fields(event)
+        hit = next((i for i, k in enumerate(keywords)
+                    if not used[i] and k.label == label and start < k.end and end > k.start), None)
+        if hit is not None:
+            used[hit] = True
+        out.append(hit)
+    return out
+
+
+def score_events(events, truth, duration_s: float, keywords_of=None) -> dict:
+    """Misses, false alarms and latency of ``events`` against ``truth`` over ``duration_s``
+    seconds of audio. ``keywords_of``: the labels to find (a model's keywords); default:
+    every keyword label (not beginning with ``_``) in ``truth``.
+
+    ``miss_rate`` and ``false_alarms_per_keyword_hour`` (false alarms per hour per keyword
+    kind, NIST's normalisation) are None when there is no keyword to find; latencies are
+    None without a hit.
+    """
+    if not duration_s > 0:
+        raise ParameterError(f"duration_s must be positive, got {duration_s!r}")
+    events = [_fields(e) for e in events]
+    wanted = (lambda lab: is_keyword(lab)) if keywords_of is None else set(map(str, keywords_of)).__contains__
+    keywords = [t for t in truth if wanted(t.label)]
+    hits = match_events(events, keywords)
+    latencies = [events[k][3] - keywords[i].end for k, i in enumerate(hits) if i is not None]
+    n_hit = len(latencies)
+    false_alarms = sum(1 for i in hits if i is None)
+    hours = duration_s / 3600
+    kinds = len({k.label for k in keywords})
+    return {"keywords": len(keywords), "hits": n_hit, "misses": len(keywords) - n_hit,
+            "miss_rate": round(1 - n_hit / len(keywords), 4) if keywords else None,
+            "false_alarms": false_alarms, "false_alarms_per_hour": round(false_alarms / hours, 2),
+            "false_alarms_per_keyword_hour": round(false_alarms / hours / kinds, 3) if kinds else None,
+            "latency_p50_s": round(float(np.percentile(latencies, 50)), 3) if latencies else None,
+            "latency_p95_s": round(float(np.percentile(latencies, 95)), 3) if latencies else None}
+
+
+def sweep(recognizer, recording, truth, sensitivities=DEFAULT_SWEEP, progress=None, **kwargs) -> dict:
+    """The miss / false-alarm curve of ``recording`` (a path) against ``truth``
+    (:func:`read_truth`): one row of :func:`score_events` per sensitivity, decided in
+    one scoring pass, exactly the events of ``hmmrec stream`` at each. The keywords to find
+    are the truth's words that are the model's keywords; the others (``_unknown_``, words
+    the model does not know) are counted in ``ignored``. ``best``: the row with the fewest
+    misses at no more than :data:`MAX_FA_PER_HOUR` false alarms an hour (None if none).
+    ``progress(seconds)`` as audio is consumed; ``kwargs`` go to the stream
+    (``window_s``, ``hop_s``...).
+    """
+    from . import audio
+    from .stream import chunk_samples, events_at_sensitivities
+
+    levels = sorted({float(s) for s in sensitivities})
+    if not levels or not all(0.0 <= s <= 1.0 for s in levels):
+        raise ParameterError(f"sensitivities must lie between 0 and 1, got {list(sensitivities)}")
+    duration = audio.info(recording).duration_s
+    sr = recognizer.feature_config_.sr
+
+    def chunks():
+        done = 0
+        for chunk in audio.iter_chunks(recording, sr, chunk_samples(sr)):
+            yield chunk
+            done += len(chunk)
+            if progress is not None:
+                progress(done / sr)
+
+    swept = events_at_sensitivities(recognizer, chunks(), levels, **kwargs)
+    keywords = [str(c) for c, k in zip(recognizer.classes_, recognizer.keyword_mask_) if k]
+    rows = [{"sensitivity": s, **score_events(swept[s], truth, duration, keywords_of=keywords)} for s in levels]
+    ignored: dict[str, int] = {}
+    for t in truth:
+        if t.label not in keywords:
+            ignored[t.label] = ignored.get(t.label, 0) + 1
+    ok = [r for r in rows if r["false_alarms_per_hour"] <= MAX_FA_PER_HOUR and r["miss_rate"] is not None]
+    best = min(ok, key=lambda r: (r["miss_rate"], r["false_alarms_per_hour"])) if ok else None
+    return {"recording": str(recording), "duration_s": round(duration, 3), "keywords": rows[0]["keywords"],
+            "ignored": dict(sorted(ignored.items())), "rows": rows, "best": best}
