@@ -288,6 +288,28 @@ def loglik_chart(scores) -> alt.Chart:
                                     title="Score of every word model")
 
 
+def spotting_curve_chart(rows, current: float) -> alt.LayerChart:
+    """Keywords missed against false alarms per hour, one point per sensitivity (the
+    curve the knob moves along), the one nearest ``current`` highlighted."""
+    data = pd.DataFrame(rows)
+    near = float(data["sensitivity"].iloc[int(np.argmin(np.abs(data["sensitivity"] - current)))])
+    data = data.assign(now=data["sensitivity"] == near)
+    base = alt.Chart(data).encode(
+        x=alt.X("false_alarms_per_hour:Q", title="false alarms per hour"),
+        y=alt.Y("miss_rate:Q", title="keywords missed", scale=alt.Scale(domain=[0, 1])),
+        tooltip=[alt.Tooltip("sensitivity:Q", format=".2f"), alt.Tooltip("misses:Q", title="missed"),
+                 alt.Tooltip("miss_rate:Q", format=".3f", title="miss rate"),
+                 alt.Tooltip("false_alarms:Q", title="false alarms"),
+                 alt.Tooltip("false_alarms_per_hour:Q", format=".1f", title="per hour")])
+    line = base.mark_line(color=OTHER_COLOR)
+    points = base.mark_point(filled=True, size=70).encode(
+        color=alt.condition("datum.now", alt.value(WINNER_COLOR), alt.value(WAVE_COLOR)))
+    text = base.mark_text(align="left", dx=6, dy=-6, fontSize=TEXT_SIZE).encode(text=alt.Text("sensitivity:Q",
+                                                                                             format=".1f"))
+    return (line + points + text).properties(height=260, width=CHART_WIDTH,
+                                             title="Misses and false alarms at every sensitivity")
+
+
 def band_scale() -> alt.Scale:
     """A band scale for the rows or columns of a heatmap whose first label is never lost (see BAND_EDGE)."""
     return alt.Scale(paddingOuter=BAND_EDGE)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from hmmrec import audio
 from hmmrec.cli.dashboard import MAX_UPLOAD_MB  # what 'hmmrec dashboard' tells Streamlit (server.maxUploadSize)
@@ -173,17 +172,3 @@ def list_wavs(folder) -> list[str]:
 def sound_folders() -> list[str]:
     """Folders of the built-in corpus, as choices for file pickers."""
     return [str(SOUNDS / sub) for sub in ("test", "train", "streams") if (SOUNDS / sub).is_dir()]
-
-
-def read_truth(wav_path) -> pd.DataFrame | None:
-    """The ``<name>.csv`` truth list next to a stream recording (label,start,end), if any."""
-    p = Path(wav_path).with_suffix(".csv")
-    if not p.is_file():
-        return None
-    try:
-        df = pd.read_csv(p)
-    except Exception:  # a malformed truth file only means no truth lane
-        return None
-    if not {"label", "start", "end"} <= set(df.columns):
-        return None
-    return df[["label", "start", "end"]]

@@ -6,7 +6,7 @@ The public API, by job:
   its result :class:`Recognition`, training progress :class:`TrainingProgress`;
 * keywords in streams: :class:`StreamRecognizer` (``push``/``flush``/``reset``) and its
   :class:`KeywordEvent`, :func:`hmmrec.stream.stream_file`, the microphone in
-  :mod:`hmmrec.live`;
+  :mod:`hmmrec.live`, scoring against what was said in :mod:`hmmrec.spotting`;
 * features: :class:`FeatureConfig`, :func:`extract`, :class:`FeatureStream`;
 * data: :func:`hmmrec.corpus.load_corpus`, reports in :mod:`hmmrec.evaluate`;
 * errors: :class:`HmmrecError` and its kinds.

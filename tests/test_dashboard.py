@@ -382,6 +382,28 @@ def test_the_stream_page_shows_the_command_lines_events(app, fruit_model_path, w
         assert list(page[col]) == pytest.approx([e[col] for e in cli], abs=1e-3), col
 
 
+def test_the_stream_page_scores_a_recording_against_its_truth_list(app, fruit_model_path):
+    """Keywords found and false alarms as `hmmrec kws` scores them (hmmrec.spotting.sweep, the
+    page's model), and the curve over every sensitivity on request."""
+    from hmmrec.spotting import read_truth, sweep
+
+    wav = SOUNDS / "streams" / "stream2.wav"  # also holds words that are not keywords (_unknown_ rows)
+    app.switch_page("views/stream.py").run()
+    app.selectbox(key=f"stream_file:{(SOUNDS / 'streams').resolve()}").set_value(wav.name).run()
+    no_trouble(app)
+    rows = sweep(HMMRecognizer.load(fruit_model_path), wav, read_truth(wav.with_suffix(".csv")))["rows"]
+    expected = next(r for r in rows if r["sensitivity"] == 0.5)  # the page's default sensitivity
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Keywords found"] == f"{expected['hits']} of {expected['keywords']}"
+    assert metrics["False alarms"] == str(expected["false_alarms"])
+    assert "stream_curves" not in app.session_state  # the curve only on request
+    app.toggle(key="stream_curve").set_value(True).run()
+    no_trouble(app)
+    assert any("1 false alarm per hour" in c.value for c in app.caption)
+    assert len(app.session_state["stream_curves"]) == 1
+    assert len(charts(app)) == 2  # the timeline and the curve
+
+
 def test_stream_sensitivity_changes_the_decisions(app):
     app.switch_page("views/stream.py").run()
     n_mid = len(app.dataframe[0].value)

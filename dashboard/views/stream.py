@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import charts
@@ -15,6 +16,7 @@ import ui
 from hmmrec.errors import HmmrecError
 from hmmrec.labels import is_keyword
 from hmmrec.live import MicrophoneSource
+from hmmrec.spotting import MAX_FA_PER_HOUR, read_truth, score_events, sweep, truth_beside
 from hmmrec.stream import (DEFAULT_SENSITIVITY, sensitivity_to_min_posterior,
                            sensitivity_to_threshold)
 
@@ -22,6 +24,7 @@ SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE = streaming.SOURCE_FILE, streaming.SOURC
 SOURCES = [SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE]
 RESULTS = "stream_results"  # (model key, source key, sensitivity) -> StreamRun
 MAX_KEPT_RESULTS = 6
+CURVES = "stream_curves"  # (model key, source key) -> hmmrec.spotting.sweep of the recording
 LIVE = "stream_live"  # the running LiveSession of this browser session
 BROWSER_AUDIO = "stream_browser_audio"  # the BrowserAudio that WebRTC frames of this session go to
 LIVE_REFRESH_S = 0.2  # the words heard
@@ -118,13 +121,49 @@ def file_source():
         st.error(f"Cannot use this recording: {exc}")
         return
     stat = path.stat()
+    key = f"file:{path}:{stat.st_mtime}:{stat.st_size}"
     # read as 'hmmrec stream' reads it: the same events at the same times
-    run = run_cached(f"file:{path}:{stat.st_mtime}:{stat.st_size}", lambda: streaming.file_chunks(path, cfg.sr),
-                     clip.duration_s)
-    truth = inputs.read_truth(path)
+    run = run_cached(key, lambda: streaming.file_chunks(path, cfg.sr), clip.duration_s)
+    truth, truth_path = None, truth_beside(path)
+    if truth_path is not None:
+        try:
+            truth = read_truth(truth_path)
+        except HmmrecError as exc:
+            st.warning(f"The truth list is not used: {exc}")
     if truth is not None:
-        st.caption(f"Truth from {path.with_suffix('.csv').name}: {len(truth)} words.")
-    show_results(clip.y, run, truth)
+        st.caption(f"Truth from {truth_path.name}: {len(truth)} words.")
+    show_results(clip.y, run, pd.DataFrame(truth, columns=["label", "start", "end"]) if truth is not None else None)
+    if truth is not None:
+        show_scoring(run, truth, clip.duration_s, path, key)
+
+
+def show_scoring(run, truth, seconds: float, path, key) -> None:
+    """The events against the truth list (as ``hmmrec kws`` scores them), and on request
+    the whole curve of misses and false alarms over the sensitivities."""
+    keywords = [str(c) for c, k in zip(rec.classes_, rec.keyword_mask_) if k]
+    r = score_events(run.events, truth, seconds, keywords_of=keywords)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Keywords found", f"{r['hits']} of {r['keywords']}",
+              help="the truth list's words that are keywords of this model; its other words are to be ignored")
+    m2.metric("False alarms", r["false_alarms"],
+              help=f"{r['false_alarms_per_hour']:.1f} per hour; a keyword heard as another is a miss and a false alarm")
+    m3.metric("Latency, 95%", "–" if r["latency_p95_s"] is None else f"{r['latency_p95_s']:.2f} s",
+              help="from the end of a keyword to its event")
+    if not st.toggle("Misses and false alarms at every sensitivity", key="stream_curve"):
+        return
+    curves = st.session_state.setdefault(CURVES, {})
+    if (info.key, key) not in curves:
+        with st.spinner("scoring the recording at every sensitivity…"):
+            result = sweep(rec, path, truth)
+        while len(curves) >= MAX_KEPT_RESULTS:
+            curves.pop(next(iter(curves)))
+        curves[(info.key, key)] = result
+    result = curves[(info.key, key)]
+    charts.show_chart(charts.spotting_curve_chart(result["rows"], sensitivity), key="stream_curve_chart")
+    best = result["best"]
+    st.caption(f"Fewest misses with at most {MAX_FA_PER_HOUR:g} false alarm per hour: {best['misses']} of "
+               f"{best['keywords']} at sensitivity {best['sensitivity']:g} (as `hmmrec kws` scores it)."
+               if best is not None else f"No sensitivity keeps to {MAX_FA_PER_HOUR:g} false alarm per hour.")
 
 
 def upload_source():
