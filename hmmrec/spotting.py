@@ -30,7 +30,7 @@ from .errors import DataError, ParameterError
 from .labels import is_keyword
 from .safefile import open_regular
 
-__all__ = ["TruthWord", "read_truth", "truth_beside", "match_events", "score_events", "sweep",
+__all__ = ["TruthWord", "read_truth", "truth_beside", "match_events", "score_events", "sweep", "sweep_many",
            "DEFAULT_SWEEP", "MAX_FA_PER_HOUR"]
 
 # the sensitivities of a curve unless told
@@ -108,6 +108,30 @@ def match_events(events, keywords) -> list:
     return out
 
 
+def _tally(events, truth, keywords_of) -> tuple:
+    """(keywords to find, latencies of the hits, false alarms, kinds of keyword) of one recording."""
+    events = [_fields(e) for e in events]
+    wanted = (lambda lab: is_keyword(lab)) if keywords_of is None else set(map(str, keywords_of)).__contains__
+    keywords = [t for t in truth if wanted(t.label)]
+    hits = match_events(events, keywords)
+    latencies = [events[k][3] - keywords[i].end for k, i in enumerate(hits) if i is not None]
+    return len(keywords), latencies, sum(1 for i in hits if i is None), {k.label for k in keywords}
+
+
+def _summary(tallies, duration_s: float) -> dict:
+    n = sum(t[0] for t in tallies)
+    latencies = [v for t in tallies for v in t[1]]
+    false_alarms = sum(t[2] for t in tallies)
+    kinds = len(set().union(*(t[3] for t in tallies))) if tallies else 0
+    hours = duration_s / 3600
+    return {"keywords": n, "hits": len(latencies), "misses": n - len(latencies),
+            "miss_rate": round(1 - len(latencies) / n, 4) if n else None,
+            "false_alarms": false_alarms, "false_alarms_per_hour": round(false_alarms / hours, 2),
+            "false_alarms_per_keyword_hour": round(false_alarms / hours / kinds, 3) if kinds else None,
+            "latency_p50_s": round(float(np.percentile(latencies, 50)), 3) if latencies else None,
+            "latency_p95_s": round(float(np.percentile(latencies, 95)), 3) if latencies else None}
+
+
 def score_events(events, truth, duration_s: float, keywords_of=None) -> dict:
     """Misses, false alarms and latency of ``events`` against ``truth`` over ``duration_s``
     seconds of audio. ``keywords_of``: the labels to find (a model's keywords); default:
@@ -119,32 +143,28 @@ def score_events(events, truth, duration_s: float, keywords_of=None) -> dict:
     """
     if not duration_s > 0:
         raise ParameterError(f"duration_s must be positive, got {duration_s!r}")
-    events = [_fields(e) for e in events]
-    wanted = (lambda lab: is_keyword(lab)) if keywords_of is None else set(map(str, keywords_of)).__contains__
-    keywords = [t for t in truth if wanted(t.label)]
-    hits = match_events(events, keywords)
-    latencies = [events[k][3] - keywords[i].end for k, i in enumerate(hits) if i is not None]
-    n_hit = len(latencies)
-    false_alarms = sum(1 for i in hits if i is None)
-    hours = duration_s / 3600
-    kinds = len({k.label for k in keywords})
-    return {"keywords": len(keywords), "hits": n_hit, "misses": len(keywords) - n_hit,
-            "miss_rate": round(1 - n_hit / len(keywords), 4) if keywords else None,
-            "false_alarms": false_alarms, "false_alarms_per_hour": round(false_alarms / hours, 2),
-            "false_alarms_per_keyword_hour": round(false_alarms / hours / kinds, 3) if kinds else None,
-            "latency_p50_s": round(float(np.percentile(latencies, 50)), 3) if latencies else None,
-            "latency_p95_s": round(float(np.percentile(latencies, 95)), 3) if latencies else None}
+    return _summary([_tally(events, truth, keywords_of)], duration_s)
 
 
 def sweep(recognizer, recording, truth, sensitivities=DEFAULT_SWEEP, progress=None, **kwargs) -> dict:
     """The miss / false-alarm curve of ``recording`` (a path) against ``truth``
-    (:func:`read_truth`): one row of :func:`score_events` per sensitivity, decided in
-    one scoring pass, exactly the events of ``hmmrec stream`` at each. The keywords to find
-    are the truth's words that are the model's keywords; the others (``_unknown_``, words
-    the model does not know) are counted in ``ignored``. ``best``: the row with the fewest
-    misses at no more than :data:`MAX_FA_PER_HOUR` false alarms an hour (None if none).
-    ``progress(seconds)`` as audio is consumed; ``kwargs`` go to the stream
-    (``window_s``, ``hop_s``...).
+    (:func:`read_truth`): :func:`sweep_many` of the one recording, with its path."""
+    result = sweep_many(recognizer, [(recording, truth)], sensitivities, progress, **kwargs)
+    return {"recording": str(recording), **result}
+
+
+def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, **kwargs) -> dict:
+    """The miss / false-alarm curve of recordings, each with its truth list: ``items`` are
+    (path, :func:`read_truth` rows). Each recording is a stream of its own, decided at every
+    sensitivity in one scoring pass, exactly the events of ``hmmrec stream`` at each; a
+    row of the curve counts the misses and false alarms of them all over their total
+    duration (as :func:`score_events` does for one).
+
+    The keywords to find are the truth's words that are the model's keywords; the others
+    (``_unknown_``, words the model does not know) are counted in ``ignored``. ``best``:
+    the row with the fewest misses at no more than :data:`MAX_FA_PER_HOUR` false alarms an
+    hour (None if none). ``progress(seconds)``: the seconds of audio consumed so far, over
+    all recordings; ``kwargs`` go to the stream (``window_s``, ``hop_s``...).
     """
     from . import audio
     from .stream import chunk_samples, events_at_sensitivities
@@ -152,25 +172,33 @@ def sweep(recognizer, recording, truth, sensitivities=DEFAULT_SWEEP, progress=No
     levels = sorted({float(s) for s in sensitivities})
     if not levels or not all(0.0 <= s <= 1.0 for s in levels):
         raise ParameterError(f"sensitivities must lie between 0 and 1, got {list(sensitivities)}")
-    duration = audio.info(recording).duration_s
+    items = [(path, list(truth)) for path, truth in items]
+    if not items:
+        raise ParameterError("sweep_many needs at least one recording")
+    durations = [audio.info(path).duration_s for path, _ in items]  # every file readable before any work
     sr = recognizer.feature_config_.sr
-
-    def chunks():
-        done = 0
-        for chunk in audio.iter_chunks(recording, sr, chunk_samples(sr)):
-            yield chunk
-            done += len(chunk)
-            if progress is not None:
-                progress(done / sr)
-
-    swept = events_at_sensitivities(recognizer, chunks(), levels, **kwargs)
     keywords = [str(c) for c, k in zip(recognizer.classes_, recognizer.keyword_mask_) if k]
-    rows = [{"sensitivity": s, **score_events(swept[s], truth, duration, keywords_of=keywords)} for s in levels]
+    tallies: dict[float, list] = {s: [] for s in levels}
+    for i, (path, truth) in enumerate(items):
+        def chunks(path=path, before=sum(durations[:i])):
+            done = 0
+            for chunk in audio.iter_chunks(path, sr, chunk_samples(sr)):
+                yield chunk
+                done += len(chunk)
+                if progress is not None:
+                    progress(before + done / sr)
+
+        swept = events_at_sensitivities(recognizer, chunks(), levels, **kwargs)
+        for s in levels:
+            tallies[s].append(_tally(swept[s], truth, keywords))
+    total = sum(durations)
+    rows = [{"sensitivity": s, **_summary(tallies[s], total)} for s in levels]
     ignored: dict[str, int] = {}
-    for t in truth:
-        if t.label not in keywords:
-            ignored[t.label] = ignored.get(t.label, 0) + 1
+    for _, truth in items:
+        for t in truth:
+            if t.label not in keywords:
+                ignored[t.label] = ignored.get(t.label, 0) + 1
     ok = [r for r in rows if r["false_alarms_per_hour"] <= MAX_FA_PER_HOUR and r["miss_rate"] is not None]
     best = min(ok, key=lambda r: (r["miss_rate"], r["false_alarms_per_hour"])) if ok else None
-    return {"recording": str(recording), "duration_s": round(duration, 3), "keywords": rows[0]["keywords"],
+    return {"recordings": len(items), "duration_s": round(total, 3), "keywords": rows[0]["keywords"],
             "ignored": dict(sorted(ignored.items())), "rows": rows, "best": best}

@@ -9,7 +9,7 @@ import pytest
 
 from hmmrec.cli import main
 from hmmrec.errors import DataError, ParameterError
-from hmmrec.spotting import TruthWord, match_events, read_truth, score_events, sweep, truth_beside
+from hmmrec.spotting import TruthWord, match_events, read_truth, score_events, sweep, sweep_many, truth_beside
 from hmmrec.stream import stream_file
 
 from helpers import SOUNDS
@@ -93,6 +93,27 @@ def test_the_curve_is_the_streams_at_each_sensitivity(fruit_model):
         sweep(fruit_model, STREAM, truth, [1.5])
 
 
+def test_a_curve_over_several_recordings_counts_them_all(fruit_model, tmp_path, capsys):
+    streams = sorted((SOUNDS / "streams").glob("*.wav"))
+    items = [(p, read_truth(p.with_suffix(".csv"))) for p in streams]
+    one = [sweep(fruit_model, p, t, [0.5])["rows"][0] for p, t in items]
+    both = sweep_many(fruit_model, items, [0.5])
+    row = both["rows"][0]
+    for key in ("keywords", "hits", "misses", "false_alarms"):
+        assert row[key] == sum(r[key] for r in one), key
+    assert both["recordings"] == 2
+    assert both["duration_s"] == pytest.approx(sum(sweep(fruit_model, p, t, [0.5])["duration_s"] for p, t in items))
+    # the command: each recording's truth list beside it; --truth only for one
+    report = tmp_path / "r.json"
+    model = tmp_path / "m.model"
+    fruit_model.save(model)
+    assert main(["kws", str(model), *map(str, streams), "--sensitivities", "0.5", "--json", str(report), "-q"]) == 0
+    assert json.loads(report.read_text())["rows"] == both["rows"]
+    assert "2 recordings:" in capsys.readouterr().out
+    assert main(["kws", str(model), *map(str, streams), "--truth", str(streams[0].with_suffix(".csv")), "-q"]) == 1
+    assert "--truth" in capsys.readouterr().err
+
+
 def test_kws_command(fruit_model_path, tmp_path, capsys):
     report = tmp_path / "curve.json"
     rc = main(["kws", str(fruit_model_path), str(STREAM), "--sensitivities", "0.5,0.2", "--json", str(report), "-q"])
@@ -100,7 +121,7 @@ def test_kws_command(fruit_model_path, tmp_path, capsys):
     assert rc == 0, err
     result = json.loads(report.read_text())
     assert [r["sensitivity"] for r in result["rows"]] == [0.2, 0.5]
-    assert result["truth"] == str(STREAM.with_suffix(".csv"))  # found beside the recording
+    assert result["truth"] == [str(STREAM.with_suffix(".csv"))]  # found beside the recording
     assert f"{result['keywords']} keywords to find" in out and "_unknown_ (2)" in out
     for r in result["rows"]:
         assert f"{r['misses']}/{result['keywords']} ({r['miss_rate']:.3f})" in out

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from ..errors import HmmrecError
 from ..live import DEFAULT_SR
@@ -103,23 +104,31 @@ def format_curve(result: dict) -> str:
 
 def cmd_kws(args) -> int:
     from .. import audio
-    from ..spotting import read_truth, sweep, truth_beside
+    from ..spotting import read_truth, sweep_many, truth_beside
 
     if args.json:
         refuse_existing(args.json, args.force, "report")
+    if args.truth and len(args.files) > 1:
+        raise HmmrecError("--truth names the truth list of one recording; with several, keep each beside its "
+                          "recording (talk.wav: talk.csv)")
     rec = load_model(args.model)
-    seconds = audio.info(args.file).duration_s  # also: a clear error before any work
-    truth_path = args.truth or truth_beside(args.file)
-    if truth_path is None:
-        raise HmmrecError(f"{args.file}: no truth list beside it; give one with --truth CSV (columns label,start,end)")
-    truth = read_truth(truth_path)
+    items, truths = [], []
+    for f in args.files:  # every file and truth list checked before any work
+        audio.info(f)
+        truth_path = args.truth or truth_beside(f)
+        if truth_path is None:
+            raise HmmrecError(f"{f}: no truth list beside it ({Path(f).with_suffix('.csv').name}); "
+                              "give one with --truth CSV (columns label,start,end)")
+        items.append((f, read_truth(truth_path)))
+        truths.append(str(truth_path))
+    seconds = sum(audio.info(f).duration_s for f in args.files)
     with progress_bar(seconds, "scoring", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
-        result = sweep(rec, args.file, truth, args.sensitivities,
-                       progress=lambda t: bar.update(min(t, seconds) - bar.n), **_stream_kwargs(args, adapt=False))
-    result["truth"] = str(truth_path)
-    result["model"] = str(args.model)
+        result = sweep_many(rec, items, args.sensitivities,
+                            progress=lambda t: bar.update(min(t, seconds) - bar.n), **_stream_kwargs(args, adapt=False))
+    result = {"model": str(args.model), "files": list(args.files), "truth": truths, **result}
     ignored = ", ".join(f"{lab} ({k})" for lab, k in result["ignored"].items())
-    print(f"{args.file}: {seconds:.1f} s, {plural(result['keywords'], 'keyword')} to find"
+    what = args.files[0] if len(args.files) == 1 else plural(len(args.files), "recording")
+    print(f"{what}: {seconds:.1f} s, {plural(result['keywords'], 'keyword')} to find"
           + (f"; also said, not the model's keywords: {ignored}" if ignored else ""))
     print(format_curve(result))
     if args.json:
@@ -221,12 +230,13 @@ def add_commands(sub) -> None:
 
     from ..spotting import DEFAULT_SWEEP
 
-    p = sub.add_parser("kws", help="keyword spotting in a recording scored against what was said: misses and "
+    p = sub.add_parser("kws", help="keyword spotting in recordings scored against what was said: misses and "
                                    "false alarms per hour at each sensitivity")
     p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recordings, each with its truth list beside it")
     p.add_argument("--truth", metavar="CSV",
-                   help="what was said: columns label,start,end in seconds (default: FILE's name with .csv)")
+                   help="what was said in FILE (one): columns label,start,end in seconds (default: the .csv "
+                        "beside FILE, as talk.csv for talk.wav)")
     p.add_argument("--sensitivities", type=sensitivities, default=DEFAULT_SWEEP, metavar="S,S,...",
                    help="the sensitivities to score (default 0,0.1,...,1)")
     p.add_argument("--json", metavar="F", help="also write the curve as JSON")
