@@ -55,6 +55,8 @@ def _crafted_cases(d: Path) -> dict:
     cases["fifo_wav"] = (["recognize", str(BASE), str(d / "fifo.wav")], "is a FIFO")
     cases["dev_zero_wav"] = (["recognize", str(BASE), "/dev/zero"], "is a device")
     cases["fifo_manifest"] = (["eval", str(BASE), str(d / "fifo.csv")], "is a FIFO")
+    cases["fifo_truth_list"] = (["kws", str(BASE), str(WAV), "--truth", str(d / "fifo.csv")], "is a FIFO")
+    cases["dev_zero_truth_list"] = (["kws", str(BASE), str(WAV), "--truth", "/dev/zero"], "is a device")
     # zip bombs: 1 GiB of zeros in ~1 MB, as an unknown member and in place of a real one
     model("bomb_unknown_member", H.zip_bomb(BASE, d / "bomb1.model", "bomb.npy", 1 << 30), "unknown member")
     model("bomb_real_member", H.zip_bomb(BASE, d / "bomb2.model", "m0_means.npy", 1 << 30), "more than")
