@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from .labels import UNKNOWN, is_keyword
 
 __all__ = ["classification_report", "format_report", "evaluate_files", "file_features", "scoring_labels",
-           "summarize_folds"]
+           "per_speaker", "summarize_folds"]
 
 # files are recognised in jobs of at least this many (a worker gets a copy of the recognizer
 # with each job) ...
@@ -66,6 +66,11 @@ def format_report(report: dict) -> str:
     lines.append("")
     lines.append(f"accuracy           {report['accuracy']:.4f}  ({report['n']} files)")
     lines.append(f"balanced accuracy  {report['balanced_accuracy']:.4f}")
+    speakers = report.get("per_speaker") or {}
+    if speakers:
+        acc = [v["accuracy"] for v in speakers.values()]
+        hardest = ", ".join(f"{spk} {v['accuracy']:.3f} of {v['files']}" for spk, v in list(speakers.items())[:3])
+        lines.append(f"by speaker         {np.mean(acc):.4f}  (mean of {len(speakers)} speakers; hardest: {hardest})")
     for key, what in (("scored_as_unknown", f"scored as {UNKNOWN} (words the model does not know)"),
                       ("never_right", "never right (labels the model does not have)")):
         if report.get(key):
@@ -158,7 +163,7 @@ def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, s
     Labels of the corpus that the model does not know are scored as :func:`scoring_labels`
     says: as ``_unknown_`` where the model has it and they are words, else as they are
     (always wrong); the report counts the files of each (``scored_as_unknown``,
-    ``never_right``: label -> files).
+    ``never_right``: label -> files). ``per_speaker``: see :func:`per_speaker`.
     ``features``: the files' normalised features, when already extracted, and ``speech``
     what the voice activity detector heard in them (:func:`file_features`), if known. ``n_jobs``:
     worker processes (``-1``: every core; inside :func:`hmmrec.cluster.on_cluster`, the
@@ -175,7 +180,21 @@ def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, s
     counts = {lab: sum(1 for v in corpus.y if str(v) == lab) for lab in [*relabelled, *never]}
     report["scored_as_unknown"] = {lab: counts[lab] for lab in relabelled}
     report["never_right"] = {lab: counts[lab] for lab in never}
+    report["per_speaker"] = per_speaker(corpus, truth, pred)
     return report
+
+
+def per_speaker(corpus, truth, pred) -> dict:
+    """Files and accuracy of each known speaker, hardest first ({} unless the corpus
+    names at least two speakers): which voices a model does not hear yet."""
+    by: dict[str, list] = {}
+    for u, t, p in zip(corpus, truth, pred):
+        if u.speaker is not None:
+            by.setdefault(str(u.speaker), []).append(t == str(p))
+    if len(by) < 2:
+        return {}
+    stats = {spk: {"files": len(v), "accuracy": float(np.mean(v))} for spk, v in by.items()}
+    return dict(sorted(stats.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["files"], kv[0])))
 
 
 def summarize_folds(accuracies: dict) -> dict:

@@ -167,6 +167,18 @@ def test_eval_json_report(cli_data, tmp_path, capsys):
     assert report["accuracy"] >= 2 / 3
     # the printed report says the same
     assert f"{report['accuracy']:.4f}" in out and "confusion matrix" in out
+    # each speaker's files and accuracy (the speaker from the file name), hardest first
+    from hmmrec.corpus import load_corpus
+
+    corpus = load_corpus(cli_data["test"])
+    wrong = {e["file"] for e in report["errors"]}
+    by = {}
+    for u in corpus:
+        by.setdefault(u.speaker, []).append(u.path not in wrong)
+    assert len(by) >= 2 and report["per_speaker"] == {
+        spk: {"files": len(v), "accuracy": pytest.approx(np.mean(v))} for spk, v in by.items()}
+    accs = [v["accuracy"] for v in report["per_speaker"].values()]
+    assert accs == sorted(accs) and "by speaker" in out
 
 
 def test_eval_refuses_to_overwrite_json(cli_data, tmp_path, capsys):

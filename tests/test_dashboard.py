@@ -580,13 +580,15 @@ def test_evaluate_the_current_model(app, tmp_path):
 def test_evaluating_on_labels_the_model_lacks_says_so(app, tmp_path):
     test = tmp_path / "test.csv"
     files = sorted((SOUNDS / "test" / "kiwi").glob("*.wav"))[:2] + sorted((SOUNDS / "test" / "lime").glob("*.wav"))[:3]
-    test.write_text("path,label\n" + "".join(f"{f},{f.parent.name}\n" for f in files))
+    # speakers as the manifest's column (the voice's name in the middle of the file name)
+    test.write_text("path,label,speaker\n" + "".join(f"{f},{f.parent.name},{f.stem.split('_')[1]}\n" for f in files))
     app.switch_page("views/train.py").run()
     app.text_input(key="train_test").set_value(str(test))
     app.button(key="train_eval_current").click().run()
     no_trouble(app)
     assert app.session_state["train_result"].report["never_right"] == {"lime": 3}  # the model has no _unknown_
     assert any("not trained on" in w.value and "lime" in w.value and "(3)" in w.value for w in app.warning)
+    assert any(c.value.startswith("By speaker: ") and "hardest:" in c.value for c in app.caption)
 
 
 def test_train_bad_data_is_a_message(app, tmp_path):

@@ -6,6 +6,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -186,6 +187,12 @@ with right:
     })
     st.caption(f"Accuracy {report['accuracy']:.3f} · balanced accuracy {report['balanced_accuracy']:.3f} · "
                f"{report['n']} files")
+    speakers = report.get("per_speaker") or {}
+    if speakers:
+        hardest = ", ".join(f"{ui.md(spk)} {v['accuracy']:.2f} ({v['files']} files)"
+                            for spk, v in list(speakers.items())[:3])
+        st.caption(f"By speaker: {len(speakers)} speakers, mean accuracy "
+                   f"{np.mean([v['accuracy'] for v in speakers.values()]):.3f}; hardest: {hardest}")
 errors = report.get("errors") or []
 if errors:
     with st.expander(f"{len(errors)} misrecognised file{'s' if len(errors) != 1 else ''}"):
