@@ -84,6 +84,8 @@ def sensitivities(text: str) -> tuple:
 
 def format_curve(result: dict) -> str:
     """A keyword-spotting curve as a text table, with its operating point."""
+    from ..spotting import MAX_FA_PER_HOUR
+
     n = result["keywords"]
     lines = [f"{'sensitivity':>11}  {'missed':>14}  {'false alarms':>12}  {'per hour':>8}  {'latency p95':>11}"]
     for r in result["rows"]:
@@ -92,11 +94,11 @@ def format_curve(result: dict) -> str:
         lines.append(f"{r['sensitivity']:>11.2f}  {missed:>14}  {r['false_alarms']:>12d}  "
                      f"{r['false_alarms_per_hour']:>8.1f}  {lat:>11}")
     best = result["best"]
-    from ..spotting import MAX_FA_PER_HOUR
-
-    if best is None:
+    if not n:
+        lines.append("no keyword of the model in the truth list: only false alarms are counted")
+    elif best is None:
         lines.append(f"no sensitivity gives at most {MAX_FA_PER_HOUR:g} false alarm per hour")
-    elif n:
+    else:
         lines.append(f"fewest misses with at most {MAX_FA_PER_HOUR:g} false alarm per hour: {best['misses']}/{n} "
                      f"({best['miss_rate']:.3f}) at sensitivity {best['sensitivity']:g}")
     return "\n".join(lines)
@@ -112,16 +114,15 @@ def cmd_kws(args) -> int:
         raise HmmrecError("--truth names the truth list of one recording; with several, keep each beside its "
                           "recording (talk.wav: talk.csv)")
     rec = load_model(args.model)
-    items, truths = [], []
+    items, truths, seconds = [], [], 0.0
     for f in args.files:  # every file and truth list checked before any work
-        audio.info(f)
+        seconds += audio.info(f).duration_s
         truth_path = args.truth or truth_beside(f)
         if truth_path is None:
             raise HmmrecError(f"{f}: no truth list beside it ({Path(f).with_suffix('.csv').name}); "
                               "give one with --truth CSV (columns label,start,end)")
         items.append((f, read_truth(truth_path)))
         truths.append(str(truth_path))
-    seconds = sum(audio.info(f).duration_s for f in args.files)
     with progress_bar(seconds, "scoring", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
         result = sweep_many(rec, items, args.sensitivities,
                             progress=lambda t: bar.update(min(t, seconds) - bar.n), **_stream_kwargs(args, adapt=False))
