@@ -125,6 +125,12 @@ def test_kws_command(fruit_model_path, tmp_path, capsys):
     assert f"{result['keywords']} keywords to find" in out and "_unknown_ (2)" in out
     for r in result["rows"]:
         assert f"{r['misses']}/{result['keywords']} ({r['miss_rate']:.3f})" in out
+    # a truth list without any of the model's keywords: only false alarms can be counted
+    none = tmp_path / "none.csv"
+    none.write_text("label,start,end\n_unknown_,1.0,1.5\n")
+    assert main(["kws", str(fruit_model_path), str(STREAM), "--truth", str(none), "--sensitivities", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "0 keywords to find" in out and "only false alarms are counted" in out
     # an existing report is kept
     assert main(["kws", str(fruit_model_path), str(STREAM), "--json", str(report), "-q"]) == 1
     assert json.loads(report.read_text()) == result
