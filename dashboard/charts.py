@@ -289,23 +289,32 @@ def loglik_chart(scores) -> alt.Chart:
 
 
 def spotting_curve_chart(rows, current: float) -> alt.LayerChart:
-    """Keywords missed against false alarms per hour, one point per sensitivity (the
-    curve the knob moves along), the one nearest ``current`` highlighted."""
+    """Keywords missed against false alarms per hour, one point per distinct outcome
+    (the sensitivities that give it written beside it), the one of ``current`` (or the
+    nearest setting) highlighted: the curve the knob moves along."""
     data = pd.DataFrame(rows)
     near = float(data["sensitivity"].iloc[int(np.argmin(np.abs(data["sensitivity"] - current)))])
-    data = data.assign(now=data["sensitivity"] == near)
+    groups = []
+    for (fa, miss), g in data.groupby(["false_alarms_per_hour", "miss_rate"], sort=False):
+        lo, hi = float(g["sensitivity"].min()), float(g["sensitivity"].max())
+        groups.append({"false_alarms_per_hour": fa, "miss_rate": miss, "order": lo,
+                       "settings": f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}",
+                       "misses": int(g["misses"].iloc[0]), "false_alarms": int(g["false_alarms"].iloc[0]),
+                       "now": bool((g["sensitivity"] == near).any())})
+    data = pd.DataFrame(groups)
+    top = max(2.0, float(data["false_alarms_per_hour"].max()) * 1.1)  # an axis even when there are none
     base = alt.Chart(data).encode(
-        x=alt.X("false_alarms_per_hour:Q", title="false alarms per hour"),
+        x=alt.X("false_alarms_per_hour:Q", title="false alarms per hour", scale=alt.Scale(domain=[0, top])),
         y=alt.Y("miss_rate:Q", title="keywords missed", scale=alt.Scale(domain=[0, 1])),
-        tooltip=[alt.Tooltip("sensitivity:Q", format=".2f"), alt.Tooltip("misses:Q", title="missed"),
+        order="order:Q",
+        tooltip=[alt.Tooltip("settings:N", title="sensitivity"), alt.Tooltip("misses:Q", title="missed"),
                  alt.Tooltip("miss_rate:Q", format=".3f", title="miss rate"),
                  alt.Tooltip("false_alarms:Q", title="false alarms"),
                  alt.Tooltip("false_alarms_per_hour:Q", format=".1f", title="per hour")])
     line = base.mark_line(color=OTHER_COLOR)
     points = base.mark_point(filled=True, size=70).encode(
         color=alt.condition("datum.now", alt.value(WINNER_COLOR), alt.value(WAVE_COLOR)))
-    text = base.mark_text(align="left", dx=6, dy=-6, fontSize=TEXT_SIZE).encode(text=alt.Text("sensitivity:Q",
-                                                                                             format=".1f"))
+    text = base.mark_text(align="left", dx=7, dy=-7, fontSize=TEXT_SIZE).encode(text="settings:N")
     return (line + points + text).properties(height=260, width=CHART_WIDTH,
                                              title="Misses and false alarms at every sensitivity")
 

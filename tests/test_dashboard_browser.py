@@ -140,6 +140,20 @@ def test_every_page_renders(page, server, path, name, heading, marker):
     assert _screenshot(page, name).stat().st_size > 0
 
 
+def test_the_stream_page_scores_the_recording_against_its_truth(page, server):
+    """stream1.wav has its truth list beside it: keywords found and false alarms, then the curve."""
+    page.goto(f"{server}/stream")
+    page.wait_for_selector("text=Keywords found", timeout=PAGE_TIMEOUT_MS)
+    _settle(page)
+    found = page.locator('[data-testid="stMetric"]', has_text="Keywords found").inner_text()
+    assert " of 4" in found  # pineapple, kiwi, orange, kiwi: the words of stream1.csv that the small model knows
+    page.get_by_text("Misses and false alarms at every sensitivity").click()
+    page.wait_for_selector("text=false alarm per hour:", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelectorAll('.vega-embed').length >= 2", timeout=PAGE_TIMEOUT_MS)
+    _no_exception(page)
+    _screenshot(page, "stream_curve")
+
+
 def test_upload_a_kiwi_and_see_it_recognised(page, server):
     page.goto(server)
     page.wait_for_selector("h1:has-text('Recognize a word')")
