@@ -177,7 +177,7 @@ def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, s
     truth = [relabelled.get(str(v), str(v)) for v in corpus.y]
     labels = sorted({str(c) for c in recognizer.classes_} | set(truth))
     report = classification_report(truth, pred, labels=labels, files=corpus.paths)
-    counts = {lab: sum(1 for v in corpus.y if str(v) == lab) for lab in [*relabelled, *never]}
+    counts = corpus.counts()
     report["scored_as_unknown"] = {lab: counts[lab] for lab in relabelled}
     report["never_right"] = {lab: counts[lab] for lab in never}
     report["per_speaker"] = per_speaker(corpus, truth, pred)

@@ -108,11 +108,16 @@ def match_events(events, keywords) -> list:
     return out
 
 
-def _tally(events, truth, keywords_of) -> tuple:
+def _to_find(label: str, labels) -> bool:
+    """Whether a truth word is a keyword to find: a keyword label, and one of ``labels``
+    (a model's labels) when given."""
+    return is_keyword(label) and (labels is None or label in labels)
+
+
+def _tally(events, truth, labels) -> tuple:
     """(keywords to find, latencies of the hits, false alarms, kinds of keyword) of one recording."""
     events = [_fields(e) for e in events]
-    wanted = (lambda lab: is_keyword(lab)) if keywords_of is None else set(map(str, keywords_of)).__contains__
-    keywords = [t for t in truth if wanted(t.label)]
+    keywords = [t for t in truth if _to_find(t.label, labels)]
     hits = match_events(events, keywords)
     latencies = [events[k][3] - keywords[i].end for k, i in enumerate(hits) if i is not None]
     return len(keywords), latencies, sum(1 for i in hits if i is None), {k.label for k in keywords}
@@ -134,8 +139,9 @@ def _summary(tallies, duration_s: float) -> dict:
 
 def score_events(events, truth, duration_s: float, keywords_of=None) -> dict:
     """Misses, false alarms and latency of ``events`` against ``truth`` over ``duration_s``
-    seconds of audio. ``keywords_of``: the labels to find (a model's keywords); default:
-    every keyword label (not beginning with ``_``) in ``truth``.
+    seconds of audio. The keywords to find are the truth's keyword labels (not beginning
+    with ``_``), of them only those in ``keywords_of`` when given (a model's labels,
+    ``recognizer.classes_``).
 
     ``miss_rate`` and ``false_alarms_per_keyword_hour`` (false alarms per hour per keyword
     kind, NIST's normalisation) are None when there is no keyword to find; latencies are
@@ -143,7 +149,8 @@ def score_events(events, truth, duration_s: float, keywords_of=None) -> dict:
     """
     if not duration_s > 0:
         raise ParameterError(f"duration_s must be positive, got {duration_s!r}")
-    return _summary([_tally(events, truth, keywords_of)], duration_s)
+    labels = None if keywords_of is None else {str(v) for v in keywords_of}
+    return _summary([_tally(events, truth, labels)], duration_s)
 
 
 def sweep(recognizer, recording, truth, sensitivities=DEFAULT_SWEEP, progress=None, **kwargs) -> dict:
@@ -177,7 +184,7 @@ def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, **
         raise ParameterError("sweep_many needs at least one recording")
     durations = [audio.info(path).duration_s for path, _ in items]  # every file readable before any work
     sr = recognizer.feature_config_.sr
-    keywords = [str(c) for c, k in zip(recognizer.classes_, recognizer.keyword_mask_) if k]
+    labels = {str(c) for c in recognizer.classes_}
     tallies: dict[float, list] = {s: [] for s in levels}
     for i, (path, truth) in enumerate(items):
         def chunks(path=path, before=sum(durations[:i])):
@@ -190,13 +197,13 @@ def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, **
 
         swept = events_at_sensitivities(recognizer, chunks(), levels, **kwargs)
         for s in levels:
-            tallies[s].append(_tally(swept[s], truth, keywords))
+            tallies[s].append(_tally(swept[s], truth, labels))
     total = sum(durations)
     rows = [{"sensitivity": s, **_summary(tallies[s], total)} for s in levels]
     ignored: dict[str, int] = {}
     for _, truth in items:
         for t in truth:
-            if t.label not in keywords:
+            if not _to_find(t.label, labels):
                 ignored[t.label] = ignored.get(t.label, 0) + 1
     ok = [r for r in rows if r["false_alarms_per_hour"] <= MAX_FA_PER_HOUR and r["miss_rate"] is not None]
     best = min(ok, key=lambda r: (r["miss_rate"], r["false_alarms_per_hour"])) if ok else None

@@ -140,8 +140,7 @@ def file_source():
 def show_scoring(run, truth, seconds: float, path, key) -> None:
     """The events against the truth list (as ``hmmrec kws`` scores them), and on request
     the whole curve of misses and false alarms over the sensitivities."""
-    keywords = [str(c) for c, k in zip(rec.classes_, rec.keyword_mask_) if k]
-    r = score_events(run.events, truth, seconds, keywords_of=keywords)
+    r = score_events(run.events, truth, seconds, keywords_of=rec.classes_)
     m1, m2, m3 = st.columns(3)
     m1.metric("Keywords found", f"{r['hits']} of {r['keywords']}",
               help="the truth list's words that are keywords of this model; its other words are to be ignored")

@@ -19,6 +19,7 @@ from hmmrec.recognizer import DEFAULT_OWN_WEIGHT
 from hmmrec.corpus import Corpus
 from hmmrec.errors import HmmrecError
 from hmmrec.evaluate import evaluate_files
+from hmmrec.labels import UNKNOWN
 
 RESULT = "train_result"  # the last TrainResult of this session
 STATE_CHOICES = ["auto"] + list(range(3, 17))
@@ -166,7 +167,7 @@ labels = report["labels"]
 as_unknown, never = report.get("scored_as_unknown") or {}, report.get("never_right") or {}
 if as_unknown:
     st.info("Words of the test data that the model was not trained on, right when it answers "
-            f"{ui.md('_unknown_')}: " + ", ".join(f"{ui.md(u)} ({n})" for u, n in as_unknown.items()))
+            f"{ui.md(UNKNOWN)}: " + ", ".join(f"{ui.md(u)} ({n})" for u, n in as_unknown.items()))
 if never:
     st.warning("The test data has labels the model was not trained on (always counted wrong): "
                + ", ".join(f"{ui.md(u)} ({n})" for u, n in never.items()))
