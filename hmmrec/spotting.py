@@ -160,7 +160,8 @@ def sweep(recognizer, recording, truth, sensitivities=DEFAULT_SWEEP, progress=No
     return {"recording": str(recording), **result}
 
 
-def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, **kwargs) -> dict:
+def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, *, adapt: bool = False,
+               **kwargs) -> dict:
     """The miss / false-alarm curve of recordings, each with its truth list: ``items`` are
     (path, :func:`read_truth` rows). Each recording is a stream of its own, decided at every
     sensitivity in one scoring pass, exactly the events of ``hmmrec stream`` at each; a
@@ -170,11 +171,15 @@ def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, **
     The keywords to find are the truth's words that are the model's keywords; the others
     (``_unknown_``, words the model does not know) are counted in ``ignored``. ``best``:
     the row with the fewest misses at no more than :data:`MAX_FA_PER_HOUR` false alarms an
-    hour (None if none). ``progress(seconds)``: the seconds of audio consumed so far, over
-    all recordings; ``kwargs`` go to the stream (``window_s``, ``hop_s``...).
+    hour (None if none). ``progress(seconds)``: the seconds of audio scored so far, over
+    all recordings (and passes); ``kwargs`` go to the stream (``window_s``, ``hop_s``...).
+
+    ``adapt``: each recording adapts to the voice heard, afresh, as ``hmmrec stream
+    --adapt`` does; the models then change with the events, which differ between
+    sensitivities, so each sensitivity is a pass of its own over every recording.
     """
     from . import audio
-    from .stream import chunk_samples, events_at_sensitivities
+    from .stream import chunk_samples, events_at_sensitivities, stream_file
 
     levels = sorted({float(s) for s in sensitivities})
     if not levels or not all(0.0 <= s <= 1.0 for s in levels):
@@ -186,18 +191,30 @@ def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, **
     sr = recognizer.feature_config_.sr
     labels = {str(c) for c in recognizer.classes_}
     tallies: dict[float, list] = {s: [] for s in levels}
+    scored = 0.0  # seconds of audio of the passes before this one
     for i, (path, truth) in enumerate(items):
-        def chunks(path=path, before=sum(durations[:i])):
+        def consumed(t: float) -> None:
+            if progress is not None:
+                progress(scored + t)
+
+        if adapt:
+            for s in levels:
+                events = list(stream_file(recognizer, path, progress=consumed, sensitivity=s, adapt=True, **kwargs))
+                tallies[s].append(_tally(events, truth, labels))
+                scored += durations[i]
+            continue
+
+        def chunks(path=path):
             done = 0
             for chunk in audio.iter_chunks(path, sr, chunk_samples(sr)):
                 yield chunk
                 done += len(chunk)
-                if progress is not None:
-                    progress(before + done / sr)
+                consumed(done / sr)
 
         swept = events_at_sensitivities(recognizer, chunks(), levels, **kwargs)
         for s in levels:
             tallies[s].append(_tally(swept[s], truth, labels))
+        scored += durations[i]
     total = sum(durations)
     rows = [{"sensitivity": s, **_summary(tallies[s], total)} for s in levels]
     ignored: dict[str, int] = {}
@@ -207,5 +224,5 @@ def sweep_many(recognizer, items, sensitivities=DEFAULT_SWEEP, progress=None, **
                 ignored[t.label] = ignored.get(t.label, 0) + 1
     ok = [r for r in rows if r["false_alarms_per_hour"] <= MAX_FA_PER_HOUR and r["miss_rate"] is not None]
     best = min(ok, key=lambda r: (r["miss_rate"], r["false_alarms_per_hour"])) if ok else None
-    return {"recordings": len(items), "duration_s": round(total, 3), "keywords": rows[0]["keywords"],
-            "ignored": dict(sorted(ignored.items())), "rows": rows, "best": best}
+    return {"recordings": len(items), "duration_s": round(total, 3), "adapted": bool(adapt),
+            "keywords": rows[0]["keywords"], "ignored": dict(sorted(ignored.items())), "rows": rows, "best": best}

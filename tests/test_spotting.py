@@ -94,6 +94,32 @@ def test_the_curve_is_the_streams_at_each_sensitivity(fruit_model):
         sweep(fruit_model, STREAM, truth, [1.5])
 
 
+def test_an_adapting_curve_is_the_adapting_streams_at_each_sensitivity(fruit_model, fruit_model_path, tmp_path,
+                                                                         monkeypatch, capsys):
+    from hmmrec.adapt import OnlineAdapter
+
+    truth = read_truth(STREAM.with_suffix(".csv"))
+    added = []
+    real_add = OnlineAdapter.add
+    monkeypatch.setattr(OnlineAdapter, "add", lambda self, *a, **k: added.append(a) or real_add(self, *a, **k))
+    result = sweep(fruit_model, STREAM, truth, [0.2, 0.8], adapt=True)
+    assert result["adapted"] and added  # its events adapted the models
+    keywords = [str(c) for c in fruit_model.classes_]
+    for row in result["rows"]:
+        events = list(stream_file(fruit_model, STREAM, sensitivity=row["sensitivity"], adapt=True))
+        assert row == {"sensitivity": row["sensitivity"],
+                       **score_events(events, truth, result["duration_s"], keywords_of=keywords)}
+    added.clear()
+    assert not sweep(fruit_model, STREAM, truth, [0.2, 0.8])["adapted"] and not added
+    # the command
+    report = tmp_path / "adapting.json"
+    assert main(["kws", str(fruit_model_path), str(STREAM), "--sensitivities", "0.2,0.8", "--adapt",
+                 "--json", str(report), "-q"]) == 0
+    assert "adapting to each recording's voice" in capsys.readouterr().out
+    saved = json.loads(report.read_text())
+    assert saved["adapted"] and saved["rows"] == result["rows"]
+
+
 def test_a_curve_over_several_recordings_counts_them_all(fruit_model, tmp_path, capsys):
     streams = sorted((SOUNDS / "streams").glob("*.wav"))
     items = [(p, read_truth(p.with_suffix(".csv"))) for p in streams]

@@ -24,8 +24,8 @@ COUNTDOWN_S = 1.0
 _STREAM_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s of audio [{elapsed}<{remaining}{postfix}]"
 
 
-def _stream_kwargs(args, adapt: bool = True) -> dict:
-    """The stream's settings given on the command line (``adapt``: whether they may include adapting)."""
+def _stream_kwargs(args) -> dict:
+    """The stream's settings given on the command line."""
     kw = {}
     if getattr(args, "sensitivity", None) is not None:
         kw["sensitivity"] = args.sensitivity
@@ -33,8 +33,7 @@ def _stream_kwargs(args, adapt: bool = True) -> dict:
         kw["window_s"] = args.window
     if getattr(args, "hop", None) is not None:
         kw["hop_s"] = args.hop
-    if adapt:
-        kw["adapt"] = bool(getattr(args, "adapt", False))
+    kw["adapt"] = bool(getattr(args, "adapt", False))
     return kw
 
 
@@ -123,13 +122,16 @@ def cmd_kws(args) -> int:
                               "give one with --truth CSV (columns label,start,end)")
         items.append((f, read_truth(truth_path)))
         truths.append(str(truth_path))
-    with progress_bar(seconds, "scoring", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
+    # adapting, the models follow the events, which differ between sensitivities: a pass for each
+    work = seconds * (len(args.sensitivities) if args.adapt else 1)
+    with progress_bar(work, "scoring", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
         result = sweep_many(rec, items, args.sensitivities,
-                            progress=lambda t: bar.update(min(t, seconds) - bar.n), **_stream_kwargs(args, adapt=False))
+                            progress=lambda t: bar.update(min(t, work) - bar.n), **_stream_kwargs(args))
     result = {"model": str(args.model), "files": list(args.files), "truth": truths, **result}
     ignored = ", ".join(f"{lab} ({k})" for lab, k in result["ignored"].items())
     what = args.files[0] if len(args.files) == 1 else plural(len(args.files), "recording")
     print(f"{what}: {seconds:.1f} s, {plural(result['keywords'], 'keyword')} to find"
+          + (", adapting to each recording's voice" if args.adapt else "")
           + (f"; also said, not the model's keywords: {ignored}" if ignored else ""))
     print(format_curve(result))
     if args.json:
@@ -244,6 +246,8 @@ def add_commands(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing JSON report")
     p.add_argument("--window", type=positive_float, default=None, metavar="S",
                    help="window length in seconds (default: fitted to the training data)")
+    p.add_argument("--adapt", action="store_true",
+                   help="each recording adapts to its voice as 'hmmrec stream --adapt' does (a pass per sensitivity)")
     add_quiet_option(p)
     p.set_defaults(func=cmd_kws)
 
