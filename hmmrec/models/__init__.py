@@ -1,7 +1,7 @@
 """Models of real speech shipped inside the package, found by name.
 
 ``commands`` (yes no up down left right on off stop go, ``_unknown_`` and
-``_silence_``, trained on the Speech Commands recordings of thousands of speakers) and
+``_silence_``, trained on the Speech Commands recordings of 130 speakers) and
 ``digits`` (zero to nine, Free Spoken Digit Dataset, 8 kHz). A shipped model's name
 works wherever a model path does; a file of that name in the current folder comes
 first. ``scripts/build_models.py`` builds them from the datasets; the datasets' licences
