@@ -28,7 +28,7 @@ from .audio import SUFFIXES
 from .errors import DataError, ParameterError
 from .safefile import open_regular
 
-__all__ = ["Utterance", "Corpus", "load_corpus", "split_by_speaker", "split_by_take",
+__all__ = ["Utterance", "Corpus", "load_corpus", "audio_files", "split_by_speaker", "split_by_take",
            "kfold", "leave_one_speaker_out"]
 
 _NOHASH = re.compile(r"^(?:.*_)?([0-9a-f]{8})_nohash_(\d+)$")
@@ -98,7 +98,9 @@ def _listing(folder: Path) -> list[Path]:
         raise DataError(f"{folder}: cannot read the folder ({exc.strerror or exc})") from None
 
 
-def _audio_files(folder: Path) -> list[Path]:
+def audio_files(folder) -> list[Path]:
+    """The audio files directly in ``folder`` (by suffix, see :data:`hmmrec.audio.SUFFIXES`), sorted."""
+    folder = Path(folder)
     return [p for p in _listing(folder) if p.is_file() and p.suffix.lower() in SUFFIXES]
 
 
@@ -115,7 +117,7 @@ def _load_tree(root: Path) -> Corpus:
     empty = []
     for d in subdirs:
         _check_label(d.name, d)
-        files = _audio_files(d)
+        files = audio_files(d)
         if not files:
             empty.append(d)
             continue

@@ -30,7 +30,7 @@ from .errors import DataError, ParameterError
 from .labels import is_keyword
 from .safefile import open_regular
 
-__all__ = ["TruthWord", "read_truth", "truth_beside", "match_events", "score_events", "sweep", "sweep_many",
+__all__ = ["TruthWord", "read_truth", "truth_beside", "recordings_in", "match_events", "score_events", "sweep", "sweep_many",
            "DEFAULT_SWEEP", "MAX_FA_PER_HOUR"]
 
 # the sensitivities of a curve unless told
@@ -83,6 +83,15 @@ def truth_beside(recording) -> Path | None:
     """The truth list kept beside a recording (``talk.wav`` -> ``talk.csv``), if there is one."""
     p = Path(recording).with_suffix(".csv")
     return p if p.is_file() else None
+
+
+def recordings_in(folder) -> tuple[list[Path], list[Path]]:
+    """The audio files directly in ``folder``: (those with a truth list beside them, those
+    without), each sorted."""
+    from .corpus import audio_files
+
+    files = audio_files(folder)
+    return [f for f in files if truth_beside(f)], [f for f in files if not truth_beside(f)]
 
 
 def _fields(event) -> tuple:

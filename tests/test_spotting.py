@@ -141,6 +141,31 @@ def test_a_curve_over_several_recordings_counts_them_all(fruit_model, tmp_path, 
     assert "--truth" in capsys.readouterr().err
 
 
+def test_kws_takes_folders_of_recordings_with_their_truth_lists(fruit_model, fruit_model_path, tmp_path, capsys):
+    streams = sorted((SOUNDS / "streams").glob("*.wav"))
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    for p in streams:
+        shutil.copy(p, folder / p.name)
+        shutil.copy(p.with_suffix(".csv"), folder / p.with_suffix(".csv").name)
+    shutil.copy(streams[0], folder / "untold.wav")  # no truth list: left out, and said so
+    report = tmp_path / "folder.json"
+    assert main(["kws", str(fruit_model_path), str(folder), "--sensitivities", "0.5", "--json", str(report), "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "2 recordings:" in out and "left out 1 recording without a truth list (untold.wav)" in err
+    result = json.loads(report.read_text())
+    assert result["files"] == [str(folder / p.name) for p in streams]
+    items = [(p, read_truth(p.with_suffix(".csv"))) for p in streams]
+    assert result["rows"] == sweep_many(fruit_model, items, [0.5])["rows"]
+    # a folder with no recording that has a truth list: one line, nothing scored
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(streams[0], bare / "a.wav")
+    assert main(["kws", str(fruit_model_path), str(bare), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hmmrec: error: ") and err.count("\n") == 1 and "truth list" in err
+
+
 def test_kws_command(fruit_model_path, tmp_path, capsys):
     report = tmp_path / "curve.json"
     rc = main(["kws", str(fruit_model_path), str(STREAM), "--sensitivities", "0.5,0.2", "--json", str(report), "-q"])

@@ -105,16 +105,30 @@ def format_curve(result: dict) -> str:
 
 def cmd_kws(args) -> int:
     from .. import audio
-    from ..spotting import read_truth, sweep_many, truth_beside
+    from ..spotting import read_truth, recordings_in, sweep_many, truth_beside
 
     if args.json:
         refuse_existing(args.json, args.force, "report")
-    if args.truth and len(args.files) > 1:
+    files: list[str] = []
+    for f in args.files:  # a folder: its recordings that have a truth list beside them
+        if not Path(f).is_dir():
+            files.append(f)
+            continue
+        found, without = recordings_in(f)
+        if not found:
+            raise HmmrecError(f"{f}: no recording in it has a truth list beside it (talk.wav: talk.csv, "
+                              "columns label,start,end)")
+        if without:
+            names = ", ".join(p.name for p in without[:3]) + (", ..." if len(without) > 3 else "")
+            print(f"{f}: left out {plural(len(without), 'recording')} without a truth list ({names})",
+                  file=sys.stderr)
+        files += [str(p) for p in found]
+    if args.truth and len(files) > 1:
         raise HmmrecError("--truth names the truth list of one recording; with several, keep each beside its "
                           "recording (talk.wav: talk.csv)")
     rec = load_model(args.model)
     items, truths, seconds = [], [], 0.0
-    for f in args.files:  # every file and truth list checked before any work
+    for f in files:  # every file and truth list checked before any work
         seconds += audio.info(f).duration_s
         truth_path = args.truth or truth_beside(f)
         if truth_path is None:
@@ -127,9 +141,9 @@ def cmd_kws(args) -> int:
     with progress_bar(work, "scoring", "s", args.quiet, bar_format=_STREAM_BAR) as bar:
         result = sweep_many(rec, items, args.sensitivities,
                             progress=lambda t: bar.update(min(t, work) - bar.n), **_stream_kwargs(args))
-    result = {"model": str(args.model), "files": list(args.files), "truth": truths, **result}
+    result = {"model": str(args.model), "files": files, "truth": truths, **result}
     ignored = ", ".join(f"{lab} ({k})" for lab, k in result["ignored"].items())
-    what = args.files[0] if len(args.files) == 1 else plural(len(args.files), "recording")
+    what = files[0] if len(files) == 1 else plural(len(files), "recording")
     print(f"{what}: {seconds:.1f} s, {plural(result['keywords'], 'keyword')} to find"
           + (", adapting to each recording's voice" if args.adapt else "")
           + (f"; also said, not the model's keywords: {ignored}" if ignored else ""))
@@ -236,7 +250,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("kws", help="keyword spotting in recordings scored against what was said: misses and "
                                    "false alarms per hour at each sensitivity")
     p.add_argument("model", help="model file, or a shipped model's name (commands, digits)")
-    p.add_argument("files", nargs="+", metavar="FILE", help="recordings, each with its truth list beside it")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="recordings, each with its truth list beside it, or folders of them")
     p.add_argument("--truth", metavar="CSV",
                    help="what was said in FILE (one): columns label,start,end in seconds (default: the .csv "
                         "beside FILE, as talk.csv for talk.wav)")
