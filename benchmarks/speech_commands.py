@@ -49,15 +49,14 @@ def main():
             ap.error("--seeds and --compare-extra: one at a time")
         runs = []
         for seed in (int(v) for v in args.seeds.split(",")):
-            args.seed = seed
             train, test = split_by_speaker(corpus, args.test_size, seed)
-            runs.append(run(train, test, args.extra_train, args))
+            runs.append(run(train, test, args.extra_train, args, seed))
         return emit({"dataset": "speech_commands", "seeds": [r["protocol"] for r in runs],
                      "accuracy_per_seed": [r["accuracy"] for r in runs],
                      "mean_accuracy": round(sum(r["accuracy"] for r in runs) / len(runs), 4), "runs": runs})
     train, test = split_by_speaker(corpus, args.test_size, args.seed)
     runs = [False, True] if args.compare_extra else [args.extra_train]
-    results = [run(train, test, extra, args) for extra in runs]
+    results = [run(train, test, extra, args, args.seed) for extra in runs]
     if not args.compare_extra:
         return emit(results[0])
     before, after = (r["recall_per_label"] for r in results)
@@ -69,7 +68,7 @@ def main():
           "runs": results})
 
 
-def run(train: Corpus, test: Corpus, extra: bool, args) -> dict:
+def run(train: Corpus, test: Corpus, extra: bool, args, seed: int) -> dict:
     if extra:
         train = Corpus(list(train) + list(extra_training_corpus()))
     assert not {u.speaker for u in train} & {u.speaker for u in test}
@@ -80,7 +79,7 @@ def run(train: Corpus, test: Corpus, extra: bool, args) -> dict:
         rep = evaluate_files(rec, test)
     per_label = {lab: round(v["recall"], 4) for lab, v in rep["per_label"].items()} if "per_label" in rep else None
     return {"dataset": "speech_commands", "classes": len(rec.classes_), "protocol":
-            f"speaker-disjoint split, test_size={args.test_size}, seed={args.seed}",
+            f"speaker-disjoint split, test_size={args.test_size}, seed={seed}",
             "extra_train": extra, "n_train": len(train), "n_test": len(test),
             "n_test_speakers": len({u.speaker for u in test}),
             "accuracy": rep["accuracy"], "balanced_accuracy": rep["balanced_accuracy"], "recall_per_label": per_label,

@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from .labels import UNKNOWN, is_keyword
 
 __all__ = ["classification_report", "format_report", "evaluate_files", "file_features", "scoring_labels",
-           "per_speaker", "summarize_folds"]
+           "per_speaker", "speaker_summary", "summarize_folds"]
 
 # files are recognised in jobs of at least this many (a worker gets a copy of the recognizer
 # with each job) ...
@@ -66,11 +66,11 @@ def format_report(report: dict) -> str:
     lines.append("")
     lines.append(f"accuracy           {report['accuracy']:.4f}  ({report['n']} files)")
     lines.append(f"balanced accuracy  {report['balanced_accuracy']:.4f}")
-    speakers = report.get("per_speaker") or {}
-    if speakers:
-        acc = [v["accuracy"] for v in speakers.values()]
-        hardest = ", ".join(f"{spk} {v['accuracy']:.3f} of {v['files']}" for spk, v in list(speakers.items())[:3])
-        lines.append(f"by speaker         {np.mean(acc):.4f}  (mean of {len(speakers)} speakers; hardest: {hardest})")
+    summary = speaker_summary(report)
+    if summary is not None:
+        mean, hardest = summary
+        names = ", ".join(f"{spk} {v['accuracy']:.3f} of {v['files']}" for spk, v in hardest)
+        lines.append(f"by speaker         {mean:.4f}  (mean of {len(report['per_speaker'])} speakers; hardest: {names})")
     for key, what in (("scored_as_unknown", f"scored as {UNKNOWN} (words the model does not know)"),
                       ("never_right", "never right (labels the model does not have)")):
         if report.get(key):
@@ -195,6 +195,15 @@ def per_speaker(corpus, truth, pred) -> dict:
         return {}
     stats = {spk: {"files": len(v), "accuracy": float(np.mean(v))} for spk, v in by.items()}
     return dict(sorted(stats.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["files"], kv[0])))
+
+
+def speaker_summary(report: dict, n: int = 3):
+    """(mean accuracy over the speakers, the ``n`` hardest as (speaker, stats) pairs) of a
+    report's ``per_speaker``, or None when it has none."""
+    speakers = report.get("per_speaker") or {}
+    if not speakers:
+        return None
+    return float(np.mean([v["accuracy"] for v in speakers.values()])), list(speakers.items())[:n]
 
 
 def summarize_folds(accuracies: dict) -> dict:

@@ -12,8 +12,8 @@ place of their time tolerance). Latency is the event's
 ``time`` less the keyword's end: how long after the word the reaction came.
 
 :func:`sweep` decides a recording at several sensitivities in one scoring pass
-(:func:`hmmrec.stream.events_at_sensitivities`) and scores each: the miss / false-alarm
-curve that the one knob moves along.
+(:func:`hmmrec.stream.events_at_sensitivities`; adapting to the voice, a pass each) and
+scores each: the miss / false-alarm curve that the one knob moves along.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from .errors import DataError, ParameterError
 from .labels import is_keyword
 from .safefile import open_regular
 
-__all__ = ["TruthWord", "read_truth", "truth_beside", "recordings_in", "match_events", "score_events", "sweep", "sweep_many",
-           "DEFAULT_SWEEP", "MAX_FA_PER_HOUR"]
+__all__ = ["TruthWord", "read_truth", "truth_beside", "recordings_in", "match_events", "score_events", "sweep",
+           "sweep_many", "DEFAULT_SWEEP", "MAX_FA_PER_HOUR"]
 
 # the sensitivities of a curve unless told
 DEFAULT_SWEEP = tuple(round(0.1 * i, 1) for i in range(11))
@@ -90,8 +90,10 @@ def recordings_in(folder) -> tuple[list[Path], list[Path]]:
     without), each sorted."""
     from .corpus import audio_files
 
-    files = audio_files(folder)
-    return [f for f in files if truth_beside(f)], [f for f in files if not truth_beside(f)]
+    told: tuple[list[Path], list[Path]] = ([], [])
+    for f in audio_files(folder):
+        told[truth_beside(f) is None].append(f)
+    return told
 
 
 def _fields(event) -> tuple:

@@ -6,7 +6,6 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -18,7 +17,7 @@ from hmmrec import HMMRecognizer
 from hmmrec.recognizer import DEFAULT_OWN_WEIGHT
 from hmmrec.corpus import Corpus
 from hmmrec.errors import HmmrecError
-from hmmrec.evaluate import evaluate_files
+from hmmrec.evaluate import evaluate_files, speaker_summary
 from hmmrec.labels import UNKNOWN
 
 RESULT = "train_result"  # the last TrainResult of this session
@@ -188,12 +187,11 @@ with right:
     })
     st.caption(f"Accuracy {report['accuracy']:.3f} · balanced accuracy {report['balanced_accuracy']:.3f} · "
                f"{report['n']} files")
-    speakers = report.get("per_speaker") or {}
-    if speakers:
-        hardest = ", ".join(f"{ui.md(spk)} {v['accuracy']:.2f} ({v['files']} files)"
-                            for spk, v in list(speakers.items())[:3])
-        st.caption(f"By speaker: {len(speakers)} speakers, mean accuracy "
-                   f"{np.mean([v['accuracy'] for v in speakers.values()]):.3f}; hardest: {hardest}")
+    summary = speaker_summary(report)
+    if summary is not None:
+        mean, hardest = summary
+        names = ", ".join(f"{ui.md(spk)} {v['accuracy']:.2f} ({v['files']} files)" for spk, v in hardest)
+        st.caption(f"By speaker: {len(report['per_speaker'])} speakers, mean accuracy {mean:.3f}; hardest: {names}")
 errors = report.get("errors") or []
 if errors:
     with st.expander(f"{len(errors)} misrecognised file{'s' if len(errors) != 1 else ''}"):
