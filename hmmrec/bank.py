@@ -120,9 +120,42 @@ class ModelBank:
 
     def state_loglik(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_models, s_max) log emission densities; padded states are -inf."""
-        e = self.emission_loglik(np.asarray(x, dtype=np.float64))
+        return self.per_state(self.emission_loglik(np.asarray(x, dtype=np.float64)))
+
+    def per_state(self, e: np.ndarray) -> np.ndarray:
+        """(n_frames, n_emissions) scores of the distinct emission states -> (n_frames,
+        n_models, s_max), each model's states in place; padded states are -inf."""
         e = np.hstack([e, np.full((len(e), 1), -np.inf)])  # column -1: padding
         return e[:, self._column]
+
+    def emission_columns(self, k: int) -> np.ndarray:
+        """Distinct emission state (column of :meth:`emission_loglik`) of each state of model ``k``."""
+        return self._column[k, : self.n_states[k]].copy()
+
+    def best_path(self, log_b: np.ndarray, k: int) -> np.ndarray:
+        """Viterbi state path of model ``k`` through frames whose state scores are
+        ``log_b`` (n_frames, n_models, s_max), from one of its start states to one of
+        its final states; ``-1`` everywhere if no path ends in a final state."""
+        s, t_len = int(self.n_states[k]), len(log_b)
+        b = log_b[:, k, :s]
+        stay, step, skip = self._log_stay[k, :s], self._log_next[k, :s], self._log_skip[k, :s]
+        delta = self._log_start[k, :s] + b[0]
+        back = np.zeros((t_len, s), dtype=np.int8)  # 0 stayed, 1 came from s-1, 2 from s-2
+        cand = np.full((3, s), -np.inf)
+        for t in range(1, t_len):
+            cand[0] = delta + stay
+            cand[1, 1:] = delta[:-1] + step[1:]
+            cand[2, 2:] = delta[:-2] + skip[2:]
+            back[t] = cand.argmax(0)
+            delta = cand.max(0) + b[t]
+        end = np.where(self._final[k, :s], delta, -np.inf)
+        path = np.full(t_len, -1, dtype=np.intp)
+        if t_len == 0 or not np.isfinite(end.max()):
+            return path
+        path[-1] = int(end.argmax())
+        for t in range(t_len - 1, 0, -1):
+            path[t - 1] = path[t] - back[t, path[t]]
+        return path
 
     def forward(self, log_b: np.ndarray) -> np.ndarray:
         """Log-likelihood per model of frames whose state log-densities are ``log_b``.

@@ -159,8 +159,9 @@ class MMITrainer:
         return out, changed
 
 
-def fit_temperature(bank: ModelBank, labels, whole: dict) -> float:
-    """Temperature of the posterior over labels, fitted on (a sample of) training utterances.
+def fit_temperature(score, labels, whole: dict) -> float:
+    """Temperature of the posterior over labels, fitted on (a sample of) training utterances;
+    ``score(x)``: log-likelihood of one utterance under every label.
 
     The posterior is ``softmax(temperature * log-likelihood / n_frames)``; the
     temperature minimises the cross-entropy of the true labels, within
@@ -173,7 +174,7 @@ def fit_temperature(bank: ModelBank, labels, whole: dict) -> float:
     for k, label in enumerate(labels):
         seqs = whole[label]
         for i in rng.choice(len(seqs), size=min(len(seqs), _CALIBRATION_EXAMPLES), replace=False):
-            rows.append(bank.score(seqs[i]) / len(seqs[i]))
+            rows.append(score(seqs[i]) / len(seqs[i]))
             truth.append(k)
     z, truth = np.array(rows), np.array(truth)
     z = np.where(np.isfinite(z), z, np.nanmin(np.where(np.isfinite(z), z, np.nan)) - 100)

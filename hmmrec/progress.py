@@ -29,9 +29,13 @@ __all__ = ["TrainingProgress", "TrainingBars", "print_progress", "plural", "show
 
 # seconds between two drawings of a bar (however often it is updated)
 BAR_INTERVAL_S = 0.1
+# share of the whole training at the start and end of each stage (about the time each
+# takes on a large corpus)
+_STAGE_SPANS = {"files": (0.0, 0.15), "features": (0.15, 0.15), "model": (0.15, 0.55),
+                "discriminative": (0.55, 0.6), "network": (0.6, 0.99)}
 # training stages drawn as a bar of their own: stage -> (name on the bar, unit)
 _STAGE_BARS = {"files": ("features", "file"), "model": ("models", "model"),
-               "discriminative": ("discriminative", "iteration")}
+               "discriminative": ("discriminative", "iteration"), "network": ("frame classifier", "epoch")}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class TrainingProgress:
         ``"files"`` (the features of one more input extracted), ``"features"`` (features
         of every input extracted: the summary), ``"model"`` (one more model trained; ``done``
         0 when the stage starts), ``"discriminative"`` (one discriminative iteration done;
-        ``done`` 0 when the stage starts) or ``"done"``.
+        ``done`` 0 when the stage starts), ``"network"`` (one more epoch of the frame
+        classifier; ``done`` 0 when it starts, with how many frames it learns from) or ``"done"``.
     done, total : int
         Steps of this stage done so far, out of ``total``.
     message : str
@@ -67,15 +72,10 @@ class TrainingProgress:
     def fraction(self) -> float:
         """Rough share of the whole training done (for progress bars)."""
         share = self.done / self.total if self.total else 1.0
-        if self.stage == "files":
-            return 0.15 * share
-        if self.stage == "features":
-            return 0.15
-        if self.stage == "model":
-            return 0.15 + 0.75 * share
-        if self.stage == "discriminative":
-            return 0.9 + 0.09 * share
-        return 1.0
+        if self.stage not in _STAGE_SPANS:
+            return 1.0
+        a, b = _STAGE_SPANS[self.stage]
+        return a * (1.0 - share) + b * share  # (exactly a at the start and b at the end)
 
     @property
     def brief(self) -> str:
@@ -87,7 +87,10 @@ class TrainingProgress:
     @property
     def is_milestone(self) -> bool:
         """Worth a line in a log: a stage's summary, a model or an iteration done; not the
-        start of a stage nor each input read (those are for bars)."""
+        start of a stage nor each input read (those are for bars); of the frame classifier,
+        what it learns from and its last epoch."""
+        if self.stage == "network":
+            return self.done in (0, self.total)
         return self.stage != "files" and not (self.stage in ("model", "discriminative") and self.done == 0)
 
 

@@ -7,8 +7,8 @@ is a list of audio file paths or of float mono signals at ``feature_config.sr``.
 
 ``fit`` is a short template of named steps: the features of every input and its
 training copies (:mod:`hmmrec.augment`), maximum-likelihood word models (:mod:`hmmrec.hmm`),
-a background and a filler model, discriminative training and calibration
-(:mod:`hmmrec.discriminative`). Model files are :mod:`hmmrec.modelfile`. The stream
+a background and a filler model, discriminative training, a frame classifier beside
+the Gaussians (:mod:`hmmrec.framenet`) and calibration (:mod:`hmmrec.discriminative`). Model files are :mod:`hmmrec.modelfile`. The stream
 recognizer gets what it needs through one object, :meth:`HMMRecognizer.stream_models`.
 """
 
@@ -27,6 +27,7 @@ from .bank import ModelBank, best_of_models, filler_or_model, wrap_with_filler
 from .discriminative import MMITrainer, fit_temperature
 from .errors import ModelFileError, NotFittedError, ParameterError
 from .features import FeatureConfig, extract
+from .framenet import EPOCHS, train_frame_net
 from .normalization import check_long_enough
 from .hmm import HMMParams, viterbi, viterbi_wrapped
 from .labels import is_keyword, is_whole
@@ -178,6 +179,12 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     mmi_iter : int
         Iterations of discriminative training after the maximum-likelihood one (see
         :mod:`hmmrec.discriminative`). ``0``: none.
+    net_weight : float
+        Share of each file's label scores that comes from a frame classifier trained on
+        the aligned states of all the word models (:mod:`hmmrec.framenet`), the rest
+        from the Gaussians; ``0``: no classifier (faster training). The two make
+        different mistakes on new voices. The stream spots candidates with the
+        Gaussians and checks each as a file is scored.
     unknown_models : int
         Stream models for each non-keyword label of speech (``_unknown_``: many
         different words), at most one per 5 of its training examples: the examples are
@@ -206,8 +213,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_states="auto", n_mix=8, skip=True, n_iter=8, var_floor=0.05, speeds=(), warps=(0.9, 1.1),
-                 noise_snrs=(10.0,), mmi_iter=1, unknown_models=16, stream_n_mix=4, feature_config=None, n_jobs=-1,
-                 verbose=0):
+                 noise_snrs=(10.0,), mmi_iter=1, net_weight=0.4, unknown_models=16, stream_n_mix=4,
+                 feature_config=None, n_jobs=-1, verbose=0):
         self.n_states = n_states
         self.n_mix = n_mix
         self.skip = skip
@@ -217,6 +224,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.warps = warps
         self.noise_snrs = noise_snrs
         self.mmi_iter = mmi_iter
+        self.net_weight = net_weight
         self.unknown_models = unknown_models
         self.stream_n_mix = stream_n_mix
         self.feature_config = feature_config
@@ -235,6 +243,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if self.n_jobs is not None and (not isinstance(self.n_jobs, (int, np.integer)) or isinstance(self.n_jobs, bool)
                                         or self.n_jobs == 0 or abs(self.n_jobs) > 4096):
             raise ParameterError(f"n_jobs must be a non-zero integer (-1: every core), got {self.n_jobs!r}")
+        if (not isinstance(self.net_weight, (int, float)) or isinstance(self.net_weight, bool)
+                or not 0 <= self.net_weight <= 1):
+            raise ParameterError(f"net_weight must be a number from 0 to 1, got {self.net_weight!r}")
         if not isinstance(self.var_floor, (int, float)) or not 0 < self.var_floor < 1:
             raise ParameterError(f"var_floor must be between 0 and 1, got {self.var_floor!r}")
         for name, low, high, unit in (("speeds", 0.5, 2.0, ""), ("warps", 0.7, 1.3, ""),
@@ -290,7 +301,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._fit_models(data, step)
         self._fit_discriminative(data, step)
         self._bank = self._make_bank()
-        self.temperature_ = fit_temperature(self._bank, self.classes_, data.whole)
+        self._fit_frame_net(data, step)
+        self.temperature_ = fit_temperature(self.loglik_features, self.classes_, data.whole)
         self.training_summary_ = training_summary(self, data, time.perf_counter() - t0)
         step("done", 1, 1, f"trained {len(data.labels)} models in {self.training_summary_['seconds']:.1f} s")
         return self
@@ -358,6 +370,29 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                  f"discriminative iteration {i + 1}: {weighed}, {time.perf_counter() - t1:.1f} s")
 
     # -- scoring -------------------------------------------------------------------
+    def _fit_frame_net(self, data: TrainingData, step) -> None:
+        """The frame classifier (``frame_net_``, None with ``net_weight=0``): every training
+        utterance aligned to its own label's model as files are scored, each frame's
+        emission state the target."""
+        self.frame_net_, self._net_bank = None, self._bank
+        if not self.net_weight:
+            return
+        bank = self._bank
+        seqs, targets = [], []
+        for k, label in enumerate(self.classes_):
+            for seq in data.whole[label]:
+                path = bank.best_path(bank.state_loglik(seq), k)
+                if len(path) and path[0] >= 0:
+                    seqs.append(seq)
+                    targets.append(bank.emission_columns(k)[path])
+        step("network", 0, EPOCHS, f"frame classifier: {sum(map(len, seqs))} frames of {len(seqs)} utterances")
+
+        def epoch(done, total, loss):
+            step("network", done, total, f"frame classifier: epoch {done}/{total}, loss {loss:.3f}")
+
+        self.frame_net_ = train_frame_net(seqs, targets, bank.n_emissions, epochs=EPOCHS,
+                                          weight=float(self.net_weight), progress=epoch)
+
     def _check_fitted(self):
         if not hasattr(self, "models_"):
             raise NotFittedError("this HMMRecognizer is not fitted yet; call fit() or HMMRecognizer.load()")
@@ -408,8 +443,15 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         return y, feats
 
     def loglik_features(self, feats: np.ndarray) -> np.ndarray:
-        """Log-likelihood of one normalised feature sequence under every label, (n_labels,)."""
-        return self.bank.score(feats)
+        """Log-likelihood of one normalised feature sequence under every label, (n_labels,):
+        the Gaussians' and, where there is a frame classifier, its scaled likelihoods
+        through the same models, weighted (see ``net_weight``)."""
+        ll = self.bank.score(feats)
+        net = getattr(self, "frame_net_", None)
+        if net is None or not net.weight:
+            return ll
+        bank = self._net_bank  # (the models it was trained on: adapted copies keep it)
+        return (1.0 - net.weight) * ll + net.weight * bank.forward(bank.per_state(net.scaled_loglik(feats)))
 
     def loglik(self, X) -> np.ndarray:
         """(n_inputs, n_labels) log-likelihoods, columns in ``classes_`` order."""
@@ -541,7 +583,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                                  models=self.models_, stream_models=self.stream_models_,
                                  extra_labels=list(self.extra_labels_), extra_stream_models=self.extra_stream_models_,
                                  background=self.background_, filler=self.filler_, temperature=self.temperature_,
-                                 training=training)
+                                 training=training, frame_net=getattr(self, "frame_net_", None))
         return write_model(path, contents, overwrite=overwrite)
 
     @classmethod
@@ -566,4 +608,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         rec.training_summary_ = c.training
         rec.n_examples_ = c.training.get("examples", {})
         rec._bank = rec._make_bank()
+        rec.frame_net_, rec._net_bank = c.frame_net, rec._bank
+        if c.frame_net is not None and c.frame_net.n_outputs != rec._bank.n_emissions:
+            raise ModelFileError(f"{path}: damaged hmmrec model file (the frame network has {c.frame_net.n_outputs} "
+                                 f"outputs for {rec._bank.n_emissions} emission states)")
         return rec

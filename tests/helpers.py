@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import socket
 import subprocess
@@ -130,3 +131,23 @@ def quick_training(at) -> None:
     at.checkbox(key="train_speeds").set_value(False)
     at.checkbox(key="train_mmi").set_value(False)
     at.selectbox(key="train_jobs").set_value(1)
+
+
+# -- model files taken apart and put together again (tests of damaged files) --
+def npz_bytes(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def model_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def header_of(arrays) -> dict:
+    return json.loads(bytes(arrays["header"]).decode("utf-8"))
+
+
+def with_header(arrays, header: dict) -> dict:
+    return {**arrays, "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}

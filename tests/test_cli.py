@@ -288,7 +288,10 @@ def test_info(cli_data, capsys):
     from hmmrec.speech import MARGIN_S
 
     rec = HMMRecognizer.load(cli_data["model"])
-    for line in out.splitlines()[1:]:
+    *labels, net = out.splitlines()[1:]
+    assert net == (f"  frame classifier: {rec.bank.n_emissions} states, 15 frames in, hidden layers 256 x 256; "
+                   "40% of each file's scores")
+    for line in labels:
         lab = line.split()[0]
         if lab in rec.speech_limits_:
             assert line.endswith(f"not for a file with over {rec.speech_limits_[lab] + MARGIN_S:.2f} s of speech")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from hmmrec.errors import HmmrecError, ModelFileError, NotFittedError, Parameter
 from hmmrec.features import FeatureConfig
 from hmmrec.modelfile import FORMAT_VERSION
 
-from helpers import SMALL_LABELS, small_test_set, sound_files
+from helpers import SMALL_LABELS, header_of, model_arrays, npz_bytes, small_test_set, sound_files, with_header
 
 
 @pytest.fixture(scope="module")
@@ -31,32 +30,13 @@ def test_loglik(fruit_model, test_set):
     return fruit_model.loglik(test_set[0])
 
 
-def npz_bytes(**arrays) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
-def model_arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
-
-
-def header_of(arrays) -> dict:
-    return json.loads(bytes(arrays["header"]).decode("utf-8"))
-
-
-def with_header(arrays, header: dict) -> dict:
-    return {**arrays, "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
-
-
 # -- scikit-learn contract ---------------------------------------------------------------------
 def test_init_stores_params_and_clone_works():
     rec = HMMRecognizer(n_states=5, n_mix=3, speeds=(0.9,), n_jobs=1)
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
     assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "noise_snrs",
-                           "mmi_iter", "unknown_models", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
+                           "mmi_iter", "net_weight", "unknown_models", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)
@@ -90,7 +70,8 @@ def test_unfitted_use_raises_not_fitted(tmp_path):
 @pytest.mark.parametrize("kwargs", [{"n_mix": 0}, {"n_mix": 1.5}, {"n_states": 0}, {"var_floor": 0.0},
                                     {"var_floor": 1.0}, {"speeds": (3.0,)}, {"warps": (1.5,)},
                                     {"warps": (0.5,)}, {"noise_snrs": (99.0,)}, {"mmi_iter": -1},
-                                    {"mmi_iter": 0.5}, {"unknown_models": 0}, {"unknown_models": 2.5}])
+                                    {"mmi_iter": 0.5}, {"unknown_models": 0}, {"unknown_models": 2.5},
+                                    {"net_weight": -0.1}, {"net_weight": 1.5}, {"net_weight": True}])
 def test_fit_validates_params(kwargs):
     X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
     with pytest.raises(ParameterError):
@@ -612,7 +593,8 @@ def test_discriminative_training_raises_the_posterior_of_the_right_word():
     X = _sweeps(500, 25, 1) + _sweeps(540, 25, 2)
     y = ["low"] * 25 + ["high"] * 25
     cfg = FeatureConfig(sr=8000, rasta=0.0)  # (the RASTA filter alone tells these two apart)
-    kw = dict(n_states=4, n_mix=2, warps=(), noise_snrs=(), stream_n_mix=1, feature_config=cfg, n_jobs=1)
+    # (the Gaussians alone: the frame classifier would tell the two apart on its own)
+    kw = dict(n_states=4, n_mix=2, warps=(), noise_snrs=(), stream_n_mix=1, feature_config=cfg, n_jobs=1, net_weight=0)
     ml = HMMRecognizer(mmi_iter=0, **kw).fit(X, y)
     mmi = HMMRecognizer(mmi_iter=1, **kw).fit(X, y)
     assert mmi.training_summary_["mmi_iter"] == 1 and ml.training_summary_["mmi_iter"] == 0

@@ -195,6 +195,11 @@ def cmd_info(args) -> int:
             speech = "; not for a file without speech"
         print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}{models}, "
               f"{rec.n_examples_.get(str(lab), '?')} training files{speech}")
+    net = getattr(rec, "frame_net_", None)
+    if net is not None:
+        sizes = " x ".join(str(w.shape[1]) for w in net.weights[:-1])
+        print(f"  frame classifier: {net.n_outputs} states, {2 * net.context + 1} frames in, hidden layers {sizes}; "
+              f"{net.weight:.0%} of each file's scores")
     return EXIT_OK
 
 

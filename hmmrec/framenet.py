@@ -1,0 +1,194 @@
+"""A frame classifier beside the Gaussians: the word models' states told apart by a small network.
+
+The Gaussian mixtures of each word model are trained on that word's frames alone
+(maximum likelihood, then one discriminative step); they describe each state well but
+do not learn what tells one word's state from another word's. :class:`FrameNet` is a
+multilayer perceptron trained on every frame of every training utterance, a window of
+``2 * context + 1`` frames in, the emission state that the Viterbi alignment of the
+utterance's own model gives that frame out (one output per distinct emission state of
+:class:`~hmmrec.bank.ModelBank`, the filler included). Divided by the states' share of
+the training frames, its posteriors are scaled likelihoods that the same left-to-right
+models score as they score Gaussians (the hybrid HMM of Bourlard and Morgan), and a
+label's score is a weighted sum of the two log-likelihoods: the two make different
+mistakes on new voices, so their sum makes fewer.
+
+Our own numpy code, training included (Adam, dropout, label smoothing, a cosine
+learning-rate schedule): small enough to keep in the package, with no deep-learning
+framework to install, and the same bits from the same data and seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["FrameNet", "train_frame_net", "context_index", "EPOCHS"]
+
+EPOCHS = 10  # passes over the training frames
+
+
+def context_index(lengths, context: int) -> np.ndarray:
+    """(sum(lengths), 2 * context + 1) row indices of each frame's neighbours within its
+    own sequence (edge frames repeated), for sequences stacked one after another."""
+    parts, start = [], 0
+    offsets = np.arange(-context, context + 1)
+    for n in lengths:
+        parts.append(start + np.clip(np.arange(n)[:, None] + offsets[None, :], 0, n - 1))
+        start += n
+    return np.concatenate(parts) if parts else np.zeros((0, 2 * context + 1), dtype=np.intp)
+
+
+@dataclass
+class FrameNet:
+    """A trained frame classifier (see the module).
+
+    Attributes
+    ----------
+    context : int
+        Frames on each side of the frame classified.
+    mean, scale : np.ndarray, shape (n_features,)
+        Input standardisation.
+    weights, biases : list of np.ndarray
+        Layers in order; ReLU between them, softmax at the end.
+    log_prior : np.ndarray, shape (n_outputs,)
+        Log share of each output among the training frames.
+    weight : float
+        Share of the label scores that comes from the network (the rest from the Gaussians).
+    prior_scale : float
+        How much of the log prior the scaled likelihoods take off: 1 divides the
+        posteriors by the prior as in the textbook hybrid, less leaves frequent states
+        (the filler around every word) some of their advantage.
+    """
+
+    context: int
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: list
+    biases: list
+    log_prior: np.ndarray
+    weight: float = 0.4
+    prior_scale: float = 0.7
+    _f32: list = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not 0.0 <= self.weight <= 1.0:
+            raise ParameterError(f"FrameNet.weight must be from 0 to 1, got {self.weight!r}")
+        if not 0.0 <= self.prior_scale <= 1.0:
+            raise ParameterError(f"FrameNet.prior_scale must be from 0 to 1, got {self.prior_scale!r}")
+        dims = [w.shape for w in self.weights]
+        if not dims or len(self.biases) != len(dims):
+            raise ParameterError("FrameNet needs as many bias vectors as weight matrices, at least one")
+        n_in = (2 * self.context + 1) * len(self.mean)
+        if dims[0][0] != n_in or any(a[1] != b[0] for a, b in zip(dims, dims[1:])) \
+                or any(b.shape != (d[1],) for b, d in zip(self.biases, dims)) or dims[-1][1] != len(self.log_prior) \
+                or self.scale.shape != self.mean.shape:
+            raise ParameterError("FrameNet layers do not fit together")
+        self._f32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in zip(self.weights, self.biases)]
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.log_prior)
+
+    def log_posteriors(self, x: np.ndarray) -> np.ndarray:
+        """(n_frames, n_outputs) log posteriors of one normalised feature sequence."""
+        x = np.asarray(x)
+        if len(x) == 0:
+            return np.zeros((0, self.n_outputs))
+        z = ((x - self.mean) / self.scale).astype(np.float32)
+        h = z[context_index([len(z)], self.context)].reshape(len(z), -1)
+        for i, (w, b) in enumerate(self._f32):
+            h = h @ w + b
+            if i < len(self._f32) - 1:
+                np.maximum(h, 0, out=h)
+        h = h.astype(np.float64)
+        h -= h.max(1, keepdims=True)
+        return h - np.log(np.exp(h).sum(1, keepdims=True))
+
+    def scaled_loglik(self, x: np.ndarray) -> np.ndarray:
+        """(n_frames, n_outputs) log posterior minus ``prior_scale`` times the log prior:
+        the hybrid's emission scores."""
+        return self.log_posteriors(x) - self.prior_scale * self.log_prior
+
+
+def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: int = 256, layers: int = 2,
+                    epochs: int = EPOCHS, batch: int = 512, rate: float = 1e-3, dropout: float = 0.15,
+                    smoothing: float = 0.05, weight: float = 0.4, seed: int = 0, progress=None) -> FrameNet:
+    """Train a :class:`FrameNet` on feature sequences and each frame's target output.
+
+    ``seqs``: list of (n_frames, n_features) arrays; ``targets``: list of int arrays of
+    the same lengths, values below ``n_outputs``. ``progress(epoch, epochs, loss)`` after
+    each epoch. Deterministic for the same inputs and ``seed``.
+    """
+    if not seqs or len(seqs) != len(targets):
+        raise ParameterError("train_frame_net needs sequences, each with its targets")
+    lengths = [len(s) for s in seqs]
+    if any(len(t) != n for t, n in zip(targets, lengths)):
+        raise ParameterError("train_frame_net: every sequence needs one target per frame")
+    x = np.concatenate(seqs).astype(np.float64)
+    y = np.concatenate(targets).astype(np.intp)
+    if len(y) == 0 or y.min() < 0 or y.max() >= n_outputs:
+        raise ParameterError(f"train_frame_net: targets must be from 0 to {n_outputs - 1}")
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    xs = ((x - mean) / scale).astype(np.float32)
+    index = context_index(lengths, context)
+    rng = np.random.default_rng(seed)
+    sizes = [xs.shape[1] * (2 * context + 1)] + [hidden] * layers + [n_outputs]
+    ws = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+    bs = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
+    params = ws + bs
+    m1 = [np.zeros_like(p) for p in params]
+    m2 = [np.zeros_like(p) for p in params]
+    beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
+    n, n_layers = len(y), len(ws)
+    steps_per_epoch = -(-n // batch)
+    keep = 1.0 - dropout
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        total = 0.0
+        for a in range(0, n, batch):
+            rows = order[a:a + batch]
+            m = len(rows)
+            acts, masks = [xs[index[rows]].reshape(m, -1)], []
+            for i in range(n_layers):
+                h = acts[-1] @ ws[i] + bs[i]
+                if i < n_layers - 1:
+                    np.maximum(h, 0, out=h)
+                    mask = (rng.random(h.shape, dtype=np.float32) < keep) / np.float32(keep) if dropout else None
+                    if mask is not None:
+                        h *= mask
+                    masks.append(mask)
+                acts.append(h)
+            logits = acts[-1] - acts[-1].max(1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(1, keepdims=True)
+            # cross-entropy against the smoothed one-hot target
+            want = np.full((m, n_outputs), smoothing / n_outputs, dtype=np.float32)
+            want[np.arange(m), y[rows]] += 1.0 - smoothing
+            total += float(-(want * np.log(np.maximum(p, 1e-30))).sum())
+            grad = (p - want) / np.float32(m)
+            grads_w, grads_b = [None] * n_layers, [None] * n_layers
+            for i in range(n_layers - 1, -1, -1):
+                grads_w[i] = acts[i].T @ grad
+                grads_b[i] = grad.sum(0)
+                if i:
+                    grad = grad @ ws[i].T
+                    grad *= acts[i] > 0
+                    if masks[i - 1] is not None:
+                        grad *= masks[i - 1]
+            step += 1
+            lr = float(rate * 0.5 * (1.0 + np.cos(np.pi * (step - 1) / (epochs * steps_per_epoch))))
+            corr1, corr2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
+            for j, g in enumerate(grads_w + grads_b):
+                m1[j] *= beta1
+                m1[j] += (1.0 - beta1) * g
+                m2[j] *= beta2
+                m2[j] += (1.0 - beta2) * g * g
+                params[j] -= (lr / corr1) * m1[j] / (np.sqrt(m2[j] / corr2) + eps)
+        if progress is not None:
+            progress(epoch + 1, epochs, total / n)
+    counts = np.bincount(y, minlength=n_outputs) + 1.0
+    return FrameNet(context=context, mean=mean, scale=scale, weights=[w.astype(np.float64) for w in ws],
+                    biases=[b.astype(np.float64) for b in bs], log_prior=np.log(counts / counts.sum()), weight=weight)

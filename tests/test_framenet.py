@@ -1,0 +1,125 @@
+"""The frame classifier beside the Gaussians (hmmrec.framenet) and how files score with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import SMALL_LABELS, header_of, model_arrays, npz_bytes, sound_files, with_header
+from hmmrec import HMMRecognizer
+from hmmrec.errors import ModelFileError, ParameterError
+from hmmrec.framenet import FrameNet, context_index, train_frame_net
+
+
+def _toy(n_seqs: int, seed: int):
+    """Sequences of 4-dimensional frames whose class (0, 1, 2) runs in blocks; each class
+    has its own mean, so a frame and its neighbours tell the class."""
+    rng = np.random.default_rng(seed)
+    means = np.array([[3.0, 0, 0, 0], [0, 3.0, 0, 0], [0, 0, 3.0, 0]])
+    seqs, targets = [], []
+    for _ in range(n_seqs):
+        y = np.repeat(rng.permutation(3), rng.integers(5, 12, size=3))
+        seqs.append(means[y] + rng.standard_normal((len(y), 4)))
+        targets.append(y)
+    return seqs, targets
+
+
+def test_context_index_stays_within_each_sequence():
+    idx = context_index([3, 2], 1)
+    np.testing.assert_array_equal(idx, [[0, 0, 1], [0, 1, 2], [1, 2, 2], [3, 3, 4], [3, 4, 4]])
+    assert context_index([], 2).shape == (0, 5)
+
+
+def test_network_learns_frames_and_is_repeatable():
+    seqs, targets = _toy(60, 0)
+    net = train_frame_net(seqs, targets, 3, context=2, hidden=32, layers=2, epochs=8, batch=64, rate=3e-3)
+    test_seqs, test_targets = _toy(20, 1)
+    right = np.mean(np.concatenate([net.log_posteriors(x).argmax(1) == y for x, y in zip(test_seqs, test_targets)]))
+    assert right > 0.9
+    post = np.exp(net.log_posteriors(test_seqs[0]))
+    np.testing.assert_allclose(post.sum(1), 1.0)
+    # scaled likelihoods: posterior over prior (to the prior_scale power)
+    np.testing.assert_allclose(net.scaled_loglik(test_seqs[0]),
+                               net.log_posteriors(test_seqs[0]) - net.prior_scale * net.log_prior)
+    again = train_frame_net(seqs, targets, 3, context=2, hidden=32, layers=2, epochs=8, batch=64, rate=3e-3)
+    assert all(np.array_equal(a, b) for a, b in zip(net.weights, again.weights))
+    other = train_frame_net(seqs, targets, 3, context=2, hidden=32, layers=2, epochs=8, batch=64, rate=3e-3, seed=1)
+    assert not np.array_equal(net.weights[0], other.weights[0])
+
+
+def test_network_refuses_what_does_not_fit():
+    seqs, targets = _toy(3, 0)
+    with pytest.raises(ParameterError, match="targets"):
+        train_frame_net(seqs, [t + 3 for t in targets], 3)
+    with pytest.raises(ParameterError, match="one target per frame"):
+        train_frame_net(seqs, [t[:-1] for t in targets], 3)
+    net = train_frame_net(seqs, targets, 3, context=1, hidden=8, layers=1, epochs=1)
+    with pytest.raises(ParameterError, match="do not fit"):
+        FrameNet(context=2, mean=net.mean, scale=net.scale, weights=net.weights, biases=net.biases,
+                 log_prior=net.log_prior)
+    with pytest.raises(ParameterError, match="weight"):
+        FrameNet(context=1, mean=net.mean, scale=net.scale, weights=net.weights, biases=net.biases,
+                 log_prior=net.log_prior, weight=1.5)
+
+
+@pytest.fixture(scope="module")
+def net_model(tmp_path_factory):
+    """A small fruit model with its frame classifier (the session's fruit_model has one
+    too, but these tests take it apart)."""
+    X = [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab, 6)]
+    y = [lab for lab in SMALL_LABELS for _ in range(6)]
+    rec = HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), n_jobs=1).fit(X, y)
+    return rec, rec.save(tmp_path_factory.mktemp("net") / "net.model")
+
+
+def test_files_score_with_both_models(net_model):
+    rec, _ = net_model
+    net = rec.frame_net_
+    assert net is not None and net.n_outputs == rec.bank.n_emissions and net.weight == rec.net_weight
+    x = rec.features([sound_files("test", "kiwi", 1)[0]])[0]
+    gmm = rec.bank.score(x)
+    hybrid = rec.bank.forward(rec.bank.per_state(net.scaled_loglik(x)))
+    np.testing.assert_allclose(rec.loglik_features(x), (1 - net.weight) * gmm + net.weight * hybrid)
+    assert not np.allclose(rec.loglik_features(x), gmm)
+    # trained on the aligned states: it tells the frames of a training word's states apart
+    k = list(rec.classes_).index("kiwi")
+    train_x = rec.features([sound_files("train", "kiwi", 1)[0]])[0]
+    path = rec.bank.best_path(rec.bank.state_loglik(train_x), k)
+    states = rec.bank.emission_columns(k)[path]
+    assert np.mean(net.log_posteriors(train_x).argmax(1) == states) > 0.5
+    without = HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), n_jobs=1, net_weight=0).fit(
+        [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab, 3)], [lab for lab in SMALL_LABELS for _ in range(3)])
+    assert without.frame_net_ is None
+    xw = without.features([sound_files("test", "kiwi", 1)[0]])[0]
+    np.testing.assert_array_equal(without.loglik_features(xw), without.bank.score(xw))
+
+
+def test_network_saved_and_checked_when_loaded(net_model, tmp_path):
+    rec, path = net_model
+    back = HMMRecognizer.load(path)
+    x = rec.features([sound_files("test", "orange", 1)[0]])[0]
+    np.testing.assert_array_equal(back.loglik_features(x), rec.loglik_features(x))
+    arrays = model_arrays(path)
+    assert header_of(arrays)["frame_net"]["layers"] == len(rec.frame_net_.weights)
+    # damaged: a missing layer, a value that is not finite, outputs that are not the model's states
+    cases = {"missing": {k: v for k, v in arrays.items() if k != "net_b0"},
+             "nan": arrays | {"net_w0": np.where(np.arange(arrays["net_w0"].size).reshape(arrays["net_w0"].shape) == 0,
+                                                 np.nan, arrays["net_w0"])},
+             "outputs": arrays | {"net_w1": arrays["net_w1"][:, :-1], "net_b1": arrays["net_b1"][:-1],
+                                  "net_log_prior": arrays["net_log_prior"][:-1]}}
+    messages = {"missing": "net_b0", "nan": "not finite", "outputs": "outputs"}
+    for name, bad in cases.items():
+        (tmp_path / f"{name}.model").write_bytes(npz_bytes(**bad))
+        with pytest.raises(ModelFileError, match=messages[name]):
+            HMMRecognizer.load(tmp_path / f"{name}.model")
+    # settings of the network that are not numbers
+    header = header_of(arrays)
+    (tmp_path / "h.model").write_bytes(npz_bytes(**with_header(arrays, header | {"frame_net": {"context": "7"}})))
+    with pytest.raises(ModelFileError, match="frame_net"):
+        HMMRecognizer.load(tmp_path / "h.model")
+    # a file without a network (net_weight=0, or written before there was one) scores with the Gaussians
+    plain = {k: v for k, v in arrays.items() if not k.startswith("net_")}
+    (tmp_path / "plain.model").write_bytes(npz_bytes(**with_header(plain, header | {"frame_net": None})))
+    old = HMMRecognizer.load(tmp_path / "plain.model")
+    assert old.frame_net_ is None
+    np.testing.assert_array_equal(old.loglik_features(x), old.bank.score(x))
