@@ -102,11 +102,15 @@ def test_train_on_manifest(cli_data, tmp_path, capsys):
     manifest = tmp_path / "m.csv"
     manifest.write_text("\n".join(rows) + "\n")
     model = tmp_path / "m.model"
-    assert main(["train", str(manifest), "-o", str(model), "-q", "--states", "4", *FAST]) == 0
+    assert main(["train", str(manifest), "-o", str(model), "-q", "--states", "4", "--net-weight", "0", *FAST]) == 0
     rec = HMMRecognizer.load(model)
     assert list(rec.classes_) == ["_silence_", "kiwi"]
     assert [m.n_states for m in rec.models_] == [4, 4]
+    assert rec.frame_net_ is None and rec.net_weight == 0  # (--net-weight 0: no frame classifier)
+    assert HMMRecognizer.load(cli_data["model"]).frame_net_.weight == 0.4
     capsys.readouterr()
+    assert main(["train", str(manifest), "-o", str(tmp_path / "x.model"), "--net-weight", "2"]) == 2
+    assert "--net-weight" in capsys.readouterr().err and not (tmp_path / "x.model").exists()
 
 
 def test_train_with_own_recordings_counts_them_more(cli_data, tmp_path, capsys):

@@ -15,7 +15,7 @@ from ..errors import HmmrecError
 from ..labels import UNKNOWN
 from ..progress import TrainingBars, plural, progress_bar, shows_progress, write_line
 from .common import (EXIT_ERROR, EXIT_OK, add_cluster_options, add_quiet_option, factors, load_model, non_negative_int,
-                     on_cluster_of, positive_int, refuse_existing, states, write_json)
+                     on_cluster_of, positive_int, refuse_existing, states, unit_float, write_json)
 
 
 def cmd_train(args) -> int:
@@ -34,7 +34,8 @@ def cmd_train(args) -> int:
         return ", ".join(f"{k} ({v})" for k, v in c.counts().items())
 
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                        noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models, n_jobs=args.jobs)
+                        noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
+                        unknown_models=args.unknown_models, n_jobs=args.jobs)
     with on_cluster_of(args):
         if shows_progress(args.quiet):  # what the bars are about
             print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: {per_label(corpus)}",
@@ -160,8 +161,8 @@ def cmd_crossval(args) -> int:
                 bar.update(0)
 
             rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                                noise_snrs=args.noise, mmi_iter=args.mmi, unknown_models=args.unknown_models,
-                                n_jobs=args.jobs)
+                                noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
+                                unknown_models=args.unknown_models, n_jobs=args.jobs)
             rec.fit(tr.paths, tr.y, progress=training)
             rep = evaluate_files(rec, te, n_jobs=args.jobs, progress=testing)
             accs[name], reports[name] = rep["accuracy"], rep
@@ -249,6 +250,9 @@ def _add_training_options(p):
     p.add_argument("--mmi", type=non_negative_int, default=d["mmi_iter"],
                    help="iterations of discriminative (maximum mutual information) training after the "
                         f"maximum-likelihood one, 0 for none (default {d['mmi_iter']})")
+    p.add_argument("--net-weight", type=unit_float, default=d["net_weight"],
+                   help="share of each file's scores from a frame classifier trained beside the Gaussians, "
+                        f"0 for none: training several times faster (default {d['net_weight']:g})")
     p.add_argument("--unknown-models", type=positive_int, default=d["unknown_models"],
                    help="models for each non-keyword label of speech such as _unknown_, one per group of similar "
                         f"examples (at most one per 5 examples; default {d['unknown_models']})")
