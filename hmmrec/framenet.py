@@ -92,6 +92,12 @@ class FrameNet:
     def n_outputs(self) -> int:
         return len(self.log_prior)
 
+    def describe(self) -> str:
+        """One line for a person: what the network is and how much of the scores it gives."""
+        sizes = " x ".join(str(w.shape[1]) for w in self.weights[:-1]) or "none"
+        return (f"frame classifier: {self.n_outputs} states, {2 * self.context + 1} frames in, hidden layers {sizes}; "
+                f"{self.weight:.0%} of each file's scores")
+
     def log_posteriors(self, x: np.ndarray) -> np.ndarray:
         """(n_frames, n_outputs) log posteriors of one normalised feature sequence."""
         x = np.asarray(x)

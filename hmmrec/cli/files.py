@@ -198,9 +198,7 @@ def cmd_info(args) -> int:
               f"{rec.n_examples_.get(str(lab), '?')} training files{speech}")
     net = getattr(rec, "frame_net_", None)
     if net is not None:
-        sizes = " x ".join(str(w.shape[1]) for w in net.weights[:-1])
-        print(f"  frame classifier: {net.n_outputs} states, {2 * net.context + 1} frames in, hidden layers {sizes}; "
-              f"{net.weight:.0%} of each file's scores")
+        print(f"  {net.describe()}")
     return EXIT_OK
 
 
