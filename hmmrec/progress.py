@@ -88,9 +88,7 @@ class TrainingProgress:
     def is_milestone(self) -> bool:
         """Worth a line in a log: a stage's summary, a model or an iteration done; not the
         start of a stage nor each input read (those are for bars); of the frame classifier,
-        what it learns from and its last epoch."""
-        if self.stage == "network":
-            return self.done in (0, self.total)
+        what it learns from and every epoch (each takes a while on a large corpus)."""
         return self.stage != "files" and not (self.stage in ("model", "discriminative") and self.done == 0)
 
 

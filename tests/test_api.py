@@ -66,7 +66,7 @@ def test_training_reports_progress_events_in_order(capsys):
     HMMRecognizer(**SMALL, mmi_iter=2, verbose=1).fit(X, y)
     lines = capsys.readouterr().err.splitlines()
     milestones = [e for e in events if e.is_milestone]
-    assert [e.stage for e in milestones] == ["features"] + ["model"] * 5 + ["discriminative"] * 2 + ["network"] * 2 + ["done"]
+    assert [e.stage for e in milestones] == ["features"] + ["model"] * 5 + ["discriminative"] * 2 + ["network"] * 11 + ["done"]
     assert len(lines) == len(milestones) and lines[1].startswith("[1/5] _silence_:")
     assert [ln.split(",")[0] for ln in lines[1:6]] == [e.message.split(",")[0] for e in models[1:]]
     assert rec.training_summary_["mmi_iter"] == 2
