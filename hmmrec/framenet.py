@@ -133,13 +133,26 @@ def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: 
     lengths = [len(s) for s in seqs]
     if any(len(t) != n for t, n in zip(targets, lengths)):
         raise ParameterError("train_frame_net: every sequence needs one target per frame")
-    x = np.concatenate(seqs).astype(np.float64)
-    y = np.concatenate(targets).astype(np.intp)
+    y = np.concatenate(targets).astype(np.int32)
     if len(y) == 0 or y.min() < 0 or y.max() >= n_outputs:
         raise ParameterError(f"train_frame_net: targets must be from 0 to {n_outputs - 1}")
-    mean, scale = x.mean(0), x.std(0) + 1e-6
-    xs = ((x - mean) / scale).astype(np.float32)
-    index = context_index(lengths, context)
+    # one single-precision copy of the frames, filled sequence by sequence (memory: a
+    # large corpus's features are held once in double precision already), and each
+    # frame's sequence bounds instead of every neighbour's index
+    n, d = len(y), seqs[0].shape[1]
+    total, total_sq = np.zeros(d), np.zeros(d)
+    for seq in seqs:
+        total += seq.sum(0)
+        total_sq += np.square(seq).sum(0)
+    mean = total / n
+    scale = np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0)) + 1e-6
+    xs = np.empty((n, d), dtype=np.float32)
+    ends = np.cumsum(lengths)
+    for seq, end in zip(seqs, ends):
+        xs[end - len(seq):end] = (seq - mean) / scale
+    first = np.repeat(ends - lengths, lengths)
+    last = np.repeat(ends - 1, lengths)
+    offsets = np.arange(-context, context + 1)
     rng = np.random.default_rng(seed)
     sizes = [xs.shape[1] * (2 * context + 1)] + [hidden] * layers + [n_outputs]
     ws = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
@@ -148,7 +161,7 @@ def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: 
     m1 = [np.zeros_like(p) for p in params]
     m2 = [np.zeros_like(p) for p in params]
     beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
-    n, n_layers = len(y), len(ws)
+    n_layers = len(ws)
     steps_per_epoch = -(-n // batch)
     keep = 1.0 - dropout
     for epoch in range(epochs):
@@ -157,7 +170,8 @@ def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: 
         for a in range(0, n, batch):
             rows = order[a:a + batch]
             m = len(rows)
-            acts, masks = [xs[index[rows]].reshape(m, -1)], []
+            window = np.clip(rows[:, None] + offsets, first[rows, None], last[rows, None])
+            acts, masks = [xs[window].reshape(m, -1)], []
             for i in range(n_layers):
                 h = acts[-1] @ ws[i] + bs[i]
                 if i < n_layers - 1:
