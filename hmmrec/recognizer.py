@@ -8,8 +8,9 @@ is a list of audio file paths or of float mono signals at ``feature_config.sr``.
 ``fit`` is a short template of named steps: the features of every input and its
 training copies (:mod:`hmmrec.augment`), maximum-likelihood word models (:mod:`hmmrec.hmm`),
 a background and a filler model, discriminative training, a frame classifier beside
-the Gaussians (:mod:`hmmrec.framenet`) and calibration (:mod:`hmmrec.discriminative`). Model files are :mod:`hmmrec.modelfile`. The stream
-recognizer gets what it needs through one object, :meth:`HMMRecognizer.stream_models`.
+the Gaussians (:mod:`hmmrec.framenet`) and calibration (:mod:`hmmrec.discriminative`).
+Model files are :mod:`hmmrec.modelfile`. The stream recognizer gets what it needs
+through one object, :meth:`HMMRecognizer.stream_models`.
 """
 
 from __future__ import annotations
@@ -369,7 +370,6 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             step("discriminative", i + 1, self.mmi_iter,
                  f"discriminative iteration {i + 1}: {weighed}, {time.perf_counter() - t1:.1f} s")
 
-    # -- scoring -------------------------------------------------------------------
     def _fit_frame_net(self, data: TrainingData, step) -> None:
         """The frame classifier (``frame_net_``, None with ``net_weight=0``): every training
         utterance aligned to its own label's model as files are scored, each frame's
@@ -393,6 +393,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.frame_net_ = train_frame_net(seqs, targets, bank.n_emissions, epochs=EPOCHS,
                                           weight=float(self.net_weight), progress=epoch)
 
+    # -- scoring -------------------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "models_"):
             raise NotFittedError("this HMMRecognizer is not fitted yet; call fit() or HMMRecognizer.load()")
