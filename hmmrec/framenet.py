@@ -136,79 +136,109 @@ def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: 
     y = np.concatenate(targets).astype(np.int32)
     if len(y) == 0 or y.min() < 0 or y.max() >= n_outputs:
         raise ParameterError(f"train_frame_net: targets must be from 0 to {n_outputs - 1}")
-    # one single-precision copy of the frames, filled sequence by sequence (memory: a
-    # large corpus's features are held once in double precision already), and each
-    # frame's sequence bounds instead of every neighbour's index
-    n, d = len(y), seqs[0].shape[1]
-    total, total_sq = np.zeros(d), np.zeros(d)
-    for seq in seqs:
-        total += seq.sum(0)
-        total_sq += np.square(seq).sum(0)
-    mean = total / n
-    scale = np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0)) + 1e-6
-    xs = np.empty((n, d), dtype=np.float32)
-    ends = np.cumsum(lengths)
-    for seq, end in zip(seqs, ends):
-        xs[end - len(seq):end] = (seq - mean) / scale
-    first = np.repeat(ends - lengths, lengths)
-    last = np.repeat(ends - 1, lengths)
-    offsets = np.arange(-context, context + 1)
+    frames = _Frames(seqs, lengths, context)
     rng = np.random.default_rng(seed)
-    sizes = [xs.shape[1] * (2 * context + 1)] + [hidden] * layers + [n_outputs]
+    sizes = [frames.x.shape[1] * (2 * context + 1)] + [hidden] * layers + [n_outputs]
     ws = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
     bs = [np.zeros(b, dtype=np.float32) for b in sizes[1:]]
-    params = ws + bs
-    m1 = [np.zeros_like(p) for p in params]
-    m2 = [np.zeros_like(p) for p in params]
-    beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
-    n_layers = len(ws)
-    steps_per_epoch = -(-n // batch)
-    keep = 1.0 - dropout
+    adam = _Adam(ws + bs, rate, epochs * -(-len(y) // batch))
     for epoch in range(epochs):
-        order = rng.permutation(n)
+        order = rng.permutation(len(y))
         total = 0.0
-        for a in range(0, n, batch):
+        for a in range(0, len(y), batch):
             rows = order[a:a + batch]
-            m = len(rows)
-            window = np.clip(rows[:, None] + offsets, first[rows, None], last[rows, None])
-            acts, masks = [xs[window].reshape(m, -1)], []
-            for i in range(n_layers):
-                h = acts[-1] @ ws[i] + bs[i]
-                if i < n_layers - 1:
-                    np.maximum(h, 0, out=h)
-                    mask = (rng.random(h.shape, dtype=np.float32) < keep) / np.float32(keep) if dropout else None
-                    if mask is not None:
-                        h *= mask
-                    masks.append(mask)
-                acts.append(h)
-            logits = acts[-1] - acts[-1].max(1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(1, keepdims=True)
-            # cross-entropy against the smoothed one-hot target
-            want = np.full((m, n_outputs), smoothing / n_outputs, dtype=np.float32)
-            want[np.arange(m), y[rows]] += 1.0 - smoothing
+            acts, masks = _forward(frames.windows(rows), ws, bs, dropout, rng)
+            want = np.full((len(rows), n_outputs), smoothing / n_outputs, dtype=np.float32)  # smoothed one-hot
+            want[np.arange(len(rows)), y[rows]] += 1.0 - smoothing
+            p = acts[-1]
             total += float(-(want * np.log(np.maximum(p, 1e-30))).sum())
-            grad = (p - want) / np.float32(m)
-            grads_w, grads_b = [None] * n_layers, [None] * n_layers
-            for i in range(n_layers - 1, -1, -1):
-                grads_w[i] = acts[i].T @ grad
-                grads_b[i] = grad.sum(0)
-                if i:
-                    grad = grad @ ws[i].T
-                    grad *= acts[i] > 0
-                    if masks[i - 1] is not None:
-                        grad *= masks[i - 1]
-            step += 1
-            lr = float(rate * 0.5 * (1.0 + np.cos(np.pi * (step - 1) / (epochs * steps_per_epoch))))
-            corr1, corr2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
-            for j, g in enumerate(grads_w + grads_b):
-                m1[j] *= beta1
-                m1[j] += (1.0 - beta1) * g
-                m2[j] *= beta2
-                m2[j] += (1.0 - beta2) * g * g
-                params[j] -= (lr / corr1) * m1[j] / (np.sqrt(m2[j] / corr2) + eps)
+            adam.step(_backward(acts, masks, ws, (p - want) / np.float32(len(rows))))
         if progress is not None:
-            progress(epoch + 1, epochs, total / n)
+            progress(epoch + 1, epochs, total / len(y))
     counts = np.bincount(y, minlength=n_outputs) + 1.0
-    return FrameNet(context=context, mean=mean, scale=scale, weights=[w.astype(np.float64) for w in ws],
+    return FrameNet(context=context, mean=frames.mean, scale=frames.scale, weights=[w.astype(np.float64) for w in ws],
                     biases=[b.astype(np.float64) for b in bs], log_prior=np.log(counts / counts.sum()), weight=weight)
+
+
+class _Frames:
+    """The training frames standardised, in one single-precision array (a large corpus's
+    features are already held once in double precision), and each frame's sequence
+    bounds to cut its window of neighbours (not every neighbour's index: a fifteenth of
+    the memory)."""
+
+    def __init__(self, seqs, lengths, context: int):
+        n, d = sum(lengths), seqs[0].shape[1]
+        total, total_sq = np.zeros(d), np.zeros(d)
+        for seq in seqs:
+            total += seq.sum(0)
+            total_sq += np.square(seq).sum(0)
+        self.mean = total / n
+        self.scale = np.sqrt(np.maximum(total_sq / n - self.mean * self.mean, 0.0)) + 1e-6
+        self.x = np.empty((n, d), dtype=np.float32)
+        ends = np.cumsum(lengths)
+        for seq, end in zip(seqs, ends):
+            self.x[end - len(seq):end] = (seq - self.mean) / self.scale
+        self.first = np.repeat(ends - lengths, lengths)
+        self.last = np.repeat(ends - 1, lengths)
+        self.offsets = np.arange(-context, context + 1)
+
+    def windows(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), (2 * context + 1) * n_features): each frame with its neighbours."""
+        index = np.clip(rows[:, None] + self.offsets, self.first[rows, None], self.last[rows, None])
+        return self.x[index].reshape(len(rows), -1)
+
+
+def _forward(x, ws, bs, dropout: float, rng):
+    """Activations of every layer (the input first, the softmax last) and the dropout masks."""
+    keep = 1.0 - dropout
+    acts, masks = [x], []
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        h = acts[-1] @ w + b
+        if i < len(ws) - 1:
+            np.maximum(h, 0, out=h)
+            mask = (rng.random(h.shape, dtype=np.float32) < keep) / np.float32(keep) if dropout else None
+            if mask is not None:
+                h *= mask
+            masks.append(mask)
+        acts.append(h)
+    logits = acts[-1] - acts[-1].max(1, keepdims=True)
+    p = np.exp(logits)
+    acts[-1] = p / p.sum(1, keepdims=True)
+    return acts, masks
+
+
+def _backward(acts, masks, ws, grad) -> list:
+    """Gradients of the weights, then of the biases, from the gradient at the logits."""
+    grads_w, grads_b = [None] * len(ws), [None] * len(ws)
+    for i in range(len(ws) - 1, -1, -1):
+        grads_w[i] = acts[i].T @ grad
+        grads_b[i] = grad.sum(0)
+        if i:
+            grad = grad @ ws[i].T
+            grad *= acts[i] > 0
+            if masks[i - 1] is not None:
+                grad *= masks[i - 1]
+    return grads_w + grads_b
+
+
+class _Adam:
+    """Adam (Kingma and Ba) on a list of arrays updated in place, the learning rate
+    falling from ``rate`` to 0 along a half cosine over ``steps``."""
+
+    def __init__(self, params: list, rate: float, steps: int, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        self.params, self.rate, self.steps = params, rate, steps
+        self.beta1, self.beta2, self.eps, self.t = beta1, beta2, eps, 0
+        self.m1 = [np.zeros_like(p) for p in params]
+        self.m2 = [np.zeros_like(p) for p in params]
+
+    def step(self, grads: list) -> None:
+        self.t += 1
+        lr = float(self.rate * 0.5 * (1.0 + np.cos(np.pi * (self.t - 1) / self.steps)))
+        corr1, corr2 = 1.0 - self.beta1 ** self.t, 1.0 - self.beta2 ** self.t
+        for p, g, m1, m2 in zip(self.params, grads, self.m1, self.m2):
+            m1 *= self.beta1
+            m1 += (1.0 - self.beta1) * g
+            m2 *= self.beta2
+            m2 += (1.0 - self.beta2) * g * g
+            p -= (lr / corr1) * m1 / (np.sqrt(m2 / corr2) + self.eps)
