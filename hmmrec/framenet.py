@@ -19,7 +19,7 @@ framework to install, and the same bits from the same data and seed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,7 +52,8 @@ class FrameNet:
     mean, scale : np.ndarray, shape (n_features,)
         Input standardisation.
     weights, biases : list of np.ndarray
-        Layers in order; ReLU between them, softmax at the end.
+        Layers in order, in single precision (as trained, saved and computed); ReLU
+        between them, softmax at the end.
     log_prior : np.ndarray, shape (n_outputs,)
         Log share of each output among the training frames.
     weight : float
@@ -71,7 +72,6 @@ class FrameNet:
     log_prior: np.ndarray
     weight: float = 0.4
     prior_scale: float = 0.7
-    _f32: list = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if not 0.0 <= self.weight <= 1.0:
@@ -86,7 +86,8 @@ class FrameNet:
                 or any(b.shape != (d[1],) for b, d in zip(self.biases, dims)) or dims[-1][1] != len(self.log_prior) \
                 or self.scale.shape != self.mean.shape:
             raise ParameterError("FrameNet layers do not fit together")
-        self._f32 = [(w.astype(np.float32), b.astype(np.float32)) for w, b in zip(self.weights, self.biases)]
+        self.weights = [np.asarray(w, dtype=np.float32) for w in self.weights]
+        self.biases = [np.asarray(b, dtype=np.float32) for b in self.biases]
 
     @property
     def n_outputs(self) -> int:
@@ -104,12 +105,8 @@ class FrameNet:
         if len(x) == 0:
             return np.zeros((0, self.n_outputs))
         z = ((x - self.mean) / self.scale).astype(np.float32)
-        h = z[context_index([len(z)], self.context)].reshape(len(z), -1)
-        for i, (w, b) in enumerate(self._f32):
-            h = h @ w + b
-            if i < len(self._f32) - 1:
-                np.maximum(h, 0, out=h)
-        h = h.astype(np.float64)
+        h = _layers(z[context_index([len(z)], self.context)].reshape(len(z), -1), self.weights, self.biases)[0][-1]
+        h = h.astype(np.float64)  # (the log-softmax in double precision: no posterior rounds to 0)
         h -= h.max(1, keepdims=True)
         return h - np.log(np.exp(h).sum(1, keepdims=True))
 
@@ -147,17 +144,19 @@ def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: 
         total = 0.0
         for a in range(0, len(y), batch):
             rows = order[a:a + batch]
-            acts, masks = _forward(frames.windows(rows), ws, bs, dropout, rng)
+            acts, masks = _layers(frames.windows(rows), ws, bs, dropout, rng)
+            logits = acts[-1] - acts[-1].max(1, keepdims=True)
+            p = np.exp(logits)
+            acts[-1] = p = p / p.sum(1, keepdims=True)
             want = np.full((len(rows), n_outputs), smoothing / n_outputs, dtype=np.float32)  # smoothed one-hot
             want[np.arange(len(rows)), y[rows]] += 1.0 - smoothing
-            p = acts[-1]
             total += float(-(want * np.log(np.maximum(p, 1e-30))).sum())
             adam.step(_backward(acts, masks, ws, (p - want) / np.float32(len(rows))))
         if progress is not None:
             progress(epoch + 1, epochs, total / len(y))
     counts = np.bincount(y, minlength=n_outputs) + 1.0
-    return FrameNet(context=context, mean=frames.mean, scale=frames.scale, weights=[w.astype(np.float64) for w in ws],
-                    biases=[b.astype(np.float64) for b in bs], log_prior=np.log(counts / counts.sum()), weight=weight)
+    return FrameNet(context=context, mean=frames.mean, scale=frames.scale, weights=ws, biases=bs,
+                    log_prior=np.log(counts / counts.sum()), weight=weight)
 
 
 class _Frames:
@@ -188,8 +187,9 @@ class _Frames:
         return self.x[index].reshape(len(rows), -1)
 
 
-def _forward(x, ws, bs, dropout: float, rng):
-    """Activations of every layer (the input first, the softmax last) and the dropout masks."""
+def _layers(x, ws, bs, dropout: float = 0.0, rng=None):
+    """Activations of every layer (the input first, the logits last) and the dropout masks
+    (training: ``dropout`` > 0 with ``rng``; scoring: none)."""
     keep = 1.0 - dropout
     acts, masks = [x], []
     for i, (w, b) in enumerate(zip(ws, bs)):
@@ -201,9 +201,6 @@ def _forward(x, ws, bs, dropout: float, rng):
                 h *= mask
             masks.append(mask)
         acts.append(h)
-    logits = acts[-1] - acts[-1].max(1, keepdims=True)
-    p = np.exp(logits)
-    acts[-1] = p / p.sum(1, keepdims=True)
     return acts, masks
 
 

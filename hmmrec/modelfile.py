@@ -7,8 +7,8 @@ not a valid model is a :class:`~hmmrec.errors.ModelFileError`.
 
 Header: ``format`` (``"hmmrec-model"``), ``version``, ``labels``, ``feature_config``,
 ``params`` (the estimator's settings), ``temperature``, ``training`` (summary) and
-``extra_labels``, and ``frame_net`` (the frame classifier's settings, or null). Arrays, each as ``<prefix>_transmat``, ``_weights``, ``_means`` and
-``_variances``: ``m<k>`` the model of label ``k``, ``bg`` the background model, ``fl``
+``extra_labels``, and ``frame_net`` (the frame classifier's settings, or null). Arrays,
+each as ``<prefix>_transmat``, ``_weights``, ``_means`` and ``_variances``: ``m<k>`` the model of label ``k``, ``bg`` the background model, ``fl``
 the filler, ``s<k>`` label ``k``'s stream model where it differs from ``m<k>``, and
 ``x<j>`` the further stream models of the labels ``extra_labels[j]``; the frame
 classifier (:mod:`hmmrec.framenet`), where there is one, as ``net_w<i>`` and ``net_b<i>``
@@ -94,9 +94,8 @@ def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
         for key in _KEYS:
             arrays[f"{prefix}_{key}"] = getattr(m, key)
     if net is not None:
-        # (the layers in single precision, as the network computes: half the size, the same scores)
-        arrays |= {f"net_w{i}": w.astype(np.float32) for i, w in enumerate(net.weights)}
-        arrays |= {f"net_b{i}": b.astype(np.float32) for i, b in enumerate(net.biases)}
+        # (the layers in single precision, as the network holds them)
+        arrays |= {f"net_w{i}": w for i, w in enumerate(net.weights)} | {f"net_b{i}": b for i, b in enumerate(net.biases)}
         arrays |= {"net_mean": net.mean, "net_scale": net.scale, "net_log_prior": net.log_prior}
     return write_atomically(path, lambda fh: np.savez_compressed(fh, **arrays), overwrite=overwrite)
 
@@ -138,8 +137,10 @@ def _member_limit(name: str, n_features: int) -> int:
     key = name[:-4].rsplit("_", 1)[-1]
     per = {"transmat": MAX_STATES * MAX_STATES, "weights": MAX_STATES * MAX_MIX,
            "means": MAX_STATES * MAX_MIX * n_features, "variances": MAX_STATES * MAX_MIX * n_features}
-    if name.startswith("net_"):  # (the frame classifier: a layer, or a vector)
-        return (MAX_NET_WIDTH * max(MAX_NET_WIDTH, 64 * n_features) if name.startswith("net_w") else MAX_NET_WIDTH) * 8 + 4096
+    if name.startswith("net_w"):  # (the frame classifier: a layer ...)
+        return MAX_NET_WIDTH * max(MAX_NET_WIDTH, 64 * n_features) * 8 + 4096
+    if name.startswith("net_"):  # (... or a vector)
+        return MAX_NET_WIDTH * 8 + 4096
     return per.get(key, 0) * 8 + 4096
 
 
@@ -162,6 +163,11 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, kinds: s
         raw = fh.read(count * dtype.itemsize)
     a = np.frombuffer(raw, dtype=dtype)
     return a.reshape(shape, order="F" if fortran else "C")
+
+
+def _number(v, kind=(int, float)) -> bool:
+    """A JSON number of ``kind`` (not a boolean, which Python counts as an int)."""
+    return isinstance(v, kind) and not isinstance(v, bool)
 
 
 def _check_header(header) -> None:
@@ -192,11 +198,9 @@ def _check_header(header) -> None:
         raise ValueError("extra_labels must be a list of label numbers")
     net = header.get("frame_net")
     if net is not None:
-        ints = all(isinstance(net.get(k), int) and not isinstance(net.get(k), bool) for k in ("context", "layers")) \
-            if isinstance(net, dict) else False
-        if (not ints or not 0 <= net["context"] <= 30 or not 1 <= net["layers"] <= MAX_NET_LAYERS
-                or not all(isinstance(net.get(k), (int, float)) and not isinstance(net.get(k), bool)
-                           for k in ("weight", "prior_scale"))):
+        if (not isinstance(net, dict) or not _number(net.get("context"), int) or not _number(net.get("layers"), int)
+                or not 0 <= net["context"] <= 30 or not 1 <= net["layers"] <= MAX_NET_LAYERS
+                or not _number(net.get("weight")) or not _number(net.get("prior_scale"))):
             raise ValueError("frame_net must give context (0 to 30), layers (1 to "
                              f"{MAX_NET_LAYERS}), weight and prior_scale")
 

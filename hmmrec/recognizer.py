@@ -448,7 +448,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         the Gaussians' and, where there is a frame classifier, its scaled likelihoods
         through the same models, weighted (see ``net_weight``)."""
         ll = self.bank.score(feats)
-        net = getattr(self, "frame_net_", None)
+        net = self.frame_net_
         if net is None or not net.weight:
             return ll
         bank = self._net_bank  # (the models it was trained on: adapted copies keep it)
@@ -584,7 +584,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                                  models=self.models_, stream_models=self.stream_models_,
                                  extra_labels=list(self.extra_labels_), extra_stream_models=self.extra_stream_models_,
                                  background=self.background_, filler=self.filler_, temperature=self.temperature_,
-                                 training=training, frame_net=getattr(self, "frame_net_", None))
+                                 training=training, frame_net=self.frame_net_)
         return write_model(path, contents, overwrite=overwrite)
 
     @classmethod

@@ -20,7 +20,7 @@ st.caption("Each word is a left-to-right HMM: states follow one another through 
 
 info = modelstore.require_model()
 rec = info.rec
-if getattr(rec, "frame_net_", None) is not None:
+if rec.frame_net_ is not None:
     st.caption(f"Beside the Gaussians, a {rec.frame_net_.describe()}: it tells every word's states apart.")
 cfg = rec.feature_config_
 labels = [str(c) for c in rec.classes_]

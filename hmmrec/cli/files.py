@@ -196,9 +196,8 @@ def cmd_info(args) -> int:
             speech = "; not for a file without speech"
         print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}{models}, "
               f"{rec.n_examples_.get(str(lab), '?')} training files{speech}")
-    net = getattr(rec, "frame_net_", None)
-    if net is not None:
-        print(f"  {net.describe()}")
+    if rec.frame_net_ is not None:
+        print(f"  {rec.frame_net_.describe()}")
     return EXIT_OK
 
 
