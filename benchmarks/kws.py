@@ -190,8 +190,8 @@ def run_pocketsphinx(signal, keywords, threshold):
 def main():
     ap = argparse.ArgumentParser()
     # (finer where the curve crosses 1 false alarm per hour on these streams)
-    ap.add_argument("--sensitivities", default="0,0.1,0.2,0.3,0.32,0.34,0.36,0.38,0.4,0.42,0.44,0.46,0.48,0.5,0.6,0.7,"
-                                               "0.8,0.9,1")
+    ap.add_argument("--sensitivities", default="0,0.1,0.2,0.3,0.4,0.42,0.44,0.46,0.48,0.5,0.52,0.54,0.56,0.58,0.6,"
+                                               "0.62,0.64,0.66,0.68,0.7,0.8,0.9,1")
     ap.add_argument("--hour", action="store_true", help="also measure memory over one hour of streaming")
     ap.add_argument("--no-peer", action="store_true", help="skip pocketsphinx")
     ap.add_argument("--peer-only", action="store_true", help="only pocketsphinx (no training)")

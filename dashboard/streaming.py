@@ -149,7 +149,7 @@ class BrowserAudio:
 class SoundSpans:
     """Stretches of sound (anything well above the room's noise) in a live stream, so
     that the page can say "not one of my words" for those no keyword event covers: the
-    stream's rules (margin over the non-keyword models, the word-on-its-own posterior)
+    stream's rules (margin over the non-keyword models, the word-on-its-own score)
     turned them down, or they were never close.
 
     Frames of 10 ms; a frame is loud when it is ``over_db`` above the noise floor (a

@@ -301,10 +301,12 @@ def test_a_known_word_is_still_the_answer(app):
     upload(app, KIWI.name, KIWI.read_bytes())
     assert app.metric[0].value == "kiwi"
     assert "confidence" in app.get("progress")[0].proto.text
-    assert "Taken by the stream's rules" in captions(app) and "needs more than 2.50" in captions(app)
-    # the knob is the stream's: at sensitivity 0 the word must lead by more (4.50 nats/frame)
+    assert "Taken by the stream's rules" in captions(app)
+    assert "needs more than 0.75" in captions(app) and "(needs 1.75)" in captions(app)
+    # the knob is the stream's: at sensitivity 0 the word must lead by more and score more
     app.slider(key="rec_sensitivity").set_value(0.0).run()
-    assert app.metric[0].value == "kiwi" and "needs more than 4.50" in captions(app)
+    assert app.metric[0].value == "kiwi" and "needs more than 1.00" in captions(app)
+    assert "(needs 3.00)" in captions(app)
 
 
 def test_another_word_is_not_one_of_my_words(app):

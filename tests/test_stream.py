@@ -15,9 +15,9 @@ import pytest
 
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
-from hmmrec.stream import (StreamRecognizer, events_at_sensitivities, sensitivity_to_min_posterior,
+from hmmrec.stream import (StreamRecognizer, events_at_sensitivities, sensitivity_to_min_score,
                            sensitivity_to_threshold, stream_file)
-from hmmrec.stream.decide import MIN_TAIL_S
+from hmmrec.stream.decide import MIN_TAIL_S, word_lead, word_score
 from hmmrec.stream.scoring import KEYWORD_SLACK, VERIFY_PAD_S
 
 from helpers import SOUNDS, sound_files
@@ -137,8 +137,8 @@ def test_more_sensitivity_never_fewer_events(model):
     counts = [len(run(model, y, 1600, sensitivity=s)) for s in (0.0, 0.5, 1.0)]
     assert counts == sorted(counts), counts
     assert sensitivity_to_threshold(0.0) > sensitivity_to_threshold(0.5) > sensitivity_to_threshold(1.0)
-    assert 1.0 > sensitivity_to_min_posterior(0.0) > sensitivity_to_min_posterior(0.5) > sensitivity_to_min_posterior(1.0) > 0
-    for f in (sensitivity_to_threshold, sensitivity_to_min_posterior):
+    assert sensitivity_to_min_score(0.0) > sensitivity_to_min_score(0.5) > sensitivity_to_min_score(1.0) > 0
+    for f in (sensitivity_to_threshold, sensitivity_to_min_score):
         with pytest.raises(ParameterError):
             f(1.5)
 
@@ -332,8 +332,10 @@ def test_a_word_quieter_than_the_rest_of_its_window_does_not_decide():
 
 
 def test_a_word_its_own_classification_doubts_does_not_decide():
-    """A window counts for a word only if the word, classified on its own, gets min_posterior."""
+    """A window counts for a word only if the word's score (its lead over the next label when
+    classified on its own, plus a share of the window's margin) reaches min_score."""
     from hmmrec.stream import Decider, WindowScore
+    from hmmrec.stream.decide import MARGIN_SHARE
 
     hop, win = 0.01, 0.025
     energy = np.full(100, -10.0)
@@ -350,38 +352,52 @@ def test_a_word_its_own_classification_doubts_does_not_decide():
 
     calls = []
 
-    def posterior_of(p1):
+    def posterior_of(lead):  # (three labels: the word's leads the next by `lead`, the third is far behind)
         def posterior(w, f, start, end):
             calls.append((w.first_frame, start, end))
-            return np.array([1 - p1, p1])
+            p = np.array([1.0, np.exp(lead), 1e-6])
+            return p / p.sum()
         return posterior
 
-    def decider(min_posterior):
-        return Decider(1.0, 3, 0.3, 0.1, frame_s=hop, frame_len_s=win, min_posterior=min_posterior)
+    def decider(min_score):
+        return Decider(1.0, 3, 0.3, 0.1, frame_s=hop, frame_len_s=win, min_score=min_score)
 
-    ws = window(0, 5.0)
-    d = decider(0.5)
-    assert d.update(ws, frames, 1.0, align, posterior=posterior_of(0.3)) == [] and d._cand is None
+    ws = window(0, 5.0)  # a margin of 5: a score of lead + 5 x MARGIN_SHARE
+    need = 5.0 * MARGIN_SHARE + 1.0  # a lead of 1 needed
+    d = decider(need)
+    assert d.update(ws, frames, 1.0, align, posterior=posterior_of(0.9)) == [] and d._cand is None
     assert d.flush(1.0) == [] and calls == [(0, 0.2, 0.5 + win)]  # asked about the aligned word
-    d = decider(0.5)
-    assert [(e.label, e.start) for e in d.update(ws, frames, 1.0, align, posterior=posterior_of(0.7)) + d.flush(1.0)] \
+    d = decider(need)
+    assert [(e.label, e.start) for e in d.update(ws, frames, 1.0, align, posterior=posterior_of(1.1)) + d.flush(1.0)] \
         == [("1", 0.2)]
+    # the lead over the next label, not the posterior: the same posterior 0.6, shared with one
+    # rival or with many, passes only when the nearest rival is far enough behind
+    def shared(p1, rivals):  # the word's label (1) gets p1, its rivals share the rest equally
+        p = np.full(rivals + 1, (1 - p1) / rivals)
+        p[1] = p1
+        return lambda w, f, start, end: p
+
+    d = decider(need)
+    assert d.update(ws, frames, 1.0, align, posterior=shared(0.6, 1)) == []  # lead log(0.6/0.4) = 0.41
+    d = decider(need)
+    assert len(d.update(ws, frames, 1.0, align, posterior=shared(0.6, 8)) + d.flush(1.0)) == 1  # lead log(0.6/0.05)
     # a doubted window neither decides nor blocks: a later window of the same word that
-    # passes (with a lower margin) still makes the event
-    d = decider(0.5)
-    assert d.update(ws, frames, 1.0, align, posterior=posterior_of(0.3)) == []
+    # passes (with a lower margin, and a larger lead) still makes the event
+    d = decider(need)
+    assert d.update(ws, frames, 1.0, align, posterior=posterior_of(0.9)) == []
     ws2 = window(1, 4.0)
-    events = d.update(ws2, frames, 1.01, align, posterior=posterior_of(0.6)) + d.flush(1.01)
+    events = d.update(ws2, frames, 1.01, align, posterior=posterior_of(1.5)) + d.flush(1.01)
     assert [(e.start, e.score) for e in events] == [(0.2, 4.0)]
-    # without the check (min_posterior 0) the word is never classified on its own
+    # without the check (min_score None) the word is never classified on its own
     calls.clear()
-    d = decider(0.0)
-    assert len(d.update(ws, frames, 1.0, align, posterior=posterior_of(0.0)) + d.flush(1.0)) == 1
+    d = decider(None)
+    assert len(d.update(ws, frames, 1.0, align, posterior=posterior_of(-5.0)) + d.flush(1.0)) == 1
     assert calls == []
 
 
 def test_the_word_check_is_the_word_classified_as_a_file(model):
-    """The posterior a decision rests on is the one predict_proba gives the word cut out of the audio."""
+    """The posterior a decision rests on is the one predict_proba gives the word cut out of the audio,
+    and the word's score from it reaches the level of the sensitivity."""
     sr = model.feature_config_.sr
     y, _ = audio.load(STREAMS / "stream1.wav", sr)
     stream = StreamRecognizer(model)
@@ -396,12 +412,12 @@ def test_the_word_check_is_the_word_classified_as_a_file(model):
     stream.scorer.posterior = recording
     events = run_with(stream, y)
     assert len(events) >= 8
-    need = sensitivity_to_min_posterior(stream.sensitivity)
+    need = sensitivity_to_min_score(stream.sensitivity)
     labels = list(model.classes_)
     for e in events:
         p = checked[(e.start, e.end)]
         k = labels.index(e.label)
-        assert p[k] >= need and int(np.argmax(p)) == k, (e, p)
+        assert word_score(e.score, word_lead(p, k)) >= need, (e, p)
         # the same word cut from the samples (frames on the same grid) and classified as a file
         a, b = int(round((e.start - VERIFY_PAD_S) * sr)), int(round((e.end + VERIFY_PAD_S) * sr))
         q = model.predict_proba([y[a:b]])[0]

@@ -15,8 +15,8 @@ import pytest
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
 from hmmrec.features import raw_features
-from hmmrec.stream.decide import (DEFAULT_SENSITIVITY, Verdict, judge, judge_recording, sensitivity_to_min_posterior,
-                                  sensitivity_to_threshold)
+from hmmrec.stream.decide import (DEFAULT_SENSITIVITY, MARGIN_SHARE, Verdict, judge, judge_recording,
+                                  sensitivity_to_min_score, sensitivity_to_threshold, word_lead, word_score)
 from hmmrec.stream.scoring import WindowScorer
 
 from helpers import SOUNDS, shared_dataset
@@ -28,37 +28,41 @@ APPLE = SOUNDS / "test" / "apple" / "apple_en-gb-x-rp_f4_1.wav"  # a word the sm
 # -- the rule itself -------------------------------------------------------------------------------
 def test_judge_takes_a_keyword_only_above_both_levels_of_the_sensitivity():
     s = DEFAULT_SENSITIVITY
-    thr, minp = sensitivity_to_threshold(s), sensitivity_to_min_posterior(s)
-    ok = judge("kiwi", thr + 0.01, minp, s)
+    thr, mins = sensitivity_to_threshold(s), sensitivity_to_min_score(s)
+    margin = thr + 0.5
+    lead = mins - MARGIN_SHARE * margin  # a score of exactly the minimum (0.5 and 0.25 are exact in binary)
+    ok = judge("kiwi", margin, 0.6, lead, s)
     assert ok.accepted and ok.rejected_because == "" and ok.reason == ""
-    assert (ok.threshold, ok.min_posterior, ok.sensitivity) == (thr, minp, s)
-    # the stream's comparisons: margin strictly above the threshold, posterior from the minimum up
-    at = judge("kiwi", thr, 1.0, s)
+    assert (ok.threshold, ok.min_score, ok.sensitivity, ok.score, ok.lead) == (thr, mins, s, mins, lead)
+    # the stream's comparisons: margin strictly above the threshold, score from the minimum up
+    at = judge("kiwi", thr, 1.0, 10.0, s)
     assert not at.accepted and at.rejected_because == "margin" and f"{thr:.2f}" in at.reason
-    low = judge("kiwi", thr + 1, minp - 0.01, s)
-    assert not low.accepted and low.rejected_because == "posterior" and f"{minp:.0%}" in low.reason
-    behind = judge("kiwi", -1.5, 0.99, s)
+    low = judge("kiwi", margin, 0.99, lead - 0.01, s)
+    assert not low.accepted and low.rejected_because == "score" and f"{mins:.2f}" in low.reason
+    behind = judge("kiwi", -1.5, 0.99, 10.0, s)
     assert behind.rejected_because == "margin" and "fits the recording better" in behind.reason
     # a non-keyword class is never a word, however sure; silence is said as such
     for label in ("_silence_", "_unknown_"):
-        v = judge(label, 10.0, 1.0, s)
+        v = judge(label, 10.0, 1.0, 10.0, s)
         assert not v.accepted and v.rejected_because == "not_a_keyword" and label in v.reason
-    silent = judge("kiwi", 10.0, 1.0, s, silent=True)
+    silent = judge("kiwi", 10.0, 1.0, 10.0, s, silent=True)
     assert not silent.accepted and silent.rejected_because == "silent" and "silent" in silent.reason
 
 
 def test_judge_follows_the_sensitivity_knob():
-    # a margin of 2 nats/frame with probability 0.3: rejected at the stream's default, taken when more sensitive
-    assert not judge("kiwi", 2.0, 0.3, 0.5).accepted
-    assert judge("kiwi", 2.0, 0.3, 0.9).accepted
+    # a margin of 2 nats/frame and a lead of 0.5 on its own: rejected at the stream's default, taken
+    # when more sensitive
+    assert not judge("kiwi", 2.0, 0.3, 0.5, 0.5).accepted
+    assert judge("kiwi", 2.0, 0.3, 0.5, 0.9).accepted
     with pytest.raises(ParameterError, match="sensitivity"):
-        judge("kiwi", 2.0, 0.3, 1.5)
+        judge("kiwi", 2.0, 0.3, 0.5, 1.5)
 
 
 def test_verdict_to_dict_is_json():
-    d = judge("_silence_", -np.inf, 1.0).to_dict()
+    d = judge("_silence_", -np.inf, 1.0, np.inf).to_dict()
     assert json.loads(json.dumps(d)) == d
-    assert d["accepted"] is False and d["rejected_because"] == "not_a_keyword" and d["margin"] is None
+    assert d["accepted"] is False and d["rejected_because"] == "not_a_keyword"
+    assert d["margin"] is None and d["lead"] is None and d["score"] is None
     assert set(d) == {f for f in Verdict.__dataclass_fields__}
 
 
@@ -68,6 +72,8 @@ def test_a_known_word_is_accepted(fruit_model):
     v = judge_recording(fruit_model, str(KIWI))
     assert v.accepted and v.label == r.label == "kiwi"
     assert v.posterior == pytest.approx(r.confidence)
+    assert v.lead == word_lead(r.proba, r.best) > 0
+    assert v.score == word_score(v.margin, v.lead) >= v.min_score
     assert v.margin > v.threshold
     # the same verdict from the signal, with the recognition handed over
     y, _ = audio.load(KIWI, fruit_model.feature_config_.sr)

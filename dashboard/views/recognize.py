@@ -1,7 +1,7 @@
 """Recognize: one recording in, a score from every word model out, and how the best one aligned.
 
 The answer is a word only when the stream's rules take it (hmmrec.stream.decide.judge_recording:
-the margin over the non-keyword models and the posterior the sensitivity asks for); else
+the margin over the non-keyword models and the score the sensitivity asks for); else
 "not one of my words", with why.
 """
 
@@ -44,8 +44,9 @@ vocabulary = [str(c) for c in rec.classes_ if is_keyword(str(c))]
 
 def rules_text(v) -> str:
     """Where a recording stands against the two levels of the stream's rules."""
-    return (f"leads by {v.margin:.2f} nats/frame (needs more than {v.threshold:.2f}), probability "
-            f"{v.posterior:.0%} (needs {v.min_posterior:.0%}), sensitivity {v.sensitivity:.2f}")
+    return (f"leads by {v.margin:.2f} nats/frame (needs more than {v.threshold:.2f}), on its own by {v.lead:.2f} "
+            f"(probability {v.posterior:.0%}), score {v.score:.2f} (needs {v.min_score:.2f}), sensitivity "
+            f"{v.sensitivity:.2f}")
 
 
 def vocabulary_text(words: list[str]) -> str:
@@ -158,7 +159,7 @@ with answer:
                                            "(see why below).")
         st.subheader(NOTHING_HEARD if verdict.rejected_because == "silent" else NOT_A_WORD, anchor=False)
         why = f"Why: {ui.md(verdict.reason)}."
-        if verdict.rejected_because in ("margin", "posterior"):
+        if verdict.rejected_because in ("margin", "score"):
             why += " A higher sensitivity takes less certain words."
         st.caption(why)
     too_much = [lab for lab in ruled_out if is_whole(lab)]

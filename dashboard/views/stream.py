@@ -17,7 +17,7 @@ from hmmrec.errors import HmmrecError
 from hmmrec.labels import is_keyword
 from hmmrec.live import MicrophoneSource
 from hmmrec.spotting import MAX_FA_PER_HOUR, read_truth, score_events, sweep, truth_beside
-from hmmrec.stream import (DEFAULT_SENSITIVITY, sensitivity_to_min_posterior,
+from hmmrec.stream import (DEFAULT_SENSITIVITY, sensitivity_to_min_score,
                            sensitivity_to_threshold)
 
 SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE = streaming.SOURCE_FILE, streaming.SOURCE_UPLOAD, streaming.SOURCE_LIVE
@@ -36,7 +36,8 @@ LIVE_ORPHAN_S = 20.0  # ... or when the page has not collected audio for this lo
 st.title("Stream")
 st.caption("A sliding window scores every word model a few times a second; a keyword is reported when its "
            "score beats the background by more than the threshold that the sensitivity sets, and the word, cut "
-           "out and classified on its own, gets the posterior the sensitivity asks for.")
+           "out and classified on its own, leads every other word far enough for the score the sensitivity "
+           "asks for.")
 
 info = modelstore.require_model()
 rec = info.rec
@@ -60,7 +61,7 @@ def show_results(y, run, truth=None, name="stream"):
     events = charts.events_frame(run.events)
     st.markdown(f"**{len(events)} keyword event{'s' if len(events) != 1 else ''}** · window {run.window_s:.2f} s, "
                 f"hop {run.hop_s:.2f} s, threshold {threshold:.2f} nats/frame, "
-                f"word check: posterior at least {sensitivity_to_min_posterior(sensitivity):.2f}")
+                f"word check: score at least {sensitivity_to_min_score(sensitivity):.2f}")
     if len(events):
         st.dataframe(events, hide_index=True, width="stretch", column_config={
             "start": st.column_config.NumberColumn("start (s)", format="%.2f"),

@@ -23,11 +23,11 @@ from ..errors import ParameterError
 from ..features import FeatureStream
 from .decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, DEFAULT_SENSITIVITY, Decider, Evidence, KeywordEvent,
                      Verdict, judge, judge_recording, make_decider, recognize_and_judge, recording_evidence,
-                     sensitivity_to_min_posterior, sensitivity_to_threshold)
+                     sensitivity_to_min_score, sensitivity_to_threshold)
 from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
-           "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_posterior",
+           "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_score",
            "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S",
            "chunk_samples", "Verdict", "Evidence", "judge", "judge_recording", "recording_evidence", "recognize_and_judge"]
 
@@ -147,7 +147,7 @@ class StreamRecognizer:
         Seconds between windows.
     sensitivity : float
         0 (fewest false alarms) to 1 (fewest misses); it sets both levels a word must
-        pass, :func:`sensitivity_to_threshold` and :func:`sensitivity_to_min_posterior`.
+        pass, :func:`sensitivity_to_threshold` and :func:`sensitivity_to_min_score`.
     refractory_s : float
         Quiet time after each event, seconds.
     patience_s : float
@@ -237,9 +237,9 @@ class StreamRecognizer:
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Use another sensitivity from the next window on (a live knob); the stream goes on."""
-        threshold, min_posterior = sensitivity_to_threshold(sensitivity), sensitivity_to_min_posterior(sensitivity)
+        threshold, min_score = sensitivity_to_threshold(sensitivity), sensitivity_to_min_score(sensitivity)
         self.sensitivity = sensitivity
-        self.decider.threshold, self.decider.min_posterior = threshold, min_posterior
+        self.decider.threshold, self.decider.min_score = threshold, min_score
 
     def push(self, chunk: np.ndarray) -> list[KeywordEvent]:
         """Add float mono samples at :attr:`sr`; return the events decided so far."""
