@@ -45,6 +45,16 @@ class Clip:
     def duration_s(self) -> float:
         return len(self.y) / self.sr
 
+    def wav(self) -> bytes:
+        """The clip as 16-bit WAV bytes at its own level, for the page's player. (Handed a
+        float array, Streamlit scales it to full scale: a quiet take played loud, and a
+        silent one, divided by its zero peak, played as noise.)"""
+        import io
+
+        buf = io.BytesIO()
+        audio.encode_wav(buf, self.y, self.sr)
+        return buf.getvalue()
+
 
 def _too_long(name: str, seconds: float, max_s: float) -> HmmrecError:
     return HmmrecError(f"{name} is {seconds:.1f} s long; this page takes recordings up to {max_s:.0f} s"

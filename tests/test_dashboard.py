@@ -331,6 +331,20 @@ def test_noise_and_silence_are_not_words(app):
     assert answer(app) == "nothing heard" and "silent" in captions(app)
 
 
+def test_the_player_plays_a_clip_at_its_own_level():
+    """Streamlit scales a float array to full scale: a quiet take would play loud and a
+    silent one (divided by its zero peak) as noise. The page hands it WAV bytes instead."""
+    import io
+
+    import inputs  # the dashboard's module
+    import soundfile
+
+    quiet = 0.01 * np.sin(np.arange(8000) / 5.0)
+    for y in (quiet, np.zeros(8000)):
+        back, sr = soundfile.read(io.BytesIO(inputs.Clip(y, 16000, "take").wav()), dtype="float64")
+        assert sr == 16000 and len(back) == len(y) and np.abs(back - y).max() < 1e-4
+
+
 # -- plots people read -----------------------------------------------------------------------------
 def test_recognize_charts_are_legible_and_name_the_filler(app):
     upload(app, KIWI.name, KIWI.read_bytes())

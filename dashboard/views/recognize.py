@@ -176,7 +176,7 @@ with answer:
         gap = (ranked[0][1] - ranked[1][1]) / max(scores.n_frames, 1)
         st.caption(f"Runner-up **{ui.md(runner_up)}**, {gap:.2f} nats/frame behind. "
                    f"{ui.md(clip.name)} · {clip.duration_s:.2f} s · {scores.n_frames} frames")
-    st.audio(clip.y, sample_rate=clip.sr)
+    st.audio(clip.wav(), format="audio/wav")
 with right:
     charts.show_chart(charts.loglik_chart(scores), key="rec_scores")
 
