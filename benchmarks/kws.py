@@ -189,7 +189,7 @@ def run_pocketsphinx(signal, keywords, threshold):
 
 def main():
     ap = argparse.ArgumentParser()
-    # (finer where the curve crosses 1 false alarm per hour on these streams)
+    # (finer where seed 0's curve crosses 1 false alarm per hour)
     ap.add_argument("--sensitivities", default="0,0.1,0.2,0.3,0.4,0.42,0.44,0.46,0.48,0.5,0.52,0.54,0.56,0.58,0.6,"
                                                "0.62,0.64,0.66,0.68,0.7,0.8,0.9,1")
     ap.add_argument("--hour", action="store_true", help="also measure memory over one hour of streaming")

@@ -43,34 +43,24 @@ from hmmrec.normalization import normalize  # noqa: E402
 from hmmrec.recognizer import HMMRecognizer  # noqa: E402
 from hmmrec.spotting import TruthWord, match_events, score_events  # noqa: E402
 from hmmrec.stream import StreamRecognizer  # noqa: E402
-from hmmrec.stream.decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, MARGIN_SHARE, MAX_TAIL_S,  # noqa: E402
-                                  MIN_TAIL_S, Decider, _MAX_PEAK_GAP_DB, word_lead)
+from hmmrec.stream.decide import MARGIN_SHARE, make_decider, word_lead  # noqa: E402
 from hmmrec.stream.scoring import VERIFY_PAD_S  # noqa: E402
 
 THRESHOLDS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 SCORE_LEVELS = tuple(round(0.5 + 0.25 * i, 2) for i in range(11))
 
 
-def deciders(stream, pairs):
-    """One stream decider per (margin threshold, score level) (None: no word check)."""
-    cfg = stream._windows.cfg
-    return [Decider(t, max(1, int(round(DEFAULT_PATIENCE_S / stream.hop_s))), DEFAULT_REFRACTORY_S,
-                    DEFAULT_PATIENCE_S, frame_s=cfg.hop_s, frame_len_s=cfg.win_s, min_tail_s=MIN_TAIL_S,
-                    max_tail_s=max(MAX_TAIL_S, MIN_TAIL_S + stream.hop_s), max_peak_gap_db=_MAX_PEAK_GAP_DB,
-                    min_score=s) for t, s in pairs]
-
-
 def decide_all(rec, signal, pairs):
-    """Each decider's events (label, start, end, time, margin) over the stream, one scoring pass."""
+    """Each (margin threshold, score level)'s events over the stream (score level None: no
+    word check), one scoring pass: the stream's own deciders with their levels set."""
     stream = StreamRecognizer(rec)
-    ds = deciders(stream, pairs)
-    out = [[] for _ in ds]
-    for chunk in chunks_of(signal):
-        for events, new in zip(out, stream._decide(stream._windows.push(chunk, exact=False), ds)):
-            events.extend(new)
-    for events, new in zip(out, stream._decide(stream._windows.flush(exact=False), ds, final=True)):
-        events.extend(new)
-    return out
+    cfg = rec.feature_config_
+    deciders = []
+    for threshold, min_score in pairs:
+        d = make_decider(0.0, stream.hop_s, cfg.hop_s, cfg.win_s)
+        d.threshold, d.min_score = threshold, min_score
+        deciders.append(d)
+    return stream.events_of(chunks_of(signal), deciders)
 
 
 def misses_at(scores, hit, n_keywords, false_alarms=(0, 1, 2, 5)):

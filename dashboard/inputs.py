@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import io
 import os
 import sys
 import tempfile
@@ -49,8 +50,6 @@ class Clip:
         """The clip as 16-bit WAV bytes at its own level, for the page's player. (Handed a
         float array, Streamlit scales it to full scale: a quiet take played loud, and a
         silent one, divided by its zero peak, played as noise.)"""
-        import io
-
         buf = io.BytesIO()
         audio.encode_wav(buf, self.y, self.sr)
         return buf.getvalue()

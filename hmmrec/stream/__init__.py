@@ -278,6 +278,18 @@ class StreamRecognizer:
                 events.extend(self._named(ev) for ev in d.flush(self.time))
         return out
 
+    def events_of(self, chunks, deciders) -> list[list[KeywordEvent]]:
+        """Each of ``deciders``' events over ``chunks`` (a stream of its own, from this one's
+        start), every window scored once for them all: the deciders in place of this
+        recognizer's own, e.g. one per sensitivity (:func:`events_at_sensitivities`)."""
+        out = [[] for _ in deciders]
+        for chunk in chunks:
+            for events, new in zip(out, self._decide(self._windows.push(chunk, exact=False), deciders)):
+                events.extend(new)
+        for events, new in zip(out, self._decide(self._windows.flush(exact=False), deciders, final=True)):
+            events.extend(new)
+        return out
+
     def _named(self, ev: KeywordEvent) -> KeywordEvent:
         return KeywordEvent(str(self._labels[int(ev.label)]), ev.start, ev.end, ev.score, ev.time)
 
@@ -321,10 +333,4 @@ def events_at_sensitivities(recognizer, chunks, sensitivities, **kwargs) -> dict
     refractory_s = kwargs.get("refractory_s", DEFAULT_REFRACTORY_S)
     patience_s = kwargs.get("patience_s", DEFAULT_PATIENCE_S)
     deciders = [make_decider(v, stream.hop_s, cfg.hop_s, cfg.win_s, refractory_s, patience_s) for v in levels]
-    out = [[] for _ in levels]
-    for chunk in chunks:
-        for events, new in zip(out, stream._decide(stream._windows.push(chunk, exact=False), deciders)):
-            events.extend(new)
-    for events, new in zip(out, stream._decide(stream._windows.flush(exact=False), deciders, final=True)):
-        events.extend(new)
-    return dict(zip(levels, out))
+    return dict(zip(levels, stream.events_of(chunks, deciders)))

@@ -231,10 +231,14 @@ class Decider:
                     and self.peak_gap_db(ws, frames, start, end) <= self.max_peak_gap_db):
                 lead = None if self.min_score is None or posterior is None else \
                     word_lead(posterior(ws, frames, start, end), ws.best)
-                checked = lead is None or word_score(ws.margin, lead) >= self.min_score
+
+                def scores_enough() -> bool:
+                    return lead is None or word_score(ws.margin, lead) >= self.min_score
+
+                checked = scores_enough()
                 if checked and refine is not None:
                     refine(ws)  # the margins so far may have been upper bounds, and may fall
-                    checked = lead is None or word_score(ws.margin, lead) >= self.min_score
+                    checked = scores_enough()
                 if checked and ws.margin > self.threshold and (c is None or ws.margin > c.margin):
                     new = _Candidate(ws.best, ws.margin, ws, start, end, fade)
         if new is not None:
