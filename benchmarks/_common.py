@@ -13,6 +13,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
+def one_core() -> None:
+    """Numerical libraries on one thread (unless the caller's environment says otherwise):
+    the stream's real-time targets are for one core. Call before numpy is imported."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
 def datasets_dir() -> Path:
     """``../shared/datasets`` beside the repository (or $HMMREC_DATASETS)."""
     d = Path(os.environ.get("HMMREC_DATASETS", REPO.parent / "shared" / "datasets"))

@@ -25,18 +25,17 @@ every keyword cut out at its true place and classified as a file (see
 
 from __future__ import annotations
 
-import os
+from _common import Timer, emit, log, one_core
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")  # one core, as the target says
+one_core()  # (before numpy is imported)
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import Timer, emit, log  # noqa: E402
 from speech_commands import extra_training_corpus, speech_commands_corpus  # noqa: E402
 
 from hmmrec import audio  # noqa: E402

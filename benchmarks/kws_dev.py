@@ -24,15 +24,13 @@ Reported:
 
 from __future__ import annotations
 
-import os
+from _common import Timer, emit, log, one_core
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+one_core()  # (before numpy is imported)
 
 import argparse  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import Timer, emit, log  # noqa: E402
 from kws import SR, build_stream, chunks_of  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from speech_commands import speech_commands_corpus  # noqa: E402

@@ -13,16 +13,14 @@ scores (misses, false alarms per hour) across the sensitivity knob.
 
 from __future__ import annotations
 
-import os
+from _common import datasets_dir, emit, log, one_core
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+one_core()  # (before numpy is imported)
 
 import argparse  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import datasets_dir, emit, log  # noqa: E402
 from fsdd import fsdd_corpus  # noqa: E402
 from kws import build_stream, keywords_on_their_own, score  # noqa: E402
 from own_voice import split_own_voice  # noqa: E402
