@@ -31,12 +31,13 @@ def main():
     rows = []
     for spk, train, test in leave_one_speaker_out(fsdd_corpus()):
         rec = HMMRecognizer().fit(train.paths, train.y)
-        feats = rec.features(test.paths)  # once, for both evaluations and the adaptation
-        before = evaluate_files(rec, test, features=feats)["accuracy"]
+        pairs = [rec.signal_and_features(p) for p in test.paths]  # once, for both evaluations and the adaptation
+        feats, views = [f for _, f in pairs], [rec.filterbank_of(y) for y, _ in pairs]
+        before = evaluate_files(rec, test, features=feats, filterbank=views)["accuracy"]
         with Timer() as t:
             adapted, how = adapt_features(rec, feats, min_posterior=args.min_posterior, tau=args.tau,
-                                          passes=args.passes)
-        after = evaluate_files(adapted, test, features=feats)["accuracy"]
+                                          passes=args.passes, filterbank=views)
+        after = evaluate_files(adapted, test, features=feats, filterbank=views)["accuracy"]
         log(f"{spk}: {before:.4f} -> {after:.4f} ({how.n_used} of {how.n_inputs} files used, {t.seconds:.1f} s)")
         rows.append({"speaker": spk, "without": round(before, 4), "adapted": round(after, 4), "used": how.n_used,
                      "files": how.n_inputs, "adapt_seconds": round(t.seconds, 1)})

@@ -95,7 +95,8 @@ def main():
     for e in loosest:
         a = max(int(round((e.start - VERIFY_PAD_S) / cfg.hop_s)), 0)
         b = int(round((e.end + VERIFY_PAD_S - cfg.win_s) / cfg.hop_s)) + 1
-        p = rec.recognize_features(normalize(np.asarray(raw[a:b], dtype=np.float64), cfg)).proba
+        view = rec.filterbank_of(signal[a * cfg.hop_samples:(b - 1) * cfg.hop_samples + cfg.win_samples])
+        p = rec.recognize_features(normalize(np.asarray(raw[a:b], dtype=np.float64), cfg), filterbank=view).proba
         k = labels.index(e.label)
         rows.append((e.score, word_lead(p, k), float(p[k])))
     margin, lead, posterior = (np.array(v) for v in zip(*rows))

@@ -72,13 +72,15 @@ def _map_means(rec, feats: list, decisions: list, min_posterior: float, tau: flo
 
 
 def adapt_features(rec, feats: list, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = DEFAULT_TAU,
-                   passes: int = DEFAULT_PASSES, speech=None):
+                   passes: int = DEFAULT_PASSES, speech=None, filterbank=None):
     """:func:`adapt` for normalised feature sequences, each (n_frames, n_features);
-    ``speech``: what the voice activity detector heard in each input (``rec.speech``), if known."""
+    ``speech``: what the voice activity detector heard in each input (``rec.speech``), and
+    ``filterbank`` its filterbank frames (``rec.filterbank_of``), if known."""
     current, report = rec, Adaptation(len(feats), 0, ())
     speech = [None] * len(feats) if speech is None else speech
+    filterbank = [None] * len(feats) if filterbank is None else filterbank
     for _ in range(passes):
-        decisions = [current.recognize_features(x, s) for x, s in zip(feats, speech)]
+        decisions = [current.recognize_features(x, s, g) for x, s, g in zip(feats, speech, filterbank)]
         models, report = _map_means(rec, feats, decisions, min_posterior, tau)
         current = copy.copy(rec)
         current.models_ = models
@@ -98,7 +100,7 @@ def adapt(rec, X, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = 
                              f"{min_posterior}, {tau}")
     pairs = [rec.signal_and_features(x) for x in X]
     return adapt_features(rec, [f for _, f in pairs], min_posterior=min_posterior, tau=tau, passes=passes,
-                          speech=[rec.speech(y) for y, _ in pairs])
+                          speech=[rec.speech(y) for y, _ in pairs], filterbank=[rec.filterbank_of(y) for y, _ in pairs])
 
 
 class OnlineAdapter:

@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import audio
-from .features import FeatureConfig, raw_features
+from .features import FeatureConfig, filterbank_frames, raw_features
 from .normalization import check_long_enough, normalize, spoken_span
 from .labels import is_whole
 
@@ -90,31 +90,37 @@ def noise_plan(X, y, cfg: FeatureConfig, noise_snrs) -> list:
 
 
 def training_features(x, cfg: FeatureConfig, speeds: tuple, warps: tuple, noise_plans: list,
-                      name: str) -> tuple[list, object]:
-    """The training copies of one input, as (normalised features, spoken span) pairs, and
-    what the voice activity detector hears in it (:class:`hmmrec.speech.Speech`).
+                      name: str, filterbank: bool = False) -> tuple[list, object]:
+    """The training copies of one input, as (normalised features, spoken span, filterbank
+    frames) triples, and what the voice activity detector hears in it
+    (:class:`hmmrec.speech.Speech`).
 
     One list per copy of the input (one per plan of its noisy copies, see
     :func:`noise_plan`; an input counted k times has k plans): the input's own,
     speed-perturbed and warped features, computed once and shared by the copies, then
-    the copy's noisy ones. Copies too short for two frames are left out; the input
-    itself too short is a :class:`~hmmrec.errors.ParameterError`.
+    the copy's noisy ones. The filterbank frames (:func:`~hmmrec.features.filterbank_frames`,
+    the frame classifier's second view) are None unless ``filterbank``. Copies too short
+    for two frames are left out; the input itself too short is a
+    :class:`~hmmrec.errors.ParameterError`.
     """
     from .speech import listen
 
     y = signal_of(x, cfg)
 
-    def pairs(variants) -> list:
+    def triple(signal, c, raw) -> tuple:
+        return normalize(raw, c), spoken_span(raw), filterbank_frames(signal, c) if filterbank else None
+
+    def triples(variants) -> list:
         out = []
         for signal, c in variants:
             raw = raw_features(signal, c)
             if len(raw) >= 2:
-                out.append((normalize(raw, c), spoken_span(raw)))
+                out.append(triple(signal, c, raw))
         return out
 
     raw = raw_features(y, cfg)
     check_long_enough(raw, y, cfg, name)
-    shared = [(normalize(raw, cfg), spoken_span(raw))]
-    shared += pairs([(speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps])
-    copies = [shared + pairs([(add_noise(y, n, snr, seed), cfg) for n, snr, seed in plan]) for plan in noise_plans]
+    shared = [triple(y, cfg, raw)]
+    shared += triples([(speed_perturb(y, s), cfg) for s in speeds] + [(y, replace(cfg, warp=w)) for w in warps])
+    copies = [shared + triples([(add_noise(y, n, snr, seed), cfg) for n, snr, seed in plan]) for plan in noise_plans]
     return copies, listen(y, cfg.sr)

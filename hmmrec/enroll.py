@@ -185,8 +185,8 @@ def _assemble(base, fitted: dict, models: list, streams: list):
     rec.background_, rec.filler_ = base.background_, base.filler_
     rec.temperature_ = base.temperature_
     rec._bank = rec._make_bank()
-    # the base's frame classifier knows the base's states only: the extended model scores with its Gaussians
-    rec.frame_net_, rec._net_bank = None, rec._bank
+    # the base's frame classifiers know the base's states only: the extended model scores with its Gaussians
+    rec.frame_net_, rec.filterbank_net_, rec._net_bank = None, None, rec._bank
     return rec
 
 

@@ -105,13 +105,13 @@ def _features_of(recognizer, paths, speech: bool) -> list:
     out = []
     for p in paths:
         y, feats = recognizer.signal_and_features(p)
-        out.append((feats, recognizer.speech(y)))
+        out.append((feats, recognizer.speech(y), recognizer.filterbank_of(y)))
     return out
 
 
 def _labels_of(recognizer, inputs, features_given: bool) -> list[str]:
-    if features_given:  # (features, speech seconds or None) of each file
-        return [recognizer.recognize_features(f, s).label for f, s in inputs]
+    if features_given:  # (features, speech or None, filterbank frames or None) of each file
+        return [recognizer.recognize_features(f, s, g).label for f, s, g in inputs]
     return [recognizer.recognize(x).label for x in inputs]
 
 
@@ -133,12 +133,13 @@ def _in_slices(fn, recognizer, items: list, extra: tuple, n_jobs, progress) -> l
 def file_features(recognizer, paths, n_jobs=1, progress=None, speech=False):
     """``recognizer.features(paths)``, on up to ``n_jobs`` worker processes or on the active
     cluster (:mod:`hmmrec.cluster`); ``progress(done, total)`` as files are done.
-    ``speech``: also what the voice activity detector heard in each file (``recognizer.speech``),
-    returned as a second list."""
+    ``speech``: also what the voice activity detector heard in each file (``recognizer.speech``)
+    and the filterbank frames its second frame classifier reads (``recognizer.filterbank_of``),
+    returned as a second and a third list."""
     out = _in_slices(_features_of, recognizer, list(paths), (speech,), n_jobs, progress)
     if not speech:
         return out
-    return [f for f, _ in out], [s for _, s in out]
+    return [f for f, _, _ in out], [s for _, s, _ in out], [g for _, _, g in out]
 
 
 def scoring_labels(classes, labels) -> tuple[dict, list]:
@@ -157,7 +158,7 @@ def scoring_labels(classes, labels) -> tuple[dict, list]:
     return relabelled, [lab for lab in missing if lab not in relabelled]
 
 
-def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, speech=None) -> dict:
+def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, speech=None, filterbank=None) -> dict:
     """Recognise every file of ``corpus`` and report against its labels.
 
     Labels of the corpus that the model does not know are scored as :func:`scoring_labels`
@@ -165,13 +166,18 @@ def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, s
     (always wrong); the report counts the files of each (``scored_as_unknown``,
     ``never_right``: label -> files). ``per_speaker``: see :func:`per_speaker`.
     ``features``: the files' normalised features, when already extracted, and ``speech``
-    what the voice activity detector heard in them (:func:`file_features`), if known. ``n_jobs``:
+    what the voice activity detector heard in them and ``filterbank`` their filterbank frames
+    (:func:`file_features`), if known. ``n_jobs``:
     worker processes (``-1``: every core; inside :func:`hmmrec.cluster.on_cluster`, the
     cluster's workers); the report is the same whichever ran it. ``progress(done, total)``:
     called as files are recognised.
     """
     given = features is not None
-    items = list(zip(features, speech if speech is not None else [None] * len(features))) if given else list(corpus.paths)
+    if given:
+        none = [None] * len(features)
+        items = list(zip(features, none if speech is None else speech, none if filterbank is None else filterbank))
+    else:
+        items = list(corpus.paths)
     pred = _in_slices(_labels_of, recognizer, items, (given,), n_jobs, progress)
     relabelled, never = scoring_labels(recognizer.classes_, corpus.y)
     truth = [relabelled.get(str(v), str(v)) for v in corpus.y]

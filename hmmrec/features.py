@@ -28,7 +28,8 @@ from scipy.fft import dct
 from .errors import ParameterError
 from .normalization import normalize
 
-__all__ = ["FeatureConfig", "extract", "raw_features", "floor_log_energy", "FeatureStream", "n_frames_for"]
+__all__ = ["FeatureConfig", "extract", "raw_features", "filterbank_frames", "floor_log_energy", "FeatureStream",
+           "n_frames_for"]
 
 _LOG_FLOOR = np.finfo(float).eps
 _MIN_WARP, _MAX_WARP = 0.7, 1.3
@@ -36,6 +37,7 @@ _WARP_KNEE = 0.85  # warping is linear up to this share of the band, then bends 
 _WINDOWS = {"hamming": np.hamming, "rect": np.ones}
 _NORMALISATIONS = ("heq", "mv", "m", "none")
 _BLOCK_FRAMES = 2048
+FILTERBANK_CHANNELS = 40  # mel filters of filterbank_frames (the frame classifier's second view)
 # (setting, lowest, highest) accepted: wide enough for any sensible front end, narrow
 # enough that no setting can ask for a division by zero or gigabytes of memory
 _INT_RANGES = (("sr", 1000, 384000), ("n_mfcc", 1, 128), ("n_filt", 1, 256), ("n_fft", 16, 65536),
@@ -321,6 +323,35 @@ def raw_features(y: np.ndarray, cfg: FeatureConfig | None = None) -> np.ndarray:
         b = min(a + _BLOCK_FRAMES, n)
         static[a:b] = cep(_frame(pre[a * cfg.hop_samples:], cfg, b - a))
     return _add_deltas(static, cfg)
+
+
+def filterbank_frames(y: np.ndarray, cfg: FeatureConfig, n_filt: int = FILTERBANK_CHANNELS) -> np.ndarray:
+    """Log mel filterbank energies (``n_filt`` filters, warped by ``cfg.warp``) and the log
+    energy of the frames of :func:`raw_features`, each column standardised over the signal.
+
+    The second view of the sound that a frame classifier takes (:mod:`hmmrec.framenet`):
+    the spectral detail that 13 cepstra smooth away, normalised by mean and variance
+    rather than by histogram, so that its mistakes differ from the cepstral view's.
+
+    Returns (n_frames, n_filt + 1), single precision; no rows for a signal shorter than a window.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = n_frames_for(len(y), cfg)
+    if n == 0:
+        return np.zeros((0, n_filt + 1), dtype=np.float32)
+    high = cfg.high_hz if cfg.high_hz > 0 else cfg.sr / 2
+    bank = mel_filterbank(n_filt, cfg.n_fft, cfg.sr, cfg.low_hz, high, cfg.warp).T
+    window, floor = _WINDOWS[cfg.window](cfg.win_samples), floor_power(cfg)
+    pre = _preemphasis(y, cfg.preemph)
+    out = np.empty((n, n_filt + 1))
+    for a in range(0, n, _BLOCK_FRAMES):
+        b = min(a + _BLOCK_FRAMES, n)
+        pspec = sigproc.powspec(_frame(pre[a * cfg.hop_samples:], cfg, b - a) * window, cfg.n_fft) + floor
+        out[a:b, :n_filt] = np.log(np.maximum(pspec @ bank, _LOG_FLOOR))
+        out[a:b, n_filt] = np.log(np.maximum(pspec.sum(axis=1), _LOG_FLOOR))
+    out -= out.mean(axis=0)
+    out /= out.std(axis=0) + 1e-3
+    return out.astype(np.float32)
 
 
 def extract(y: np.ndarray, cfg: FeatureConfig | None = None) -> np.ndarray:

@@ -12,6 +12,12 @@ models score as they score Gaussians (the hybrid HMM of Bourlard and Morgan), an
 label's score is a weighted sum of the two log-likelihoods: the two make different
 mistakes on new voices, so their sum makes fewer.
 
+A recognizer trains two such networks on the same targets (``view``): one reads the
+cepstra the Gaussians read, the other a log mel filterbank of the signal
+(:func:`~hmmrec.features.filterbank_frames`), finer in frequency and normalised
+otherwise; their scaled likelihoods are averaged. Two views of the sound err on
+different frames, where two networks of the same view mostly err alike.
+
 Our own numpy code, training included (Adam, dropout, label smoothing, a cosine
 learning-rate schedule): small enough to keep in the package, with no deep-learning
 framework to install, and the same bits from the same data and seed.
@@ -25,9 +31,10 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["FrameNet", "train_frame_net", "context_index", "EPOCHS"]
+__all__ = ["FrameNet", "train_frame_net", "context_index", "EPOCHS", "VIEWS"]
 
 EPOCHS = 10  # passes over the training frames
+VIEWS = ("cepstra", "filterbank")  # what a network reads (FrameNet.view)
 
 
 def context_index(lengths, context: int) -> np.ndarray:
@@ -62,6 +69,9 @@ class FrameNet:
         How much of the log prior the scaled likelihoods take off: 1 divides the
         posteriors by the prior as in the textbook hybrid, less leaves frequent states
         (the filler around every word) some of their advantage.
+    view : str
+        What the network reads: ``"cepstra"``, the normalised features the Gaussians
+        read, or ``"filterbank"``, :func:`~hmmrec.features.filterbank_frames` of the signal.
     """
 
     context: int
@@ -72,8 +82,11 @@ class FrameNet:
     log_prior: np.ndarray
     weight: float = 0.4
     prior_scale: float = 0.7
+    view: str = "cepstra"
 
     def __post_init__(self):
+        if self.view not in VIEWS:
+            raise ParameterError(f"FrameNet.view must be one of {', '.join(VIEWS)}, got {self.view!r}")
         if not 0.0 <= self.weight <= 1.0:
             raise ParameterError(f"FrameNet.weight must be from 0 to 1, got {self.weight!r}")
         if not 0.0 <= self.prior_scale <= 1.0:
@@ -96,11 +109,12 @@ class FrameNet:
     def describe(self) -> str:
         """One line for a person: what the network is and how much of the scores it gives."""
         sizes = " x ".join(str(w.shape[1]) for w in self.weights[:-1]) or "none"
-        return (f"frame classifier: {self.n_outputs} states, {2 * self.context + 1} frames in, hidden layers {sizes}; "
-                f"{self.weight:.0%} of each file's scores")
+        reads = "the cepstra" if self.view == "cepstra" else "a log mel filterbank"
+        return (f"frame classifier of {reads}: {self.n_outputs} states, {2 * self.context + 1} frames in, "
+                f"hidden layers {sizes}")
 
     def log_posteriors(self, x: np.ndarray) -> np.ndarray:
-        """(n_frames, n_outputs) log posteriors of one normalised feature sequence."""
+        """(n_frames, n_outputs) log posteriors of one sequence of the frames it reads (``view``)."""
         x = np.asarray(x)
         if len(x) == 0:
             return np.zeros((0, self.n_outputs))
@@ -118,7 +132,8 @@ class FrameNet:
 
 def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: int = 256, layers: int = 2,
                     epochs: int = EPOCHS, batch: int = 512, rate: float = 1e-3, dropout: float = 0.15,
-                    smoothing: float = 0.05, weight: float = 0.4, seed: int = 0, progress=None) -> FrameNet:
+                    smoothing: float = 0.05, weight: float = 0.4, seed: int = 0, progress=None,
+                    view: str = "cepstra") -> FrameNet:
     """Train a :class:`FrameNet` on feature sequences and each frame's target output.
 
     ``seqs``: list of (n_frames, n_features) arrays; ``targets``: list of int arrays of
@@ -156,7 +171,7 @@ def train_frame_net(seqs, targets, n_outputs: int, *, context: int = 7, hidden: 
             progress(epoch + 1, epochs, total / len(y))
     counts = np.bincount(y, minlength=n_outputs) + 1.0
     return FrameNet(context=context, mean=frames.mean, scale=frames.scale, weights=ws, biases=bs,
-                    log_prior=np.log(counts / counts.sum()), weight=weight)
+                    log_prior=np.log(counts / counts.sum()), weight=weight, view=view)
 
 
 class _Frames:

@@ -7,12 +7,14 @@ not a valid model is a :class:`~hmmrec.errors.ModelFileError`.
 
 Header: ``format`` (``"hmmrec-model"``), ``version``, ``labels``, ``feature_config``,
 ``params`` (the estimator's settings), ``temperature``, ``training`` (summary) and
-``extra_labels``, and ``frame_net`` (the frame classifier's settings, or null). Arrays,
+``extra_labels``, ``frame_net`` and ``filterbank_net`` (the frame classifiers' settings, or
+null). Arrays,
 each as ``<prefix>_transmat``, ``_weights``, ``_means`` and ``_variances``: ``m<k>`` the model of label ``k``, ``bg`` the background model, ``fl``
 the filler, ``s<k>`` label ``k``'s stream model where it differs from ``m<k>``, and
 ``x<j>`` the further stream models of the labels ``extra_labels[j]``; the frame
 classifier (:mod:`hmmrec.framenet`), where there is one, as ``net_w<i>`` and ``net_b<i>``
-(its layers), ``net_mean``, ``net_scale`` and ``net_log_prior``.
+(its layers), ``net_mean``, ``net_scale`` and ``net_log_prior``, and the second one, which
+reads a filterbank, alike with ``fnet_`` in place of ``net_``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ FORMAT_NAME = "hmmrec-model"
 # 2: further stream models of non-keyword labels (x* arrays, "extra_labels")
 # 3: features with a RASTA filter and histogram equalisation (a reader of 2 refuses or misreads them)
 # 4: a frame classifier beside the Gaussians (net_* arrays, "frame_net"); a reader of 3 would ignore it
-FORMAT_VERSION = 4
+# 5: a second frame classifier, of filterbank frames (fnet_* arrays, "filterbank_net"); a reader of 4 refuses it
+FORMAT_VERSION = 5
 _KEYS = ("transmat", "weights", "means", "variances")
 # feature settings under the names format 3 gives them
 _FILE_NAMES = {new: old for old, new in OLD_NAMES.items()}
@@ -63,6 +66,11 @@ class ModelContents:
     temperature: float
     training: dict = field(default_factory=dict)
     frame_net: FrameNet | None = None
+    filterbank_net: FrameNet | None = None
+
+
+# (header key, array prefix, what the network reads) of each frame classifier
+_NETS = (("frame_net", "net", "cepstra"), ("filterbank_net", "fnet", "filterbank"))
 
 
 def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
@@ -71,7 +79,7 @@ def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
     header = {
         "format": FORMAT_NAME,
         # (a file without a frame classifier stays readable by readers of format 3)
-        "version": FORMAT_VERSION if contents.frame_net is not None else 3,
+        "version": 5 if contents.filterbank_net is not None else 4 if contents.frame_net is not None else 3,
         "labels": [str(c) for c in contents.labels],
         "feature_config": {_FILE_NAMES.get(k, k): v for k, v in contents.feature_config.to_dict().items()},
         "params": contents.params,
@@ -80,10 +88,11 @@ def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
         "extra_labels": [int(k) for k in contents.extra_labels],
         "frame_net": None,
     }
-    net = contents.frame_net
-    if net is not None:
-        header["frame_net"] = {"context": net.context, "layers": len(net.weights), "weight": net.weight,
-                               "prior_scale": net.prior_scale}
+    nets = [(key, prefix, getattr(contents, key)) for key, prefix, _ in _NETS]
+    for key, _, net in nets:
+        if net is not None:
+            header[key] = {"context": net.context, "layers": len(net.weights), "weight": net.weight,
+                           "prior_scale": net.prior_scale}
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
     named = [(f"m{k}", m) for k, m in enumerate(contents.models)]
     named += [("bg", contents.background), ("fl", contents.filler)]
@@ -93,10 +102,12 @@ def write_model(path, contents: ModelContents, overwrite: bool = False) -> Path:
     for prefix, m in named:
         for key in _KEYS:
             arrays[f"{prefix}_{key}"] = getattr(m, key)
-    if net is not None:
-        # (the layers in single precision, as the network holds them)
-        arrays |= {f"net_w{i}": w for i, w in enumerate(net.weights)} | {f"net_b{i}": b for i, b in enumerate(net.biases)}
-        arrays |= {"net_mean": net.mean, "net_scale": net.scale, "net_log_prior": net.log_prior}
+    for _, prefix, net in nets:
+        if net is not None:
+            # (the layers in single precision, as the network holds them)
+            arrays |= {f"{prefix}_w{i}": w for i, w in enumerate(net.weights)}
+            arrays |= {f"{prefix}_b{i}": b for i, b in enumerate(net.biases)}
+            arrays |= {f"{prefix}_mean": net.mean, f"{prefix}_scale": net.scale, f"{prefix}_log_prior": net.log_prior}
     return write_atomically(path, lambda fh: np.savez_compressed(fh, **arrays), overwrite=overwrite)
 
 
@@ -137,9 +148,9 @@ def _member_limit(name: str, n_features: int) -> int:
     key = name[:-4].rsplit("_", 1)[-1]
     per = {"transmat": MAX_STATES * MAX_STATES, "weights": MAX_STATES * MAX_MIX,
            "means": MAX_STATES * MAX_MIX * n_features, "variances": MAX_STATES * MAX_MIX * n_features}
-    if name.startswith("net_w"):  # (the frame classifier: a layer ...)
+    if name.startswith(("net_w", "fnet_w")):  # (a frame classifier: a layer ...)
         return MAX_NET_WIDTH * max(MAX_NET_WIDTH, 64 * n_features) * 8 + 4096
-    if name.startswith("net_"):  # (... or a vector)
+    if name.startswith(("net_", "fnet_")):  # (... or a vector)
         return MAX_NET_WIDTH * 8 + 4096
     return per.get(key, 0) * 8 + 4096
 
@@ -196,13 +207,16 @@ def _check_header(header) -> None:
     if (not isinstance(extra, list) or len(extra) > MAX_LABELS * 64
             or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(labels) for k in extra)):
         raise ValueError("extra_labels must be a list of label numbers")
-    net = header.get("frame_net")
-    if net is not None:
-        if (not isinstance(net, dict) or not _number(net.get("context"), int) or not _number(net.get("layers"), int)
+    for key, _, _ in _NETS:
+        net = header.get(key)
+        if net is not None and (
+                not isinstance(net, dict) or not _number(net.get("context"), int) or not _number(net.get("layers"), int)
                 or not 0 <= net["context"] <= 30 or not 1 <= net["layers"] <= MAX_NET_LAYERS
                 or not _number(net.get("weight")) or not _number(net.get("prior_scale"))):
-            raise ValueError("frame_net must give context (0 to 30), layers (1 to "
+            raise ValueError(f"{key} must give context (0 to 30), layers (1 to "
                              f"{MAX_NET_LAYERS}), weight and prior_scale")
+    if header.get("filterbank_net") is not None and header.get("frame_net") is None:
+        raise ValueError("filterbank_net without frame_net")
 
 
 def _read_archive(path) -> tuple[dict, dict]:
@@ -246,10 +260,11 @@ def _read_members(path, z: zipfile.ZipFile) -> tuple[dict, dict]:
         prefixes = ([f"m{k}" for k in range(len(labels))] + [f"s{k}" for k in range(len(labels))]
                     + ["bg", "fl"] + [f"x{j}" for j in range(len(extra))])
         allowed = {"header.npy"} | {f"{p}_{key}.npy" for p in prefixes for key in _KEYS}
-        net = header.get("frame_net")
-        if net is not None:
-            allowed |= {f"net_{kind}{i}.npy" for kind in "wb" for i in range(net["layers"])}
-            allowed |= {"net_mean.npy", "net_scale.npy", "net_log_prior.npy"}
+        for key, prefix, _ in _NETS:
+            net = header.get(key)
+            if net is not None:
+                allowed |= {f"{prefix}_{kind}{i}.npy" for kind in "wb" for i in range(net["layers"])}
+                allowed |= {f"{prefix}_mean.npy", f"{prefix}_scale.npy", f"{prefix}_log_prior.npy"}
         unknown = sorted(set(infos) - allowed)
         if unknown:
             raise ValueError(f"unknown member {unknown[0]!r}")
@@ -299,28 +314,30 @@ def read_model(path) -> ModelContents:
                              # files written before the filler model existed: the background doubles as filler
                              filler=background if filler is None else filler,
                              temperature=float(header["temperature"]), training=header["training"],
-                             frame_net=_read_net(header.get("frame_net"), data))
+                             frame_net=_read_net(header.get("frame_net"), data, "net", "cepstra"),
+                             filterbank_net=_read_net(header.get("filterbank_net"), data, "fnet", "filterbank"))
     except ModelFileError:
         raise
     except Exception as exc:
         raise ModelFileError(f"{path}: damaged hmmrec model file ({exc})") from None
 
 
-def _read_net(settings: dict | None, data: dict) -> FrameNet | None:
-    """The frame classifier of a model file, checked (None if it has none)."""
+def _read_net(settings: dict | None, data: dict, prefix: str, view: str) -> FrameNet | None:
+    """A frame classifier of a model file (arrays ``<prefix>_*``), checked (None if it has none)."""
     if settings is None:
         return None
     n = settings["layers"]
-    names = [f"net_w{i}" for i in range(n)] + [f"net_b{i}" for i in range(n)] + ["net_mean", "net_scale", "net_log_prior"]
+    names = ([f"{prefix}_w{i}" for i in range(n)] + [f"{prefix}_b{i}" for i in range(n)]
+             + [f"{prefix}_mean", f"{prefix}_scale", f"{prefix}_log_prior"])
     missing = [k for k in names if k not in data]
     if missing:
         raise ValueError(f"frame network: missing {', '.join(missing)}")
     arrays = {k: data[k].astype(np.float64) for k in names}
-    if not all(np.all(np.isfinite(a)) for a in arrays.values()) or np.any(arrays["net_scale"] <= 0):
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()) or np.any(arrays[f"{prefix}_scale"] <= 0):
         raise ValueError("frame network: values that are not finite, or scales that are not positive")
-    if any(arrays[f"net_w{i}"].ndim != 2 for i in range(n)) or any(arrays[k].ndim != 1 for k in names[n:]):
+    if any(arrays[f"{prefix}_w{i}"].ndim != 2 for i in range(n)) or any(arrays[k].ndim != 1 for k in names[n:]):
         raise ValueError("frame network: layers must be matrices and the rest vectors")
-    return FrameNet(context=settings["context"], mean=arrays["net_mean"], scale=arrays["net_scale"],
-                    weights=[arrays[f"net_w{i}"] for i in range(n)], biases=[arrays[f"net_b{i}"] for i in range(n)],
-                    log_prior=arrays["net_log_prior"], weight=float(settings["weight"]),
-                    prior_scale=float(settings["prior_scale"]))
+    return FrameNet(context=settings["context"], mean=arrays[f"{prefix}_mean"], scale=arrays[f"{prefix}_scale"],
+                    weights=[arrays[f"{prefix}_w{i}"] for i in range(n)],
+                    biases=[arrays[f"{prefix}_b{i}"] for i in range(n)], log_prior=arrays[f"{prefix}_log_prior"],
+                    weight=float(settings["weight"]), prior_scale=float(settings["prior_scale"]), view=view)

@@ -27,7 +27,7 @@ from .augment import signal_of
 from .bank import ModelBank, best_of_models, filler_or_model, wrap_with_filler
 from .discriminative import MMITrainer, fit_temperature
 from .errors import ModelFileError, NotFittedError, ParameterError
-from .features import FeatureConfig, extract
+from .features import FeatureConfig, extract, filterbank_frames
 from .framenet import EPOCHS, train_frame_net
 from .normalization import check_long_enough
 from .hmm import HMMParams, viterbi, viterbi_wrapped
@@ -130,8 +130,12 @@ class StreamModels:
     window_s : float
         Default window: the longest typical keyword (95th percentile) plus a margin.
     word_posterior : callable
-        ``word_posterior(x)`` -> posterior over labels of one normalised segment ``x``
-        (n_frames, n_features), classified as one utterance by the file models.
+        ``word_posterior(x, filterbank=None)`` -> posterior over labels of one normalised
+        segment ``x`` (n_frames, n_features), classified as one utterance by the file
+        models; ``filterbank``: the segment's filterbank frames, for a second network.
+    filterbank_of : callable or None
+        ``filterbank_of(y)`` -> the filterbank frames of a segment's samples that
+        ``word_posterior`` reads; None when the models read none.
     """
 
     labels: np.ndarray
@@ -144,6 +148,7 @@ class StreamModels:
     word_s: np.ndarray
     window_s: float
     word_posterior: Callable = field(repr=False)
+    filterbank_of: Callable | None = field(default=None, repr=False)
 
     def label_scores(self, rows: np.ndarray) -> np.ndarray:
         """Scores of one model per label, then of the ``extra_wrapped`` models (last axis)
@@ -186,6 +191,12 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         from the Gaussians; ``0``: no classifier (faster training). The two make
         different mistakes on new voices. The stream spots candidates with the
         Gaussians and checks each as a file is scored.
+    filterbank_net : bool
+        Train a second frame classifier beside the first, reading a log mel filterbank
+        of the signal (:func:`~hmmrec.features.filterbank_frames`) instead of the
+        cepstra; the two networks' scaled likelihoods are averaged. It reads detail the
+        cepstra smooth away and errs elsewhere, at twice the network's training time.
+        Inputs scored from their features alone, without the signal, use the first only.
     unknown_models : int
         Stream models for each non-keyword label of speech (``_unknown_``: many
         different words), at most one per 5 of its training examples: the examples are
@@ -214,8 +225,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_states="auto", n_mix=8, skip=True, n_iter=8, var_floor=0.05, speeds=(), warps=(0.9, 1.1),
-                 noise_snrs=(10.0,), mmi_iter=1, net_weight=0.4, unknown_models=16, stream_n_mix=4,
-                 feature_config=None, n_jobs=-1, verbose=0):
+                 noise_snrs=(10.0,), mmi_iter=1, net_weight=0.4, filterbank_net=True, unknown_models=16,
+                 stream_n_mix=4, feature_config=None, n_jobs=-1, verbose=0):
         self.n_states = n_states
         self.n_mix = n_mix
         self.skip = skip
@@ -226,6 +237,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.noise_snrs = noise_snrs
         self.mmi_iter = mmi_iter
         self.net_weight = net_weight
+        self.filterbank_net = filterbank_net
         self.unknown_models = unknown_models
         self.stream_n_mix = stream_n_mix
         self.feature_config = feature_config
@@ -247,6 +259,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if (not isinstance(self.net_weight, (int, float)) or isinstance(self.net_weight, bool)
                 or not 0 <= self.net_weight <= 1):
             raise ParameterError(f"net_weight must be a number from 0 to 1, got {self.net_weight!r}")
+        if not isinstance(self.filterbank_net, (bool, np.bool_)):
+            raise ParameterError(f"filterbank_net must be True or False, got {self.filterbank_net!r}")
         if not isinstance(self.var_floor, (int, float)) or not 0 < self.var_floor < 1:
             raise ParameterError(f"var_floor must be between 0 and 1, got {self.var_floor!r}")
         for name, low, high, unit in (("speeds", 0.5, 2.0, ""), ("warps", 0.7, 1.3, ""),
@@ -294,7 +308,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                 step("files", done, total, f"features: {done}/{total} files", name)
 
         data = training_data(X, y, sample_weight, feature_config=self.feature_config, speeds=self.speeds,
-                             warps=self.warps, noise_snrs=self.noise_snrs, n_jobs=self.n_jobs, on_input=read)
+                             warps=self.warps, noise_snrs=self.noise_snrs, n_jobs=self.n_jobs, on_input=read,
+                             filterbank=bool(self.net_weight and self.filterbank_net))
         self.feature_config_ = data.feature_config
         weighted = f" ({data.n_copies} counting their weights)" if data.n_copies != data.n_files else ""
         step("features", 1, 1, f"features: {data.n_files} files{weighted}, {len(data.labels)} labels, "
@@ -303,7 +318,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._fit_discriminative(data, step)
         self._bank = self._make_bank()
         self._fit_frame_net(data, step)
-        self.temperature_ = fit_temperature(self.loglik_features, self.classes_, data.whole)
+        views = {id(f): g for label, fs in data.filterbank.items() for f, g in zip(data.whole[label], fs)}
+        self.temperature_ = fit_temperature(lambda f: self.loglik_features(f, views.get(id(f))), self.classes_,
+                                            data.whole)
         self.training_summary_ = training_summary(self, data, time.perf_counter() - t0)
         step("done", 1, 1, f"trained {len(data.labels)} models in {self.training_summary_['seconds']:.1f} s")
         return self
@@ -371,27 +388,35 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                  f"discriminative iteration {i + 1}: {weighed}, {time.perf_counter() - t1:.1f} s")
 
     def _fit_frame_net(self, data: TrainingData, step) -> None:
-        """The frame classifier (``frame_net_``, None with ``net_weight=0``): every training
-        utterance aligned to its own label's model as files are scored, each frame's
-        emission state the target."""
-        self.frame_net_, self._net_bank = None, self._bank
+        """The frame classifiers (``frame_net_`` and ``filterbank_net_``, None with
+        ``net_weight=0``): every training utterance aligned to its own label's model as
+        files are scored, each frame's emission state the target of both."""
+        self.frame_net_, self.filterbank_net_, self._net_bank = None, None, self._bank
         if not self.net_weight:
             return
         bank = self._bank
-        seqs, targets = [], []
+        seqs, views, targets = [], [], []
         for k, label in enumerate(self.classes_):
-            for seq in data.whole[label]:
+            for i, seq in enumerate(data.whole[label]):
                 path = bank.best_path(bank.state_loglik(seq), k)
                 if len(path) and path[0] >= 0:
                     seqs.append(seq)
                     targets.append(bank.emission_columns(k)[path])
-        step("network", 0, EPOCHS, f"frame classifier: {sum(map(len, seqs))} frames of {len(seqs)} utterances")
+                    if data.filterbank:
+                        views.append(data.filterbank[label][i])
+        nets = [("cepstra", seqs)] + ([("filterbank", views)] if data.filterbank else [])
+        total = EPOCHS * len(nets)
+        step("network", 0, total, f"frame classifier: {sum(map(len, seqs))} frames of {len(seqs)} utterances")
+        trained = []
+        for j, (view, inputs) in enumerate(nets):
+            def epoch(done, _, loss, j=j, view=view):
+                step("network", j * EPOCHS + done, total, f"frame classifier ({view}): epoch {done}/{EPOCHS}, "
+                                                          f"loss {loss:.3f}")
 
-        def epoch(done, total, loss):
-            step("network", done, total, f"frame classifier: epoch {done}/{total}, loss {loss:.3f}")
-
-        self.frame_net_ = train_frame_net(seqs, targets, bank.n_emissions, epochs=EPOCHS,
-                                          weight=float(self.net_weight), progress=epoch)
+            trained.append(train_frame_net(inputs, targets, bank.n_emissions, epochs=EPOCHS,
+                                           weight=float(self.net_weight), progress=epoch, view=view))
+        self.frame_net_ = trained[0]
+        self.filterbank_net_ = trained[1] if len(trained) > 1 else None
 
     # -- scoring -------------------------------------------------------------------
     def _check_fitted(self):
@@ -437,26 +462,48 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
 
     def signal_and_features(self, x) -> tuple[np.ndarray, np.ndarray]:
         """(float mono signal at the model's rate, normalised features) of one input."""
+        self._check_fitted()
         cfg = self.feature_config_
         y = signal_of(x, cfg)
         feats = extract(y, cfg)
         check_long_enough(feats, y, cfg, str(x) if isinstance(x, (str, Path)) else "signal")
         return y, feats
 
-    def loglik_features(self, feats: np.ndarray) -> np.ndarray:
+    def filterbank_of(self, y: np.ndarray) -> np.ndarray | None:
+        """The filterbank frames of a signal at the model's rate that ``filterbank_net_``
+        reads (None without that network: nothing to compute)."""
+        if getattr(self, "filterbank_net_", None) is None:
+            return None
+        return filterbank_frames(y, self.feature_config_)
+
+    def loglik_features(self, feats: np.ndarray, filterbank: np.ndarray | None = None) -> np.ndarray:
         """Log-likelihood of one normalised feature sequence under every label, (n_labels,):
         the Gaussians' and, where there is a frame classifier, its scaled likelihoods
-        through the same models, weighted (see ``net_weight``)."""
+        through the same models, weighted (see ``net_weight``).
+
+        ``filterbank``: the input's :meth:`filterbank_of`, for the second network; without
+        it the first network scores alone.
+        """
         ll = self.bank.score(feats)
         net = self.frame_net_
         if net is None or not net.weight:
             return ll
+        scaled = net.scaled_loglik(feats)
+        second = getattr(self, "filterbank_net_", None)
+        if second is not None and filterbank is not None:
+            if len(filterbank) != len(feats):
+                raise ParameterError(f"loglik_features: {len(filterbank)} filterbank frames for {len(feats)} frames")
+            scaled = 0.5 * (scaled + second.scaled_loglik(filterbank))
         bank = self._net_bank  # (the models it was trained on: adapted copies keep it)
-        return (1.0 - net.weight) * ll + net.weight * bank.forward(bank.per_state(net.scaled_loglik(feats)))
+        return (1.0 - net.weight) * ll + net.weight * bank.forward(bank.per_state(scaled))
 
     def loglik(self, X) -> np.ndarray:
         """(n_inputs, n_labels) log-likelihoods, columns in ``classes_`` order."""
-        return np.array([self.loglik_features(f) for f in self.features(X)])
+        out = []
+        for x in X:
+            y, feats = self.signal_and_features(x)
+            out.append(self.loglik_features(feats, self.filterbank_of(y)))
+        return np.array(out)
 
     decision_function = loglik
 
@@ -471,10 +518,12 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         p = np.exp(z)
         return p / p.sum(1, keepdims=True)
 
-    def recognize_features(self, feats: np.ndarray, speech: Speech | None = None) -> Recognition:
+    def recognize_features(self, feats: np.ndarray, speech: Speech | None = None,
+                           filterbank: np.ndarray | None = None) -> Recognition:
         """:meth:`recognize` of one normalised feature sequence (n_frames, n_features);
-        ``speech``: what the voice activity detector heard in the input (:meth:`speech`), if known."""
-        ll = self.loglik_features(feats)
+        ``speech``: what the voice activity detector heard in the input (:meth:`speech`), if known;
+        ``filterbank``: its :meth:`filterbank_of`, if known (see :meth:`loglik_features`)."""
+        ll = self.loglik_features(feats, filterbank)
         out = (frozenset() if speech is None else
                ruled_out(self.classes_, self.speech_limits_, speech, self.no_speech_share_))
         if len(out) == len(self.classes_):  # (a model without _silence_, a file without speech: the models decide)
@@ -490,7 +539,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         y, feats = self.signal_and_features(x)
-        return self.recognize_features(feats, self.speech(y))
+        return self.recognize_features(feats, self.speech(y), self.filterbank_of(y))
 
     @property
     def speech_limits_(self) -> dict:
@@ -515,8 +564,11 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """(n_inputs, n_labels) posterior over labels (calibrated softmax of per-frame log-likelihood)."""
-        feats = self.features(X)
-        return np.array([self.recognize_features(f).proba for f in feats]).reshape(-1, len(self.classes_))
+        out = []
+        for x in X:
+            y, feats = self.signal_and_features(x)
+            out.append(self.recognize_features(feats, filterbank=self.filterbank_of(y)).proba)
+        return np.array(out).reshape(-1, len(self.classes_))
 
     def predict(self, X) -> np.ndarray:
         """Best label of each input (:meth:`recognize`)."""
@@ -533,9 +585,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             (frames the filler model explains). Frame ``i`` starts at
             ``i * feature_config_.hop_s`` seconds.
         """
-        feats = self.features([x])[0]
+        y, feats = self.signal_and_features(x)
         if label is None:
-            label = self.classes_[int(np.argmax(self.loglik_features(feats)))]
+            label = self.classes_[int(np.argmax(self.loglik_features(feats, self.filterbank_of(y))))]
         if label not in self.classes_:
             raise ParameterError(f"unknown label {label!r}; the model knows {', '.join(self.classes_)}")
         k = int(np.flatnonzero(self.classes_ == label)[0])
@@ -558,14 +610,15 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         p95 = [v["p95"] for k, v in stats.items() if is_keyword(k)]
         window_s = float(np.clip(max(p95) + _WINDOW_MARGIN_S, _MIN_WINDOW_S, _MAX_WINDOW_S)) if p95 else 1.0
 
-        def word_posterior(x: np.ndarray) -> np.ndarray:
-            return self.recognize_features(x).proba
+        def word_posterior(x: np.ndarray, filterbank: np.ndarray | None = None) -> np.ndarray:
+            return self.recognize_features(x, filterbank=filterbank).proba
 
         return StreamModels(labels=self.classes_, keyword=self.keyword_mask_, feature_config=self.feature_config_,
                             wrapped=[wrap_with_filler(m, bg) for m in self.stream_models_], background=bg,
                             extra_wrapped=[wrap_with_filler(m, bg) for m in self.extra_stream_models_],
                             extra_labels=self.extra_labels_, word_s=word_s, window_s=window_s,
-                            word_posterior=word_posterior)
+                            word_posterior=word_posterior,
+                            filterbank_of=self.filterbank_of if self.filterbank_net_ is not None else None)
 
     # -- files ---------------------------------------------------------------------
     def save(self, path, overwrite: bool = False) -> Path:
@@ -584,7 +637,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                                  models=self.models_, stream_models=self.stream_models_,
                                  extra_labels=list(self.extra_labels_), extra_stream_models=self.extra_stream_models_,
                                  background=self.background_, filler=self.filler_, temperature=self.temperature_,
-                                 training=training, frame_net=self.frame_net_)
+                                 training=training, frame_net=self.frame_net_,
+                                 filterbank_net=getattr(self, "filterbank_net_", None))
         return write_model(path, contents, overwrite=overwrite)
 
     @classmethod
@@ -609,8 +663,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         rec.training_summary_ = c.training
         rec.n_examples_ = c.training.get("examples", {})
         rec._bank = rec._make_bank()
-        rec.frame_net_, rec._net_bank = c.frame_net, rec._bank
-        if c.frame_net is not None and c.frame_net.n_outputs != rec._bank.n_emissions:
-            raise ModelFileError(f"{path}: damaged hmmrec model file (the frame network has {c.frame_net.n_outputs} "
-                                 f"outputs for {rec._bank.n_emissions} emission states)")
+        rec.frame_net_, rec.filterbank_net_, rec._net_bank = c.frame_net, c.filterbank_net, rec._bank
+        for net in (c.frame_net, c.filterbank_net):
+            if net is not None and net.n_outputs != rec._bank.n_emissions:
+                raise ModelFileError(f"{path}: damaged hmmrec model file (a frame network has {net.n_outputs} "
+                                     f"outputs for {rec._bank.n_emissions} emission states)")
         return rec

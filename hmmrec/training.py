@@ -11,7 +11,7 @@ examples); :func:`fit_one` runs one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -125,15 +125,17 @@ class TrainingData:
     n_copies: int
     speech_limits: dict  # whole label -> longest speech (s) in its training files (hmmrec.speech)
     no_speech: dict  # every other label -> share of its training files without speech
+    filterbank: dict = field(default_factory=dict)  # label -> filterbank frames of each of whole (or empty)
 
 
 def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_snrs, n_jobs,
-                  on_input=None) -> TrainingData:
+                  on_input=None, filterbank: bool = False) -> TrainingData:
     """Features of every input and its training copies, split as the models need them.
 
     ``feature_config`` None: inferred from the files (see :func:`resolve_config`).
     ``on_input(done, total, name)``: called as the features of each input (of weight > 0)
-    arrive, in order.
+    arrive, in order. ``filterbank``: also the filterbank frames of every copy (the frame
+    classifier's second view), in ``filterbank``.
     """
     X, y = list(X), [str(v) for v in y]
     if len(X) != len(y):
@@ -156,7 +158,8 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
     bounds = np.concatenate([[0], np.cumsum(reps)])
     used = np.flatnonzero(reps)
     # (each input also says what speech it holds: hmmrec.speech)
-    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i]) for i in used]
+    jobs = [(X[i], cfg, tuple(speeds), tuple(warps), noises[bounds[i]:bounds[i + 1]], names[i], filterbank)
+            for i in used]
 
     def arrived(result, done, total):
         on_input(done, total, jobs[done - 1][5])
@@ -172,11 +175,13 @@ def training_data(X, y, sample_weight, *, feature_config, speeds, warps, noise_s
             silent[y[i]] = silent.get(y[i], 0) + (not speech.heard)
     no_speech = {lab: n / counts[lab] for lab, n in silent.items()}
     data = TrainingData(cfg, [], {}, {}, [], {}, {}, n_files, len(copies_x), limits, no_speech)
-    for label, pairs in zip(copies_y, feats):
-        data.whole.setdefault(label, []).extend(f for f, _ in pairs)
-        for f, (a, b) in pairs:
+    for label, triples in zip(copies_y, feats):
+        data.whole.setdefault(label, []).extend(f for f, _, _ in triples)
+        if filterbank:
+            data.filterbank.setdefault(label, []).extend(g for _, _, g in triples)
+        for f, (a, b), _ in triples:
             data.outside.extend([f] if is_whole(label) else [f[:a], f[b:]])
-        spans = [f if is_whole(label) else f[a:b] for f, (a, b) in pairs]
+        spans = [f if is_whole(label) else f[a:b] for f, (a, b), _ in triples]
         data.spoken.setdefault(label, []).extend(spans)
         if spans:
             data.groups.setdefault(label, []).append(spans)

@@ -53,10 +53,12 @@ def test_adapting_to_a_new_speaker_without_labels_helps(two_speaker_digits):
 
 def test_eval_adapt_on_the_command_line(two_speaker_digits, tmp_path, capsys):
     rec, test = two_speaker_digits
-    from hmmrec.evaluate import evaluate_files
+    from hmmrec.evaluate import evaluate_files, file_features
 
     # features given (as eval --adapt does, to extract them once) or not: the same report
-    assert evaluate_files(rec, test, features=rec.features(test.paths)) == evaluate_files(rec, test)
+    feats, speech, views = file_features(rec, test.paths, speech=True)
+    assert all(v is not None and len(v) == len(f) for f, v in zip(feats, views))  # (the second network's view)
+    assert evaluate_files(rec, test, features=feats, speech=speech, filterbank=views) == evaluate_files(rec, test)
     model = rec.save(tmp_path / "two.model")
     manifest = tmp_path / "nicolas.csv"
     manifest.write_text("path,label\n" + "".join(f"{u.path},{u.label}\n" for u in test))

@@ -47,8 +47,8 @@ def test_training_reports_progress_events_in_order(capsys):
     stages = [e.stage for e in events]
     # each input read, the features' summary, the start of the models' stage, 3 word models +
     # background + filler, the start of discriminative training and its 2 iterations, the
-    # frame classifier's start and its 10 epochs, done
-    assert stages == ["files"] * 8 + ["features"] + ["model"] * 6 + ["discriminative"] * 3 + ["network"] * 11 + ["done"]
+    # frame classifiers' start and their 10 epochs each (cepstra, then filterbank), done
+    assert stages == ["files"] * 8 + ["features"] + ["model"] * 6 + ["discriminative"] * 3 + ["network"] * 21 + ["done"]
     files = [e for e in events if e.stage == "files"]
     assert [(e.done, e.total, e.item) for e in files] == [(i + 1, 8, x) for i, x in enumerate(X)]
     models = [e for e in events if e.stage == "model"]
@@ -56,7 +56,8 @@ def test_training_reports_progress_events_in_order(capsys):
     assert models[1].item == "_silence_" and models[1].message.startswith("[1/5] _silence_:")
     assert [(e.done, e.total) for e in events if e.stage == "discriminative"] == [(0, 2), (1, 2), (2, 2)]
     network = [e for e in events if e.stage == "network"]
-    assert [e.done for e in network] == list(range(11)) and "frames of" in network[0].message
+    assert [e.done for e in network] == list(range(21)) and "frames of" in network[0].message
+    assert all(e.total == 20 for e in network) and "(filterbank)" in network[-1].message
     fractions = [e.fraction for e in events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert events[8].message.startswith("features: 8 files, 3 labels")
@@ -66,7 +67,7 @@ def test_training_reports_progress_events_in_order(capsys):
     HMMRecognizer(**SMALL, mmi_iter=2, verbose=1).fit(X, y)
     lines = capsys.readouterr().err.splitlines()
     milestones = [e for e in events if e.is_milestone]
-    assert [e.stage for e in milestones] == ["features"] + ["model"] * 5 + ["discriminative"] * 2 + ["network"] * 11 + ["done"]
+    assert [e.stage for e in milestones] == ["features"] + ["model"] * 5 + ["discriminative"] * 2 + ["network"] * 21 + ["done"]
     assert len(lines) == len(milestones) and lines[1].startswith("[1/5] _silence_:")
     assert [ln.split(",")[0] for ln in lines[1:6]] == [e.message.split(",")[0] for e in models[1:]]
     assert rec.training_summary_["mmi_iter"] == 2
@@ -109,7 +110,7 @@ def test_model_files_keep_the_format_3_names_of_feature_settings(fruit_model, tm
     path = fruit_model.save(tmp_path / "m.model")
     with np.load(path, allow_pickle=False) as npz:
         header = json.loads(bytes(npz["header"]).decode())
-    assert header["version"] == 4  # (4: it holds a frame classifier)
+    assert header["version"] == 5  # (5: it holds two frame classifiers)
     assert header["feature_config"]["cmvn"] == fruit_model.feature_config_.normalization
     assert "normalization" not in header["feature_config"]
     assert HMMRecognizer.load(path).feature_config_ == fruit_model.feature_config_

@@ -108,6 +108,10 @@ def test_train_on_manifest(cli_data, tmp_path, capsys):
     assert [m.n_states for m in rec.models_] == [4, 4]
     assert rec.frame_net_ is None and rec.net_weight == 0  # (--net-weight 0: no frame classifier)
     assert HMMRecognizer.load(cli_data["model"]).frame_net_.weight == 0.4
+    one = tmp_path / "one.model"
+    assert main(["train", str(manifest), "-o", str(one), "-q", "--states", "4", "--no-filterbank-net", *FAST]) == 0
+    rec = HMMRecognizer.load(one)
+    assert rec.frame_net_ is not None and rec.filterbank_net_ is None and not rec.filterbank_net
     capsys.readouterr()
     assert main(["train", str(manifest), "-o", str(tmp_path / "x.model"), "--net-weight", "2"]) == 2
     assert "--net-weight" in capsys.readouterr().err and not (tmp_path / "x.model").exists()
@@ -292,9 +296,11 @@ def test_info(cli_data, capsys):
     from hmmrec.speech import MARGIN_S
 
     rec = HMMRecognizer.load(cli_data["model"])
-    *labels, net = out.splitlines()[1:]
-    assert net == (f"  frame classifier: {rec.bank.n_emissions} states, 15 frames in, hidden layers 256 x 256; "
-                   "40% of each file's scores")
+    *labels, nets, first, second = out.splitlines()[1:]
+    assert nets == "  40% of each file's scores from two frame classifiers:"
+    assert first == f"    frame classifier of the cepstra: {rec.bank.n_emissions} states, 15 frames in, hidden layers 256 x 256"
+    assert second == (f"    frame classifier of a log mel filterbank: {rec.bank.n_emissions} states, 15 frames in, "
+                      "hidden layers 256 x 256")
     for line in labels:
         lab = line.split()[0]
         if lab in rec.speech_limits_:

@@ -622,7 +622,8 @@ def test_model_page_for_every_word(app):
     words = app.selectbox(key="model_word").options
     assert set(words) == {"kiwi", "orange", "pineapple", "_silence_"}
     # the network beside the Gaussians is named, as `hmmrec info` names it
-    assert any("frame classifier:" in c.value and "40% of each file's scores" in c.value for c in app.caption)
+    assert any("frame classifier of the cepstra" in c.value and "frame classifier of a log mel filterbank" in c.value
+               and "40% of each file's scores" in c.value for c in app.caption)
     for word in words:
         app.selectbox(key="model_word").set_value(word).run()
         no_trouble(app)

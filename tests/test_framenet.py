@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from helpers import SMALL_LABELS, header_of, model_arrays, npz_bytes, sound_files, with_header
 from hmmrec import HMMRecognizer
 from hmmrec.errors import ModelFileError, ParameterError
+from hmmrec.features import FILTERBANK_CHANNELS, FeatureConfig, filterbank_frames, n_frames_for
 from hmmrec.framenet import FrameNet, context_index, train_frame_net
 
 
@@ -97,17 +100,22 @@ def test_files_score_with_both_models(net_model):
 def test_network_saved_and_checked_when_loaded(net_model, tmp_path):
     rec, path = net_model
     back = HMMRecognizer.load(path)
-    x = rec.features([sound_files("test", "orange", 1)[0]])[0]
-    np.testing.assert_array_equal(back.loglik_features(x), rec.loglik_features(x))
+    y, x = rec.signal_and_features(sound_files("test", "orange", 1)[0])
+    fb = rec.filterbank_of(y)
+    np.testing.assert_array_equal(back.loglik_features(x, fb), rec.loglik_features(x, fb))
+    assert back.filterbank_net_.view == "filterbank" and back.frame_net_.view == "cepstra"
     arrays = model_arrays(path)
     assert header_of(arrays)["frame_net"]["layers"] == len(rec.frame_net_.weights)
+    assert header_of(arrays)["filterbank_net"]["layers"] == len(rec.filterbank_net_.weights)
+    assert header_of(arrays)["version"] == 5
     # damaged: a missing layer, a value that is not finite, outputs that are not the model's states
     cases = {"missing": {k: v for k, v in arrays.items() if k != "net_b0"},
+             "missing2": {k: v for k, v in arrays.items() if k != "fnet_mean"},
              "nan": arrays | {"net_w0": np.where(np.arange(arrays["net_w0"].size).reshape(arrays["net_w0"].shape) == 0,
                                                  np.nan, arrays["net_w0"])},
              "outputs": arrays | {"net_w1": arrays["net_w1"][:, :-1], "net_b1": arrays["net_b1"][:-1],
                                   "net_log_prior": arrays["net_log_prior"][:-1]}}
-    messages = {"missing": "net_b0", "nan": "not finite", "outputs": "outputs"}
+    messages = {"missing": "net_b0", "missing2": "fnet_mean", "nan": "not finite", "outputs": "outputs"}
     for name, bad in cases.items():
         (tmp_path / f"{name}.model").write_bytes(npz_bytes(**bad))
         with pytest.raises(ModelFileError, match=messages[name]):
@@ -118,8 +126,76 @@ def test_network_saved_and_checked_when_loaded(net_model, tmp_path):
     with pytest.raises(ModelFileError, match="frame_net"):
         HMMRecognizer.load(tmp_path / "h.model")
     # a file without a network (net_weight=0, or written before there was one) scores with the Gaussians
-    plain = {k: v for k, v in arrays.items() if not k.startswith("net_")}
-    (tmp_path / "plain.model").write_bytes(npz_bytes(**with_header(plain, header | {"frame_net": None})))
+    plain = {k: v for k, v in arrays.items() if not k.startswith(("net_", "fnet_"))}
+    (tmp_path / "plain.model").write_bytes(npz_bytes(**with_header(plain, header | {"frame_net": None,
+                                                                                  "filterbank_net": None})))
+    # a second network without the first is not a model hmmrec writes
+    second_only = {k: v for k, v in arrays.items() if not k.startswith("net_")}
+    (tmp_path / "second.model").write_bytes(npz_bytes(**with_header(second_only, header | {"frame_net": None})))
+    with pytest.raises(ModelFileError, match="filterbank_net without frame_net"):
+        HMMRecognizer.load(tmp_path / "second.model")
+    # a file of format 4 (one network) scores with the Gaussians and that network
+    one = {k: v for k, v in arrays.items() if not k.startswith("fnet_")}
+    (tmp_path / "one.model").write_bytes(npz_bytes(**with_header(one, header | {"filterbank_net": None, "version": 4})))
+    four = HMMRecognizer.load(tmp_path / "one.model")
+    assert four.filterbank_net_ is None and four.filterbank_of(y) is None
+    np.testing.assert_array_equal(four.loglik_features(x, fb), rec.loglik_features(x))
     old = HMMRecognizer.load(tmp_path / "plain.model")
     assert old.frame_net_ is None
     np.testing.assert_array_equal(old.loglik_features(x), old.bank.score(x))
+
+
+def test_filterbank_frames_match_the_cepstral_frames():
+    cfg = FeatureConfig()
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(cfg.sr) * np.sin(np.linspace(0, 30, cfg.sr)) ** 2
+    fb = filterbank_frames(y, cfg)
+    assert fb.shape == (n_frames_for(len(y), cfg), FILTERBANK_CHANNELS + 1) and fb.dtype == np.float32
+    np.testing.assert_allclose(fb.mean(0), 0, atol=1e-4)  # standardised over the signal
+    np.testing.assert_allclose(fb.std(0), 1, atol=1e-2)
+    assert not np.allclose(filterbank_frames(y, FeatureConfig(warp=1.1)), fb)  # warped copies see other filters
+    np.testing.assert_allclose(filterbank_frames(10 * y, cfg), fb, atol=1e-3)  # a louder copy: the same frames
+    assert filterbank_frames(y[:10], cfg).shape == (0, FILTERBANK_CHANNELS + 1)
+
+
+def test_the_filterbank_network_takes_part_wherever_the_signal_is_known(net_model):
+    rec, _ = net_model
+    second = rec.filterbank_net_
+    assert second is not None and second.n_outputs == rec.bank.n_emissions and second.view == "filterbank"
+    path = sound_files("test", "kiwi", 1)[0]
+    y, x = rec.signal_and_features(path)
+    fb = rec.filterbank_of(y)
+    net = rec.frame_net_
+    gmm = rec.bank.score(x)
+    both = 0.5 * (net.scaled_loglik(x) + second.scaled_loglik(fb))
+    expected = (1 - net.weight) * gmm + net.weight * rec.bank.forward(rec.bank.per_state(both))
+    np.testing.assert_allclose(rec.loglik_features(x, fb), expected)
+    assert not np.allclose(rec.loglik_features(x, fb), rec.loglik_features(x))  # without it: the first alone
+    # a file, recognised or scored, reads its signal's filterbank
+    np.testing.assert_allclose(rec.recognize(path).loglik, expected)
+    np.testing.assert_allclose(rec.loglik([path])[0], expected)
+    with pytest.raises(ParameterError, match="filterbank frames"):
+        rec.loglik_features(x, fb[:-1])
+    # the stream's check of a word reads the samples of the stretch it classifies
+    seen = []
+    models = rec.stream_models()
+    check = models.word_posterior
+    models = dataclasses.replace(models, word_posterior=lambda seg, filterbank=None: seen.append(filterbank)
+                                 or check(seg, filterbank))
+    from hmmrec.stream.scoring import WindowScorer
+    from hmmrec.stream import _Windows
+    windows = _Windows(models, 1.0, 0.2)
+    scored = windows.push(np.concatenate([np.zeros(4000, np.float32), y, np.zeros(8000, np.float32)]), exact=True)
+    ws, seg, _, _, posterior = max(scored, key=lambda w: w[0].margin)
+    posterior(ws, seg, ws.start, ws.end)
+    assert isinstance(windows.scorer, WindowScorer) and seen and seen[-1] is not None
+    assert seen[-1].shape[1] == FILTERBANK_CHANNELS + 1
+
+
+def test_no_filterbank_network_when_turned_off():
+    X = [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab, 3)]
+    y = [lab for lab in SMALL_LABELS for _ in range(3)]
+    rec = HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), n_jobs=1, filterbank_net=False).fit(X, y)
+    assert rec.frame_net_ is not None and rec.filterbank_net_ is None
+    with pytest.raises(ParameterError, match="filterbank_net"):
+        HMMRecognizer(filterbank_net="yes").fit(X, y)

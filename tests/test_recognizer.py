@@ -36,7 +36,7 @@ def test_init_stores_params_and_clone_works():
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
     assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "noise_snrs",
-                           "mmi_iter", "net_weight", "unknown_models", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
+                           "mmi_iter", "net_weight", "filterbank_net", "unknown_models", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)

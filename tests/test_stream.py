@@ -404,8 +404,8 @@ def test_the_word_check_is_the_word_classified_as_a_file(model):
     checked = {}
     posterior = stream.scorer.posterior
 
-    def recording(ws, frames, start, end):
-        p = posterior(ws, frames, start, end)
+    def recording(ws, frames, start, end, signal=None):
+        p = posterior(ws, frames, start, end, signal)
         checked[(start, end)] = p
         return p
 

@@ -21,7 +21,9 @@ st.caption("Each word is a left-to-right HMM: states follow one another through 
 info = modelstore.require_model()
 rec = info.rec
 if rec.frame_net_ is not None:
-    st.caption(f"Beside the Gaussians, a {rec.frame_net_.describe()}: it tells every word's states apart.")
+    nets = "; ".join(n.describe() for n in (rec.frame_net_, rec.filterbank_net_) if n is not None)
+    st.caption(f"Beside the Gaussians ({rec.frame_net_.weight:.0%} of each file's scores): {nets}. "
+               "They tell every word's states apart.")
 cfg = rec.feature_config_
 labels = [str(c) for c in rec.classes_]
 summary = rec.training_summary_

@@ -35,7 +35,7 @@ def cmd_train(args) -> int:
 
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
                         noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
-                        unknown_models=args.unknown_models, n_jobs=args.jobs)
+                        filterbank_net=args.filterbank_net, unknown_models=args.unknown_models, n_jobs=args.jobs)
     with on_cluster_of(args):
         if shows_progress(args.quiet):  # what the bars are about
             print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: {per_label(corpus)}",
@@ -73,20 +73,20 @@ def cmd_eval(args) -> int:
         stand_in = "" if UNKNOWN in rec.classes_ else ", and the model has no _unknown_ to stand for them"
         raise HmmrecError(f"{args.data}: none of its labels ({_few(corpus.labels)}) is one of the model's "
                           f"({_few(rec.classes_)}){stand_in}")
-    feats = speech = None
+    feats = speech = views = None
     with on_cluster_of(args):
         if args.adapt:  # to the speaker of DATA, without its labels; the features serve both steps
             from ..adapt import adapt_features
             from ..evaluate import file_features
 
             with progress_bar(len(corpus), "features", "file", args.quiet) as bar:
-                feats, speech = file_features(rec, corpus.paths, args.jobs, speech=True,
-                                              progress=lambda done, _: bar.update(done - bar.n))
-            rec, how = adapt_features(rec, feats, speech=speech)
+                feats, speech, views = file_features(rec, corpus.paths, args.jobs, speech=True,
+                                                     progress=lambda done, _: bar.update(done - bar.n))
+            rec, how = adapt_features(rec, feats, speech=speech, filterbank=views)
             print(f"adapted to {args.data}: {how.n_used} of {how.n_inputs} files recognised confidently enough, "
                   f"{len(how.labels)} word models moved", file=sys.stderr)
         with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
-            report = evaluate_files(rec, corpus, features=feats, speech=speech, n_jobs=args.jobs,
+            report = evaluate_files(rec, corpus, features=feats, speech=speech, filterbank=views, n_jobs=args.jobs,
                                     progress=lambda done, _: bar.update(done - bar.n))
     report["model"] = str(args.model)
     report["data"] = str(args.data)
@@ -162,7 +162,8 @@ def cmd_crossval(args) -> int:
 
             rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
                                 noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
-                                unknown_models=args.unknown_models, n_jobs=args.jobs)
+                                filterbank_net=args.filterbank_net, unknown_models=args.unknown_models,
+                                n_jobs=args.jobs)
             rec.fit(tr.paths, tr.y, progress=training)
             rep = evaluate_files(rec, te, n_jobs=args.jobs, progress=testing)
             accs[name], reports[name] = rep["accuracy"], rep
@@ -197,7 +198,11 @@ def cmd_info(args) -> int:
         print(f"    {lab:<16} {m.n_states:2d} states x {m.n_mix} Gaussians{stream}{models}, "
               f"{rec.n_examples_.get(str(lab), '?')} training files{speech}")
     if rec.frame_net_ is not None:
-        print(f"  {rec.frame_net_.describe()}")
+        nets = [n for n in (rec.frame_net_, rec.filterbank_net_) if n is not None]
+        kind = "two frame classifiers" if len(nets) > 1 else "a frame classifier"
+        print(f"  {rec.frame_net_.weight:.0%} of each file's scores from {kind}:")
+        for net in nets:
+            print(f"    {net.describe()}")
     return EXIT_OK
 
 
@@ -250,6 +255,9 @@ def _add_training_options(p):
     p.add_argument("--net-weight", type=unit_float, default=d["net_weight"],
                    help="share of each file's scores from a frame classifier trained beside the Gaussians, "
                         f"0 for none: training several times faster (default {d['net_weight']:g})")
+    p.add_argument("--no-filterbank-net", dest="filterbank_net", action="store_false",
+                   help="train one frame classifier (of the cepstra) instead of two (the second reads a log mel "
+                        "filterbank): the networks' training takes half as long")
     p.add_argument("--unknown-models", type=positive_int, default=d["unknown_models"],
                    help="models for each non-keyword label of speech such as _unknown_, one per group of similar "
                         f"examples (at most one per 5 examples; default {d['unknown_models']})")

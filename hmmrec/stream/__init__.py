@@ -64,6 +64,8 @@ class _Windows:
         self._pending: list[np.ndarray] = []  # samples not yet handed to the feature stream
         self._recent = np.zeros((0, self.cfg.n_features))  # the last raw frames ...
         self._recent_first = 0  # ... from this frame of the stream on
+        self._signal = np.zeros(0, np.float32)  # the last samples (for a second view of a word) ...
+        self._signal_first = 0  # ... from this sample of the stream on
 
     def frames_between(self, start: float, end: float) -> np.ndarray:
         """The raw frames of the stretch ``start``-``end`` (seconds) still kept (may be empty)."""
@@ -77,6 +79,21 @@ class _Windows:
         self._recent = np.vstack([self._recent, frames])
         drop = max(len(self._recent) - keep, 0)
         self._recent, self._recent_first = self._recent[drop:], self._recent_first + drop
+
+    def _keep_signal(self, chunk: np.ndarray) -> None:
+        keep = int(_RECENT_S * self.cfg.sr)
+        self._signal = np.concatenate([self._signal, chunk])
+        drop = max(len(self._signal) - keep, 0)
+        self._signal, self._signal_first = self._signal[drop:], self._signal_first + drop
+
+    def signal_of_frames(self, first: int, stop: int) -> np.ndarray | None:
+        """The samples of the stream's frames ``first`` to ``stop`` (exclusive), or None if
+        they are no longer kept."""
+        a = first * self.cfg.hop_samples - self._signal_first
+        b = (stop - 1) * self.cfg.hop_samples + self.cfg.win_samples - self._signal_first
+        if a < 0 or b > len(self._signal) or stop <= first:
+            return None
+        return self._signal[a:b]
 
     @property
     def time(self) -> float:
@@ -100,6 +117,7 @@ class _Windows:
             raise ParameterError("StreamRecognizer.push: chunk contains NaN or infinite samples")
         self.n_samples += len(chunk)
         self._pending.append(chunk)
+        self._keep_signal(chunk)
         if self.n_samples < self._samples_for_next_window():
             # no window can be complete yet: keep the samples (features of bigger pieces
             # cost less, and the frames are the same whatever the pieces)
@@ -127,7 +145,7 @@ class _Windows:
 
             def posterior(w, f, start, end, seg=seg, cache=cache):
                 if "posterior" not in cache:
-                    cache["posterior"] = self.scorer.posterior(w, seg, start, end)
+                    cache["posterior"] = self.scorer.posterior(w, seg, start, end, self.signal_of_frames)
                 return cache["posterior"]
 
             out.append((ws, seg, final and i == len(windows) - 1, align, posterior))

@@ -468,7 +468,8 @@ def recording_evidence(recognizer, x, recognition=None) -> Evidence:
     y = signal_of(x, cfg)
     raw = raw_features(y, cfg)
     check_long_enough(raw, y, cfg, str(x) if not isinstance(x, np.ndarray) else "signal")
-    r = recognition if recognition is not None else recognizer.recognize_features(normalize(raw, cfg), recognizer.speech(y))
+    r = recognition if recognition is not None else recognizer.recognize_features(
+        normalize(raw, cfg), recognizer.speech(y), recognizer.filterbank_of(y))
     seconds = len(raw) * cfg.hop_s
     ws = WindowScorer(recognizer.stream_models(), seconds, seconds).score_segment(raw)
     margin = float(ws.margins[r.best]) if ws.margins is not None else -np.inf

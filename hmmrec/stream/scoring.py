@@ -243,18 +243,22 @@ class WindowScorer:
         self._f0 = keep_from
         return out
 
-    def posterior(self, ws: WindowScore, frames: np.ndarray, start: float, end: float) -> np.ndarray:
+    def posterior(self, ws: WindowScore, frames: np.ndarray, start: float, end: float, signal=None) -> np.ndarray:
         """Posterior over labels of the stretch ``start``-``end`` (seconds) of the window,
         classified as one utterance by the recognizer's file models.
 
         The stretch is widened by ``VERIFY_PAD_S`` each side (within the window) and
-        normalised on its own, as a training utterance is.
+        normalised on its own, as a training utterance is. ``signal(first, stop)``: the
+        samples of the stream's frames ``first`` to ``stop`` (or None), for models whose
+        check also reads a filterbank (``StreamModels.filterbank_of``).
         """
         hop, n = self.cfg.hop_s, len(frames)
         first = int(np.clip(round((start - VERIFY_PAD_S - ws.start) / hop), 0, max(n - 2, 0)))
         stop = int(np.clip(round((end + VERIFY_PAD_S - self.cfg.win_s - ws.start) / hop) + 1, first + 2, n))
         x = normalize(np.asarray(frames[first:stop], dtype=np.float64), self.cfg)
-        return self._models.word_posterior(x)
+        view = self._models.filterbank_of
+        y = signal(ws.first_frame + first, ws.first_frame + stop) if view is not None and signal is not None else None
+        return self._models.word_posterior(x, None if y is None else view(y))
 
     def align(self, ws: WindowScore, frames: np.ndarray) -> tuple[float, float]:
         """Start and end (seconds) of the word of ``ws.best`` inside its window (Viterbi)."""
