@@ -28,7 +28,7 @@ from .audio import SUFFIXES
 from .errors import DataError, ParameterError
 from .safefile import open_regular
 
-__all__ = ["Utterance", "Corpus", "load_corpus", "audio_files", "split_by_speaker", "split_by_take",
+__all__ = ["Utterance", "Corpus", "load_corpus", "audio_files", "speaker_of", "split_by_speaker", "split_by_take",
            "kfold", "leave_one_speaker_out"]
 
 _NOHASH = re.compile(r"^(?:.*_)?([0-9a-f]{8})_nohash_(\d+)$")
@@ -58,6 +58,14 @@ def _speaker_and_take(stem: str, label: str) -> tuple[str | None, int | None]:
         return middle or None, int(take)
     m = _TAKE.search(stem)
     return None, (int(m.group(1)) if m else None)
+
+
+def speaker_of(x, label: str) -> str | None:
+    """The speaker a training input's file name gives (the conventions above), None for a
+    signal or a name that gives none."""
+    if not isinstance(x, (str, Path)):
+        return None
+    return _speaker_and_take(Path(x).stem, str(label))[0]
 
 
 class Corpus(list):

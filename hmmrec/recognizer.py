@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .augment import signal_of
+from .corpus import speaker_of
 from .bank import ModelBank, best_of_models, filler_or_model, wrap_with_filler
 from .discriminative import MMITrainer, fit_temperature
 from .errors import ModelFileError, NotFittedError, ParameterError
@@ -55,6 +56,8 @@ _NOT_SAVED_PARAMS = ("feature_config", "n_jobs", "verbose")  # (feature_config i
 _NOT_SAVED_SUMMARY = ("seconds",)
 # progress events while the features are extracted: about this many, whatever the number of files
 _FILE_EVENTS = 200
+# filterbank_net="auto": the second network is trained from this many distinct speakers up
+FILTERBANK_NET_MIN_SPEAKERS = 20
 
 
 @dataclass(frozen=True)
@@ -191,12 +194,16 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         from the Gaussians; ``0``: no classifier (faster training). The two make
         different mistakes on new voices. The stream spots candidates with the
         Gaussians and checks each as a file is scored.
-    filterbank_net : bool
+    filterbank_net : "auto" or bool
         Train a second frame classifier beside the first, reading a log mel filterbank
         of the signal (:func:`~hmmrec.features.filterbank_frames`) instead of the
         cepstra; the two networks' scaled likelihoods are averaged. It reads detail the
-        cepstra smooth away and errs elsewhere, at twice the network's training time.
-        Inputs scored from their features alone, without the signal, use the first only.
+        cepstra smooth away and errs elsewhere, at twice the network's training time,
+        but that detail includes the voice: trained on a handful of speakers it learns
+        their voices and does worse on a new one. ``"auto"``: only when the training
+        data has at least ``FILTERBANK_NET_MIN_SPEAKERS`` distinct known speakers (see
+        ``speakers`` in :meth:`fit`). Inputs scored from their features alone, without
+        the signal, use the first only.
     unknown_models : int
         Stream models for each non-keyword label of speech (``_unknown_``: many
         different words), at most one per 5 of its training examples: the examples are
@@ -225,7 +232,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_states="auto", n_mix=8, skip=True, n_iter=8, var_floor=0.05, speeds=(), warps=(0.9, 1.1),
-                 noise_snrs=(10.0,), mmi_iter=1, net_weight=0.4, filterbank_net=True, unknown_models=16,
+                 noise_snrs=(10.0,), mmi_iter=1, net_weight=0.4, filterbank_net="auto", unknown_models=16,
                  stream_n_mix=4, feature_config=None, n_jobs=-1, verbose=0):
         self.n_states = n_states
         self.n_mix = n_mix
@@ -259,8 +266,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if (not isinstance(self.net_weight, (int, float)) or isinstance(self.net_weight, bool)
                 or not 0 <= self.net_weight <= 1):
             raise ParameterError(f"net_weight must be a number from 0 to 1, got {self.net_weight!r}")
-        if not isinstance(self.filterbank_net, (bool, np.bool_)):
-            raise ParameterError(f"filterbank_net must be True or False, got {self.filterbank_net!r}")
+        if not (isinstance(self.filterbank_net, (bool, np.bool_)) or self.filterbank_net == "auto"):
+            raise ParameterError(f"filterbank_net must be 'auto', True or False, got {self.filterbank_net!r}")
         if not isinstance(self.var_floor, (int, float)) or not 0 < self.var_floor < 1:
             raise ParameterError(f"var_floor must be between 0 and 1, got {self.var_floor!r}")
         for name, low, high, unit in (("speeds", 0.5, 2.0, ""), ("warps", 0.7, 1.3, ""),
@@ -269,7 +276,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
                 if not low <= v <= high:
                     raise ParameterError(f"{name} must lie between {low:g} and {high:g}{unit}, got {v!r}")
 
-    def fit(self, X, y, sample_weight=None, *, progress: Callable[[TrainingProgress], None] | None = None):
+    def fit(self, X, y, sample_weight=None, *, speakers=None,
+            progress: Callable[[TrainingProgress], None] | None = None):
         """Train one model per distinct label of ``y``; returns self.
 
         Parameters
@@ -281,6 +289,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             An example of weight 5 trains the models exactly as five copies of it in
             ``X`` would, each with its own noisy copy: for a speaker's own few recordings
             among a corpus of many other voices.
+        speakers : list of str or None
+            Per example, its speaker (None: unknown); default: from the file names, as
+            :mod:`hmmrec.corpus` reads them. Only counted (``filterbank_net="auto"``).
         progress : callable or None
             Called with a :class:`~hmmrec.progress.TrainingProgress` at every step;
             ``None``: printed to stderr when ``verbose``, else silent.
@@ -293,9 +304,17 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
 
         self._check_params()
         with threadpool_limits(1, user_api="blas"):
-            return self._fit(X, y, sample_weight, progress)
+            return self._fit(X, y, sample_weight, speakers, progress)
 
-    def _fit(self, X, y, sample_weight, progress):
+    def _n_speakers(self, X, y, speakers) -> int:
+        """Distinct known speakers among the training examples."""
+        if speakers is None:
+            speakers = [speaker_of(x, label) for x, label in zip(X, y)]
+        elif len(speakers) != len(y):
+            raise ParameterError(f"fit: {len(speakers)} speakers for {len(y)} examples")
+        return len({s for s in speakers if s})
+
+    def _fit(self, X, y, sample_weight, speakers, progress):
         t0 = time.perf_counter()
         report = progress or (print_progress if self.verbose else None)
 
@@ -307,9 +326,12 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             if done == total or done % max(1, total // _FILE_EVENTS) == 0:
                 step("files", done, total, f"features: {done}/{total} files", name)
 
+        n_speakers = self._n_speakers(X, y, speakers)
+        second = (n_speakers >= FILTERBANK_NET_MIN_SPEAKERS if self.filterbank_net == "auto"
+                  else bool(self.filterbank_net))
         data = training_data(X, y, sample_weight, feature_config=self.feature_config, speeds=self.speeds,
                              warps=self.warps, noise_snrs=self.noise_snrs, n_jobs=self.n_jobs, on_input=read,
-                             filterbank=bool(self.net_weight and self.filterbank_net))
+                             filterbank=bool(self.net_weight) and second)
         self.feature_config_ = data.feature_config
         weighted = f" ({data.n_copies} counting their weights)" if data.n_copies != data.n_files else ""
         step("features", 1, 1, f"features: {data.n_files} files{weighted}, {len(data.labels)} labels, "
@@ -321,7 +343,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         views = {id(f): g for label, fs in data.filterbank.items() for f, g in zip(data.whole[label], fs)}
         self.temperature_ = fit_temperature(lambda f: self.loglik_features(f, views.get(id(f))), self.classes_,
                                             data.whole)
-        self.training_summary_ = training_summary(self, data, time.perf_counter() - t0)
+        self.training_summary_ = training_summary(self, data, time.perf_counter() - t0) | {"speakers": n_speakers}
         step("done", 1, 1, f"trained {len(data.labels)} models in {self.training_summary_['seconds']:.1f} s")
         return self
 

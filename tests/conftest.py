@@ -36,7 +36,7 @@ def fruit_model():
     from hmmrec import HMMRecognizer
 
     X, y = small_train_set()
-    return HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), n_jobs=1).fit(X, y)
+    return HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), filterbank_net=True, n_jobs=1).fit(X, y)
 
 
 @pytest.fixture(scope="session")

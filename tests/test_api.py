@@ -42,7 +42,7 @@ def test_training_reports_progress_events_in_order(capsys):
     X = _files("train", "kiwi", 3) + _files("train", "lime", 3) + _files("train", "_silence_", 2)
     y = ["kiwi"] * 3 + ["lime"] * 3 + ["_silence_"] * 2
     events = []
-    rec = HMMRecognizer(**SMALL, mmi_iter=2).fit(X, y, progress=events.append)
+    rec = HMMRecognizer(**SMALL, mmi_iter=2, filterbank_net=True).fit(X, y, progress=events.append)
     assert all(isinstance(e, TrainingProgress) for e in events)
     stages = [e.stage for e in events]
     # each input read, the features' summary, the start of the models' stage, 3 word models +
@@ -64,7 +64,7 @@ def test_training_reports_progress_events_in_order(capsys):
     assert capsys.readouterr().err == ""  # a callback given: nothing printed
     # verbose=1 without a callback prints the milestones (not each input read, nor a stage's
     # start), one line each
-    HMMRecognizer(**SMALL, mmi_iter=2, verbose=1).fit(X, y)
+    HMMRecognizer(**SMALL, mmi_iter=2, filterbank_net=True, verbose=1).fit(X, y)
     lines = capsys.readouterr().err.splitlines()
     milestones = [e for e in events if e.is_milestone]
     assert [e.stage for e in milestones] == ["features"] + ["model"] * 5 + ["discriminative"] * 2 + ["network"] * 21 + ["done"]

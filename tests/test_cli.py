@@ -36,7 +36,7 @@ def cli_data(tmp_path_factory):
     train = copy_tree(root / "train", "train", 5)
     test = copy_tree(root / "test", "test", 3)
     model = root / "fruit.model"
-    rc = main(["train", str(train), "-o", str(model), "-q", *FAST])
+    rc = main(["train", str(train), "-o", str(model), "-q", "--filterbank-net", "on", *FAST])  # (both networks shown)
     assert rc == 0 and model.exists()
     return {"root": root, "train": train, "test": test, "model": model}
 
@@ -112,6 +112,10 @@ def test_train_on_manifest(cli_data, tmp_path, capsys):
     assert main(["train", str(manifest), "-o", str(one), "-q", "--states", "4", "--no-filterbank-net", *FAST]) == 0
     rec = HMMRecognizer.load(one)
     assert rec.frame_net_ is not None and rec.filterbank_net_ is None and not rec.filterbank_net
+    two = tmp_path / "two.model"  # (a handful of speakers: "auto" would train one network)
+    assert main(["train", str(manifest), "-o", str(two), "-q", "--states", "4", "--filterbank-net", "on", *FAST]) == 0
+    rec = HMMRecognizer.load(two)
+    assert rec.filterbank_net_ is not None and rec.filterbank_net is True
     capsys.readouterr()
     assert main(["train", str(manifest), "-o", str(tmp_path / "x.model"), "--net-weight", "2"]) == 2
     assert "--net-weight" in capsys.readouterr().err and not (tmp_path / "x.model").exists()

@@ -9,9 +9,11 @@ import pytest
 
 from helpers import SMALL_LABELS, header_of, model_arrays, npz_bytes, sound_files, with_header
 from hmmrec import HMMRecognizer
+from hmmrec.corpus import speaker_of
 from hmmrec.errors import ModelFileError, ParameterError
 from hmmrec.features import FILTERBANK_CHANNELS, FeatureConfig, filterbank_frames, n_frames_for
 from hmmrec.framenet import FrameNet, context_index, train_frame_net
+from hmmrec.recognizer import FILTERBANK_NET_MIN_SPEAKERS
 
 
 def _toy(n_seqs: int, seed: int):
@@ -71,7 +73,7 @@ def net_model(tmp_path_factory):
     too, but these tests take it apart)."""
     X = [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab, 6)]
     y = [lab for lab in SMALL_LABELS for _ in range(6)]
-    rec = HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), n_jobs=1).fit(X, y)
+    rec = HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), filterbank_net=True, n_jobs=1).fit(X, y)
     return rec, rec.save(tmp_path_factory.mktemp("net") / "net.model")
 
 
@@ -199,3 +201,21 @@ def test_no_filterbank_network_when_turned_off():
     assert rec.frame_net_ is not None and rec.filterbank_net_ is None
     with pytest.raises(ParameterError, match="filterbank_net"):
         HMMRecognizer(filterbank_net="yes").fit(X, y)
+
+
+def test_second_network_by_default_only_from_many_speakers():
+    """``"auto"``: trained on a handful of voices the filterbank network learns them, so
+    it comes only with ``FILTERBANK_NET_MIN_SPEAKERS`` distinct speakers, from the file
+    names or given."""
+    X = [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab, 6)]
+    y = [lab for lab in SMALL_LABELS for _ in range(6)]
+    assert len(X) >= FILTERBANK_NET_MIN_SPEAKERS
+    small = dict(n_mix=1, n_iter=2, warps=(), speeds=(), noise_snrs=(), mmi_iter=0, n_jobs=1)
+    named = HMMRecognizer(**small).fit(X, y)
+    assert named.filterbank_net == "auto" and named.frame_net_ is not None and named.filterbank_net_ is None
+    assert named.training_summary_["speakers"] == len({speaker_of(x, lab) for x, lab in zip(X, y)}) > 1
+    for n, second in ((FILTERBANK_NET_MIN_SPEAKERS - 1, False), (FILTERBANK_NET_MIN_SPEAKERS, True)):
+        rec = HMMRecognizer(**small).fit(X, y, speakers=[f"s{i % n}" for i in range(len(X))])
+        assert (rec.filterbank_net_ is not None) == second and rec.training_summary_["speakers"] == n
+    with pytest.raises(ParameterError, match="speakers"):
+        HMMRecognizer(**small).fit(X, y, speakers=["a"] * (len(X) - 1))

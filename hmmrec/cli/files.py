@@ -14,8 +14,12 @@ from pathlib import Path
 from ..errors import HmmrecError
 from ..labels import UNKNOWN
 from ..progress import TrainingBars, plural, progress_bar, shows_progress, write_line
+from ..recognizer import FILTERBANK_NET_MIN_SPEAKERS
 from .common import (EXIT_ERROR, EXIT_OK, add_cluster_options, add_quiet_option, factors, load_model, non_negative_int,
                      on_cluster_of, positive_int, refuse_existing, states, unit_float, write_json)
+
+# --filterbank-net as HMMRecognizer's filterbank_net
+_FILTERBANK_NET = {"auto": "auto", "on": True, "off": False}
 
 
 def cmd_train(args) -> int:
@@ -35,7 +39,8 @@ def cmd_train(args) -> int:
 
     rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
                         noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
-                        filterbank_net=args.filterbank_net, unknown_models=args.unknown_models, n_jobs=args.jobs)
+                        filterbank_net=_FILTERBANK_NET[args.filterbank_net], unknown_models=args.unknown_models,
+                        n_jobs=args.jobs)
     with on_cluster_of(args):
         if shows_progress(args.quiet):  # what the bars are about
             print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: {per_label(corpus)}",
@@ -45,7 +50,8 @@ def cmd_train(args) -> int:
                       file=sys.stderr)
         with TrainingBars(quiet=args.quiet) as bars:
             rec.fit(corpus.paths + own.paths, corpus.y + own.y,
-                    sample_weight=[1] * len(corpus) + [args.own_weight] * len(own) if own else None, progress=bars)
+                    sample_weight=[1] * len(corpus) + [args.own_weight] * len(own) if own else None,
+                    speakers=[u.speaker for u in corpus] + [u.speaker for u in own], progress=bars)
     rec.save(out, overwrite=args.force)
     mine = f" and {len(own)} of your own, each counted {args.own_weight} times," if own else ""
     print(f"saved {out}: {plural(len(rec.classes_), 'label')}, trained on {plural(len(corpus), 'file')}{mine} "
@@ -162,9 +168,9 @@ def cmd_crossval(args) -> int:
 
             rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
                                 noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
-                                filterbank_net=args.filterbank_net, unknown_models=args.unknown_models,
+                                filterbank_net=_FILTERBANK_NET[args.filterbank_net], unknown_models=args.unknown_models,
                                 n_jobs=args.jobs)
-            rec.fit(tr.paths, tr.y, progress=training)
+            rec.fit(tr.paths, tr.y, speakers=[u.speaker for u in tr], progress=training)
             rep = evaluate_files(rec, te, n_jobs=args.jobs, progress=testing)
             accs[name], reports[name] = rep["accuracy"], rep
             write_line(f"{name}: accuracy {rep['accuracy']:.4f} ({rep['n']} test files, {len(tr)} train)")
@@ -255,9 +261,12 @@ def _add_training_options(p):
     p.add_argument("--net-weight", type=unit_float, default=d["net_weight"],
                    help="share of each file's scores from a frame classifier trained beside the Gaussians, "
                         f"0 for none: training several times faster (default {d['net_weight']:g})")
-    p.add_argument("--no-filterbank-net", dest="filterbank_net", action="store_false",
-                   help="train one frame classifier (of the cepstra) instead of two (the second reads a log mel "
-                        "filterbank): the networks' training takes half as long")
+    p.add_argument("--filterbank-net", choices=tuple(_FILTERBANK_NET), default="auto",
+                   help="a second frame classifier, reading a log mel filterbank: auto trains it when the files "
+                        f"name at least {FILTERBANK_NET_MIN_SPEAKERS} speakers (on fewer voices it learns theirs), "
+                        "off halves the networks' training time (default auto)")
+    p.add_argument("--no-filterbank-net", dest="filterbank_net", action="store_const", const="off",
+                   help="the same as --filterbank-net off")
     p.add_argument("--unknown-models", type=positive_int, default=d["unknown_models"],
                    help="models for each non-keyword label of speech such as _unknown_, one per group of similar "
                         f"examples (at most one per 5 examples; default {d['unknown_models']})")
