@@ -24,8 +24,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .augment import signal_of
-from .corpus import speaker_of
 from .bank import ModelBank, best_of_models, filler_or_model, wrap_with_filler
+from .corpus import speaker_of
 from .discriminative import MMITrainer, fit_temperature
 from .errors import ModelFileError, NotFittedError, ParameterError
 from .features import FeatureConfig, extract, filterbank_frames
@@ -58,6 +58,15 @@ _NOT_SAVED_SUMMARY = ("seconds",)
 _FILE_EVENTS = 200
 # filterbank_net="auto": the second network is trained from this many distinct speakers up
 FILTERBANK_NET_MIN_SPEAKERS = 20
+
+
+def _count_speakers(X, y, speakers) -> int:
+    """Distinct known speakers among training examples (``speakers`` given, or from the file names)."""
+    if speakers is None:
+        speakers = [speaker_of(x, label) for x, label in zip(X, y)]
+    elif len(speakers) != len(y):
+        raise ParameterError(f"fit: {len(speakers)} speakers for {len(y)} examples")
+    return len({s for s in speakers if s})
 
 
 @dataclass(frozen=True)
@@ -306,14 +315,6 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         with threadpool_limits(1, user_api="blas"):
             return self._fit(X, y, sample_weight, speakers, progress)
 
-    def _n_speakers(self, X, y, speakers) -> int:
-        """Distinct known speakers among the training examples."""
-        if speakers is None:
-            speakers = [speaker_of(x, label) for x, label in zip(X, y)]
-        elif len(speakers) != len(y):
-            raise ParameterError(f"fit: {len(speakers)} speakers for {len(y)} examples")
-        return len({s for s in speakers if s})
-
     def _fit(self, X, y, sample_weight, speakers, progress):
         t0 = time.perf_counter()
         report = progress or (print_progress if self.verbose else None)
@@ -326,7 +327,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             if done == total or done % max(1, total // _FILE_EVENTS) == 0:
                 step("files", done, total, f"features: {done}/{total} files", name)
 
-        n_speakers = self._n_speakers(X, y, speakers)
+        n_speakers = _count_speakers(X, y, speakers)
         second = (n_speakers >= FILTERBANK_NET_MIN_SPEAKERS if self.filterbank_net == "auto"
                   else bool(self.filterbank_net))
         data = training_data(X, y, sample_weight, feature_config=self.feature_config, speeds=self.speeds,

@@ -22,9 +22,18 @@ from .common import (EXIT_ERROR, EXIT_OK, add_cluster_options, add_quiet_option,
 _FILTERBANK_NET = {"auto": "auto", "on": True, "off": False}
 
 
+def _recognizer(args):
+    """An unfitted recognizer with the training options of ``train`` and ``crossval``."""
+    from ..recognizer import HMMRecognizer
+
+    return HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
+                         noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
+                         filterbank_net=_FILTERBANK_NET[args.filterbank_net], unknown_models=args.unknown_models,
+                         n_jobs=args.jobs)
+
+
 def cmd_train(args) -> int:
     from ..corpus import Corpus, load_corpus
-    from ..recognizer import HMMRecognizer
 
     out = Path(args.output)
     refuse_existing(out, args.force, "model")
@@ -37,10 +46,7 @@ def cmd_train(args) -> int:
     def per_label(c: Corpus) -> str:
         return ", ".join(f"{k} ({v})" for k, v in c.counts().items())
 
-    rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                        noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
-                        filterbank_net=_FILTERBANK_NET[args.filterbank_net], unknown_models=args.unknown_models,
-                        n_jobs=args.jobs)
+    rec = _recognizer(args)
     with on_cluster_of(args):
         if shows_progress(args.quiet):  # what the bars are about
             print(f"training on {len(corpus)} files, {len(corpus.labels)} labels: {per_label(corpus)}",
@@ -138,7 +144,6 @@ def cmd_recognize(args) -> int:
 def cmd_crossval(args) -> int:
     from ..corpus import kfold, leave_one_speaker_out, load_corpus, split_by_speaker, split_by_take
     from ..evaluate import evaluate_files, summarize_folds
-    from ..recognizer import HMMRecognizer
 
     if args.json:
         refuse_existing(args.json, args.force, "report")
@@ -166,10 +171,7 @@ def cmd_crossval(args) -> int:
                 bar.set_postfix_str(f"testing: {done}/{total} files", refresh=False)
                 bar.update(0)
 
-            rec = HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
-                                noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
-                                filterbank_net=_FILTERBANK_NET[args.filterbank_net], unknown_models=args.unknown_models,
-                                n_jobs=args.jobs)
+            rec = _recognizer(args)
             rec.fit(tr.paths, tr.y, speakers=[u.speaker for u in tr], progress=training)
             rep = evaluate_files(rec, te, n_jobs=args.jobs, progress=testing)
             accs[name], reports[name] = rep["accuracy"], rep
