@@ -84,7 +84,7 @@ def adapt_features(rec, feats: list, *, min_posterior: float = DEFAULT_MIN_POSTE
         models, report = _map_means(rec, feats, decisions, min_posterior, tau)
         current = copy.copy(rec)
         current.models_ = models
-        current._bank = current._make_bank()
+        current._bank = current._make_bank(previous=rec._bank)
     return current, report
 
 
@@ -156,7 +156,7 @@ class OnlineAdapter:
             acc[1] += sum_x
             target = new.models_ if kind == "file" else new.stream_models_
             target[k] = map_means(trained[k], acc[0], acc[1], self.tau)
-        new._bank = new._make_bank()
+        new._bank = new._make_bank(previous=rec._bank)
         self.current = new
         self.n_events += 1
         return True

@@ -461,11 +461,14 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return [self._scored(label, m) for label, m in zip(self.classes_, self.models_ if models is None else models)]
 
-    def _make_bank(self, models=None, extras=()) -> ModelBank:
-        """Bank of one model per label (``classes_`` order), then ``extras`` (of labels ``extra_labels_``)."""
+    def _make_bank(self, models=None, extras=(), previous: ModelBank | None = None) -> ModelBank:
+        """Bank of one model per label (``classes_`` order), then ``extras`` (of labels
+        ``extra_labels_``); ``previous``: a bank of the same models before some of their
+        means moved, to build from (see :meth:`ModelBank.reusing`)."""
         scored = self.scoring_models(models)
         scored += [self._scored(self.classes_[k], m) for k, m in zip(self.extra_labels_, extras)]
-        return ModelBank([w[0] for w in scored], starts=[w[1] for w in scored], finals=[w[2] for w in scored])
+        return ModelBank.reusing(previous, [w[0] for w in scored], starts=[w[1] for w in scored],
+                                 finals=[w[2] for w in scored])
 
     @property
     def bank(self) -> ModelBank:

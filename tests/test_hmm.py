@@ -335,6 +335,52 @@ def test_model_bank_of_different_sizes_equals_single_models(seqs):
             np.testing.assert_array_equal(ll[:, k, p.n_states:], -np.inf)
 
 
+def test_bank_reusing_an_older_bank_equals_a_new_one(monkeypatch):
+    """Adapting moves some means; the bank built from the last one scores as a new bank
+    would, recomputing only the moved states (shared and padded states included)."""
+    import hmmrec.bank as bank_module
+    from hmmrec.bank import wrap_with_filler
+
+    filler = random_params(1, 3, 4, seed=1)
+    words = [random_params(5, 3, 4, seed=s) for s in (2, 3, 4)]
+    words[1].weights[2] = [0.6, 0.0, 0.4]  # a padded mixture: its zero-weight component is left out
+    wrapped = [wrap_with_filler(w, filler) for w in words]
+
+    def bank_args(ws):
+        return [w[0] for w in ws] + [filler], dict(starts=[w[1] for w in ws] + [np.ones(1)],
+                                                   finals=[w[2] for w in ws] + [np.ones(1, bool)])
+
+    params, kw = bank_args(wrapped)
+    old = ModelBank(params, **kw)
+    x = np.random.default_rng(0).normal(0, 2, size=(30, 4))
+    moved = HMMParams(words[1].transmat, words[1].weights, words[1].means.copy(), words[1].variances.copy())
+    moved.means[2] += 0.5
+    moved.variances[3] *= 1.5
+    calls = []
+    real = bank_module.gaussian_weight_matrix
+    monkeypatch.setattr(bank_module, "gaussian_weight_matrix", lambda m, v, w: calls.append(len(m)) or real(m, v, w))
+    new_params, new_kw = bank_args([wrapped[0], wrap_with_filler(moved, filler), wrapped[2]])
+    reused = ModelBank.reusing(old, new_params, **new_kw)
+    assert calls == [2, 3]  # the two moved states' components, nothing else
+    fresh = ModelBank(new_params, **new_kw)
+    assert reused.n_emissions == fresh.n_emissions == old.n_emissions
+    np.testing.assert_array_equal(reused.state_loglik(x), fresh.state_loglik(x))
+    np.testing.assert_array_equal(reused.score(x), fresh.score(x))
+    assert reused.score(x)[1] != old.score(x)[1]
+    np.testing.assert_array_equal(old.score(x), ModelBank(params, **kw).score(x))  # the old bank is untouched
+
+    # what it cannot reuse is built anew, and still scores right
+    other_filler = random_params(1, 3, 4, seed=7)  # a state shared by every model moves
+    cases = [bank_args([wrap_with_filler(w, other_filler) for w in words]),
+             (params, dict(kw, starts=[np.eye(7)[0]] * 3 + [np.ones(1)])),  # other start probabilities
+             (params[:3], dict(starts=kw["starts"][:3], finals=kw["finals"][:3]))]  # fewer models
+    reweighted = HMMParams(words[0].transmat, words[0].weights[:, ::-1].copy(), words[0].means, words[0].variances)
+    cases.append(bank_args([wrap_with_filler(reweighted, filler)] + wrapped[1:]))
+    for p, k in cases:
+        np.testing.assert_array_equal(ModelBank.reusing(old, p, **k).score(x), ModelBank(p, **k).score(x))
+    assert ModelBank.reusing(None, params, **kw).n_emissions == old.n_emissions
+
+
 def test_bank_scores_minus_inf_when_last_state_unreachable():
     p = random_params(5, 1, 2, seed=3, skip=False)
     x = np.zeros((3, 2))  # 3 frames cannot reach state 4 without skips

@@ -123,13 +123,16 @@ class WindowScorer:
         # non-keyword models (_silence_ too) are rivals that may explain any stretch of the window
         wrapped = models.wrapped
         self._wrapped = [w[0] for w in wrapped]
-        self.bank = ModelBank(self._wrapped + [models.background], starts=[w[1] for w in wrapped] + [np.ones(1)],
-                              finals=[w[2] for w in wrapped] + [np.ones(1, bool)], single_precision=True)
+        # (adapted models differ from the last ones in a few means: the banks are built from theirs)
+        self.bank = ModelBank.reusing(getattr(self, "bank", None), self._wrapped + [models.background],
+                                      starts=[w[1] for w in wrapped] + [np.ones(1)],
+                                      finals=[w[2] for w in wrapped] + [np.ones(1, bool)], single_precision=True)
         # the further models of labels with several: scored only for windows where they
         # could matter (see lazy)
         extra = models.extra_wrapped
-        self._extra_bank = (ModelBank([w[0] for w in extra], starts=[w[1] for w in extra],
-                                      finals=[w[2] for w in extra], single_precision=True) if extra else None)
+        self._extra_bank = (ModelBank.reusing(getattr(self, "_extra_bank", None), [w[0] for w in extra],
+                                              starts=[w[1] for w in extra], finals=[w[2] for w in extra],
+                                              single_precision=True) if extra else None)
         self._last_log_b = None
 
     @property
