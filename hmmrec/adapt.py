@@ -136,7 +136,7 @@ class OnlineAdapter:
         """Adapt to one event of label ``k`` whose word stretch has normalised frames ``x``;
         True if the models changed (then :attr:`current` is a new recognizer)."""
         rec = self.current
-        r = rec.recognize_features(x)
+        r = rec.recognize_features(x, unknown_bias=False)  # (as the stream checked the event)
         if r.best != k or r.confidence < self.min_posterior or is_whole(r.label):
             return False
         changed = rec is not self.original and r.loglik[k] < self.original.loglik_features(x)[k]

@@ -32,7 +32,7 @@ from .features import FeatureConfig, extract, filterbank_frames
 from .framenet import EPOCHS, train_frame_net
 from .normalization import check_long_enough
 from .hmm import HMMParams, viterbi, viterbi_wrapped
-from .labels import is_keyword, is_whole
+from .labels import has_several_models, is_keyword, is_whole
 from .modelfile import ModelContents, read_model, write_model
 from .progress import TrainingProgress, plural, print_progress, run_jobs
 from .speech import Speech, listen, ruled_out
@@ -58,6 +58,8 @@ _NOT_SAVED_SUMMARY = ("seconds",)
 _FILE_EVENTS = 200
 # filterbank_net="auto": the second network is trained from this many distinct speakers up
 FILTERBANK_NET_MIN_SPEAKERS = 20
+# unknown_bias: nats per frame for _unknown_ when inputs are classified (see the class docstring)
+UNKNOWN_BIAS = 0.15
 
 
 def _count_speakers(X, y, speakers) -> int:
@@ -213,6 +215,16 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         data has at least ``FILTERBANK_NET_MIN_SPEAKERS`` distinct known speakers (see
         ``speakers`` in :meth:`fit`). Inputs scored from their features alone, without
         the signal, use the first only.
+    unknown_bias : float
+        Nats per frame added to the score of each non-keyword label of speech
+        (``_unknown_``) when inputs are classified. One model of many different words
+        fits a new voice's word less tightly than that word's own model fits it, so
+        without it the keywords take the words they should leave. The default is the
+        value whose worst label's recall was highest in cross-validation over the
+        training speakers of Speech Commands (``benchmarks/unknown_bias.py``).
+        Training does not use it, nor does the stream's check of a candidate: there
+        the sensitivity sets the trade, and most false alarms are keywords heard as
+        other keywords.
     unknown_models : int
         Stream models for each non-keyword label of speech (``_unknown_``: many
         different words), at most one per 5 of its training examples: the examples are
@@ -241,7 +253,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_states="auto", n_mix=8, skip=True, n_iter=8, var_floor=0.05, speeds=(), warps=(0.9, 1.1),
-                 noise_snrs=(10.0,), mmi_iter=1, net_weight=0.4, filterbank_net="auto", unknown_models=16,
+                 noise_snrs=(10.0,), mmi_iter=1, net_weight=0.4, filterbank_net="auto", unknown_bias=UNKNOWN_BIAS,
+                 unknown_models=16,
                  stream_n_mix=4, feature_config=None, n_jobs=-1, verbose=0):
         self.n_states = n_states
         self.n_mix = n_mix
@@ -254,6 +267,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self.mmi_iter = mmi_iter
         self.net_weight = net_weight
         self.filterbank_net = filterbank_net
+        self.unknown_bias = unknown_bias
         self.unknown_models = unknown_models
         self.stream_n_mix = stream_n_mix
         self.feature_config = feature_config
@@ -275,6 +289,9 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if (not isinstance(self.net_weight, (int, float)) or isinstance(self.net_weight, bool)
                 or not 0 <= self.net_weight <= 1):
             raise ParameterError(f"net_weight must be a number from 0 to 1, got {self.net_weight!r}")
+        if (not isinstance(self.unknown_bias, (int, float)) or isinstance(self.unknown_bias, bool)
+                or not -1 <= self.unknown_bias <= 1):
+            raise ParameterError(f"unknown_bias must be a number from -1 to 1 (nats per frame), got {self.unknown_bias!r}")
         if not (isinstance(self.filterbank_net, (bool, np.bool_)) or self.filterbank_net == "auto"):
             raise ParameterError(f"filterbank_net must be 'auto', True or False, got {self.filterbank_net!r}")
         if not isinstance(self.var_floor, (int, float)) or not 0 < self.var_floor < 1:
@@ -545,11 +562,15 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         return p / p.sum(1, keepdims=True)
 
     def recognize_features(self, feats: np.ndarray, speech: Speech | None = None,
-                           filterbank: np.ndarray | None = None) -> Recognition:
+                           filterbank: np.ndarray | None = None, *, unknown_bias: bool = True) -> Recognition:
         """:meth:`recognize` of one normalised feature sequence (n_frames, n_features);
         ``speech``: what the voice activity detector heard in the input (:meth:`speech`), if known;
-        ``filterbank``: its :meth:`filterbank_of`, if known (see :meth:`loglik_features`)."""
+        ``filterbank``: its :meth:`filterbank_of`, if known (see :meth:`loglik_features`);
+        ``unknown_bias``: False scores without the ``unknown_bias`` parameter, as the
+        stream checks its candidates (there the sensitivity sets the trade)."""
         ll = self.loglik_features(feats, filterbank)
+        if self.unknown_bias and unknown_bias:
+            ll = ll + self.unknown_bias * len(feats) * np.array([has_several_models(c) for c in self.classes_])
         out = (frozenset() if speech is None else
                ruled_out(self.classes_, self.speech_limits_, speech, self.no_speech_share_))
         if len(out) == len(self.classes_):  # (a model without _silence_, a file without speech: the models decide)
@@ -637,7 +658,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         window_s = float(np.clip(max(p95) + _WINDOW_MARGIN_S, _MIN_WINDOW_S, _MAX_WINDOW_S)) if p95 else 1.0
 
         def word_posterior(x: np.ndarray, filterbank: np.ndarray | None = None) -> np.ndarray:
-            return self.recognize_features(x, filterbank=filterbank).proba
+            return self.recognize_features(x, filterbank=filterbank, unknown_bias=False).proba
 
         return StreamModels(labels=self.classes_, keyword=self.keyword_mask_, feature_config=self.feature_config_,
                             wrapped=[wrap_with_filler(m, bg) for m in self.stream_models_], background=bg,

@@ -36,7 +36,8 @@ def test_init_stores_params_and_clone_works():
     params = rec.get_params()
     assert params["n_states"] == 5 and params["n_mix"] == 3 and params["speeds"] == (0.9,)
     assert set(params) == {"n_states", "n_mix", "skip", "n_iter", "var_floor", "speeds", "warps", "noise_snrs",
-                           "mmi_iter", "net_weight", "filterbank_net", "unknown_models", "stream_n_mix", "feature_config", "n_jobs", "verbose"}
+                           "mmi_iter", "net_weight", "filterbank_net", "unknown_bias", "unknown_models", "stream_n_mix",
+                           "feature_config", "n_jobs", "verbose"}
     twin = clone(rec)
     assert twin is not rec and twin.get_params() == params
     rec.set_params(n_mix=1)
@@ -71,7 +72,8 @@ def test_unfitted_use_raises_not_fitted(tmp_path):
                                     {"var_floor": 1.0}, {"speeds": (3.0,)}, {"warps": (1.5,)},
                                     {"warps": (0.5,)}, {"noise_snrs": (99.0,)}, {"mmi_iter": -1},
                                     {"mmi_iter": 0.5}, {"unknown_models": 0}, {"unknown_models": 2.5},
-                                    {"net_weight": -0.1}, {"net_weight": 1.5}, {"net_weight": True}])
+                                    {"net_weight": -0.1}, {"net_weight": 1.5}, {"net_weight": True},
+                                    {"unknown_bias": 1.5}, {"unknown_bias": True}, {"unknown_bias": "0.1"}])
 def test_fit_validates_params(kwargs):
     X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
     with pytest.raises(ParameterError):
@@ -671,6 +673,37 @@ def test_non_keyword_speech_gets_one_stream_model_per_kind_of_example(tmp_path):
     events = [lazy.push(stream_in) + lazy.flush(), exact.push(stream_in) + exact.flush()]
     assert events[0] == events[1] and len(events[0]) >= 2
     assert 0 < len(calls) < len(exact.history)
+
+
+def test_unknown_bias_moves_files_to_unknown_but_not_the_streams_check(tmp_path):
+    """``unknown_bias`` nats per frame go to ``_unknown_`` when inputs are classified; the
+    stream's check of a candidate and training do not use it; model files keep it."""
+    from hmmrec.features import extract
+
+    X = _glides(600, 900, 12, 1) + _glides(1000, 700, 12, 2) + _glides(300, 450, 12, 3)
+    y = ["up"] * 12 + ["down"] * 12 + ["_unknown_"] * 12
+    cfg = FeatureConfig(sr=8000)
+    kw = dict(n_states=4, n_mix=2, warps=(), noise_snrs=(), net_weight=0, feature_config=cfg, n_jobs=1)
+    rec = HMMRecognizer(unknown_bias=0.0, **kw).fit(X, y)
+    biased = HMMRecognizer(unknown_bias=0.3, **kw).fit(X, y)
+    for a, b in zip(rec.models_, biased.models_):  # training does not use it
+        np.testing.assert_array_equal(a.means, b.means)
+    assert rec.temperature_ == biased.temperature_
+    k = int(np.flatnonzero(rec.classes_ == "_unknown_")[0])
+    probe = _glides(800, 800, 4, 5)  # between the words: not far from any
+    for x in probe:
+        feats = extract(x, cfg)
+        plain, shifted = rec.recognize_features(feats), biased.recognize_features(feats)
+        np.testing.assert_allclose(shifted.loglik - plain.loglik, 0.3 * len(feats) * (np.arange(3) == k))
+        assert shifted.proba[k] > plain.proba[k]
+        check = biased.stream_models().word_posterior
+        np.testing.assert_array_equal(check(feats), rec.stream_models().word_posterior(feats))
+    # the more bias, the more files it takes (from a saved model too)
+    between = _glides(400, 800, 4, 7)  # nearer _unknown_ for some, nearer "up" for others
+    back = HMMRecognizer.load(biased.save(tmp_path / "b.model"))
+    taken = [int((back.set_params(unknown_bias=b).predict(between) == "_unknown_").sum()) for b in (-1, 0, 0.3, 1)]
+    assert taken == sorted(taken) and taken[1] < taken[-1] == len(between)
+    assert HMMRecognizer.load(tmp_path / "b.model").unknown_bias == 0.3
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])

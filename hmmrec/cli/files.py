@@ -16,7 +16,8 @@ from ..labels import UNKNOWN
 from ..progress import TrainingBars, plural, progress_bar, shows_progress, write_line
 from ..recognizer import FILTERBANK_NET_MIN_SPEAKERS
 from .common import (EXIT_ERROR, EXIT_OK, add_cluster_options, add_quiet_option, factors, load_model, non_negative_int,
-                     on_cluster_of, positive_int, refuse_existing, states, unit_float, write_json)
+                     on_cluster_of, positive_int, refuse_existing, signed_unit_float, states, unit_float,
+                     write_json)
 
 # --filterbank-net as HMMRecognizer's filterbank_net
 _FILTERBANK_NET = {"auto": "auto", "on": True, "off": False}
@@ -28,7 +29,8 @@ def _recognizer(args):
 
     return HMMRecognizer(n_states=args.states, n_mix=args.mix, speeds=args.speeds, warps=args.warps,
                          noise_snrs=args.noise, mmi_iter=args.mmi, net_weight=args.net_weight,
-                         filterbank_net=_FILTERBANK_NET[args.filterbank_net], unknown_models=args.unknown_models,
+                         filterbank_net=_FILTERBANK_NET[args.filterbank_net], unknown_bias=args.unknown_bias,
+                         unknown_models=args.unknown_models,
                          n_jobs=args.jobs)
 
 
@@ -269,6 +271,9 @@ def _add_training_options(p):
                         "off halves the networks' training time (default auto)")
     p.add_argument("--no-filterbank-net", dest="filterbank_net", action="store_const", const="off",
                    help="the same as --filterbank-net off")
+    p.add_argument("--unknown-bias", type=signed_unit_float, default=d["unknown_bias"],
+                   help="nats per frame added to _unknown_ when files are classified: more leaves more unknown "
+                        f"words to it, fewer to the keywords (default {d['unknown_bias']:g})")
     p.add_argument("--unknown-models", type=positive_int, default=d["unknown_models"],
                    help="models for each non-keyword label of speech such as _unknown_, one per group of similar "
                         f"examples (at most one per 5 examples; default {d['unknown_models']})")
