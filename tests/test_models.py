@@ -47,6 +47,9 @@ def test_info_names_the_data_and_its_licence(capsys):
     assert main(["info", "commands"]) == 0
     out = capsys.readouterr().out
     assert "12 labels" in out and "licence: CC BY 4.0" in out and "Warden" in out
+    from hmmrec.recognizer import UNKNOWN_BIAS
+
+    assert f"  _unknown_: +{UNKNOWN_BIAS:g} nats per frame when files are classified (unknown_bias)" in out.splitlines()
 
 
 def test_digits_recognises_fsdd_files_by_name(capsys):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import HmmrecError
-from ..labels import UNKNOWN
+from ..labels import UNKNOWN, has_several_models
 from ..progress import TrainingBars, plural, progress_bar, shows_progress, write_line
 from ..recognizer import FILTERBANK_NET_MIN_SPEAKERS
 from .common import (EXIT_ERROR, EXIT_OK, add_cluster_options, add_quiet_option, factors, load_model, non_negative_int,
@@ -213,6 +213,9 @@ def cmd_info(args) -> int:
         print(f"  {rec.frame_net_.weight:.0%} of each file's scores from {kind}:")
         for net in nets:
             print(f"    {net.describe()}")
+    several = [str(c) for c in rec.classes_ if has_several_models(c)]
+    if several and rec.unknown_bias:
+        print(f"  {', '.join(several)}: {rec.unknown_bias:+g} nats per frame when files are classified (unknown_bias)")
     return EXIT_OK
 
 
