@@ -106,7 +106,7 @@ class ModelBank:
         if previous is None or len(params) != previous.n_models or not _same_args(
                 previous._args, (starts, finals, single_precision)):
             return fresh()
-        changed = []  # (column, new mixture) of each emission state that moved
+        changed = []  # (column, model, state) of each emission state that moved
         for k, (p, old) in enumerate(zip(params, previous.params)):
             if p is old:
                 continue

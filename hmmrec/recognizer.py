@@ -633,8 +633,8 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
             ``i * feature_config_.hop_s`` seconds.
         """
         y, feats = self.signal_and_features(x)
-        if label is None:
-            label = self.classes_[int(np.argmax(self.loglik_features(feats, self.filterbank_of(y))))]
+        if label is None:  # (as recognize decides)
+            label = self.recognize_features(feats, self.speech(y), self.filterbank_of(y)).label
         if label not in self.classes_:
             raise ParameterError(f"unknown label {label!r}; the model knows {', '.join(self.classes_)}")
         k = int(np.flatnonzero(self.classes_ == label)[0])

@@ -50,24 +50,22 @@ def factors(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"expected comma-separated factors like 0.9,1.1, got {text!r}") from None
 
 
-def unit_float(text: str) -> float:
+def _number_between(text: str, low: float, high: float) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+        v = float("nan")
+    if not low <= v <= high:
+        raise argparse.ArgumentTypeError(f"expected a number between {low:g} and {high:g}, got {text!r}")
     return v
+
+
+def unit_float(text: str) -> float:
+    return _number_between(text, 0.0, 1.0)
 
 
 def signed_unit_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between -1 and 1, got {text!r}") from None
-    if not -1.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between -1 and 1, got {text!r}")
-    return v
+    return _number_between(text, -1.0, 1.0)
 
 
 def positive_float(text: str) -> float:
