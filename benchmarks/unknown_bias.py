@@ -22,7 +22,6 @@ from speech_commands import speech_commands_corpus
 from hmmrec.corpus import Corpus, split_by_speaker
 from hmmrec.labels import has_several_models
 from hmmrec.recognizer import HMMRecognizer
-from hmmrec.speech import ruled_out
 
 GRID = np.round(np.arange(-0.1, 0.301, 0.01), 2)
 
@@ -33,11 +32,8 @@ def held_out_scores(rec: HMMRecognizer, files: Corpus):
     rows = []
     for u in files:
         y, feats = rec.signal_and_features(u.path)
-        out = ruled_out(rec.classes_, rec.speech_limits_, rec.speech(y), rec.no_speech_share_)
-        if len(out) == len(labels):
-            out = frozenset()
-        rows.append((rec.loglik_features(feats, rec.filterbank_of(y)), [c in out for c in labels], len(feats),
-                     labels.index(str(u.label))))
+        r = rec.recognize_features(feats, rec.speech(y), rec.filterbank_of(y), unknown_bias=False)
+        rows.append((r.loglik, [k in r.ruled_out for k in range(len(labels))], len(feats), labels.index(str(u.label))))
     return rows
 
 

@@ -48,8 +48,6 @@ class ModelBank:
         if not params:
             raise ParameterError("ModelBank needs at least one model")
         self.params = list(params)
-        self._args = (None if starts is None else [np.asarray(s, dtype=float) for s in starts],
-                      None if finals is None else [np.asarray(f, dtype=bool) for f in finals], single_precision)
         self.n_models = len(params)
         self.n_states = np.array([p.n_states for p in params])
         s_max = int(self.n_states.max())
@@ -75,7 +73,12 @@ class ModelBank:
         owner = np.concatenate(owner)  # components are grouped by owner in order
         self._starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]).astype(np.int64)
         self._sizes = np.diff(np.r_[self._starts, len(owner)]).astype(np.int64)
-        # transitions as bands (log): enter s from s, s-1, s-2
+        self._set_transitions(params, starts, finals)
+
+    def _set_transitions(self, params, starts, finals) -> None:
+        """Transitions as bands (log: enter s from s, s-1, s-2), start and final states;
+        cheap beside the emission states, so :meth:`reusing` recomputes them."""
+        s_max = self.s_max
         with np.errstate(divide="ignore"):
             self._log_stay = np.full((self.n_models, s_max), -np.inf)
             self._log_next = np.full((self.n_models, s_max), -np.inf)
@@ -99,42 +102,38 @@ class ModelBank:
     def reusing(cls, previous: "ModelBank | None", params: list[HMMParams], starts=None, finals=None,
                 single_precision: bool = False) -> "ModelBank":
         """``ModelBank(params, starts, finals, single_precision)``, built from ``previous``
-        where only some means and variances differ from its models (as adapting to a voice
-        moves them): then only the changed emission states are recomputed, not every
-        state of every model. Anything else that differs builds the bank anew."""
-        fresh = lambda: cls(params, starts=starts, finals=finals, single_precision=single_precision)  # noqa: E731
-        if previous is None or len(params) != previous.n_models or not _same_args(
-                previous._args, (starts, finals, single_precision)):
-            return fresh()
+        where its models' emission states differ only in some means and variances (as
+        adapting to a voice moves them): then only those states are recomputed, not every
+        state of every model (transitions, starts and finals are cheap and always taken
+        anew). Other emission states (shapes, weights, a shared state that moved) build
+        the bank anew."""
+        if previous is None or len(params) != previous.n_models or single_precision != (previous._w32 is not None):
+            return cls(params, starts=starts, finals=finals, single_precision=single_precision)
         changed = []  # (column, model, state) of each emission state that moved
         for k, (p, old) in enumerate(zip(params, previous.params)):
             if p is old:
                 continue
-            if (p.means.shape != old.means.shape or not np.array_equal(p.transmat, old.transmat)
-                    or not np.array_equal(p.weights, old.weights)):
-                return fresh()
+            if p.means.shape != old.means.shape or not np.array_equal(p.weights, old.weights):
+                return cls(params, starts=starts, finals=finals, single_precision=single_precision)
             if np.array_equal(p.means, old.means) and np.array_equal(p.variances, old.variances):
                 continue
-            for i in range(p.n_states):
-                if np.array_equal(p.means[i], old.means[i]) and np.array_equal(p.variances[i], old.variances[i]):
-                    continue
-                changed.append((previous._column[k, i], k, i))
-        if not changed:
-            bank = copy.copy(previous)
-            bank.params = list(params)
-            return bank
+            changed += [(previous._column[k, i], k, i) for i in range(p.n_states)
+                        if not (np.array_equal(p.means[i], old.means[i])
+                                and np.array_equal(p.variances[i], old.variances[i]))]
         uses = np.bincount(previous._column[previous._column >= 0], minlength=previous.n_emissions)
-        if any(uses[c] != 1 for c, _, _ in changed):
-            return fresh()  # a state shared with another: the sharing changes
+        if any(uses[c] != 1 for c, _, _ in changed):  # a state shared with another: the sharing changes
+            return cls(params, starts=starts, finals=finals, single_precision=single_precision)
         bank = copy.copy(previous)
         bank.params = list(params)
-        bank._w = previous._w.copy()
-        for c, k, i in changed:
-            keep = params[k].weights[i] > 0
-            first, size = previous._starts[c], previous._sizes[c]
-            bank._w[:, first:first + size] = gaussian_weight_matrix(
-                params[k].means[i][keep], params[k].variances[i][keep], np.log(params[k].weights[i][keep]))
-        bank._w32 = bank._w.astype(np.float32) if previous._w32 is not None else None
+        bank._set_transitions(params, starts, finals)
+        if changed:
+            bank._w = previous._w.copy()
+            for c, k, i in changed:
+                keep = params[k].weights[i] > 0
+                first, size = previous._starts[c], previous._sizes[c]
+                bank._w[:, first:first + size] = gaussian_weight_matrix(
+                    params[k].means[i][keep], params[k].variances[i][keep], np.log(params[k].weights[i][keep]))
+            bank._w32 = bank._w.astype(np.float32) if single_precision else None
         return bank
 
     def emission_loglik(self, x: np.ndarray) -> np.ndarray:
@@ -219,15 +218,6 @@ class ModelBank:
     def score(self, x: np.ndarray) -> np.ndarray:
         """Log-likelihood of frames ``x`` (T, D) under every model, shape (n_models,)."""
         return self.forward(self.state_loglik(np.asarray(x, dtype=np.float64)))
-
-
-def _same_args(args, other) -> bool:
-    """True if two (starts, finals, single_precision) of :class:`ModelBank` are equal."""
-    (s1, f1, p1), (s2, f2, p2) = args, other
-    if p1 != p2 or (s1 is None) != (s2 is None) or (f1 is None) != (f2 is None):
-        return False
-    return all(len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
-               for a, b in ((s1, s2), (f1, f2)) if a is not None)
 
 
 def _stack_states(parts: list[HMMParams], transmat: np.ndarray) -> HMMParams:

@@ -369,7 +369,7 @@ def test_bank_reusing_an_older_bank_equals_a_new_one(monkeypatch):
     assert reused.score(x)[1] != old.score(x)[1]
     np.testing.assert_array_equal(old.score(x), ModelBank(params, **kw).score(x))  # the old bank is untouched
 
-    # what it cannot reuse is built anew, and still scores right
+    # other starts are taken anew; what it cannot reuse is built anew; all score right
     other_filler = random_params(1, 3, 4, seed=7)  # a state shared by every model moves
     cases = [bank_args([wrap_with_filler(w, other_filler) for w in words]),
              (params, dict(kw, starts=[np.eye(7)[0]] * 3 + [np.ones(1)])),  # other start probabilities
