@@ -286,12 +286,10 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         if self.n_jobs is not None and (not isinstance(self.n_jobs, (int, np.integer)) or isinstance(self.n_jobs, bool)
                                         or self.n_jobs == 0 or abs(self.n_jobs) > 4096):
             raise ParameterError(f"n_jobs must be a non-zero integer (-1: every core), got {self.n_jobs!r}")
-        if (not isinstance(self.net_weight, (int, float)) or isinstance(self.net_weight, bool)
-                or not 0 <= self.net_weight <= 1):
-            raise ParameterError(f"net_weight must be a number from 0 to 1, got {self.net_weight!r}")
-        if (not isinstance(self.unknown_bias, (int, float)) or isinstance(self.unknown_bias, bool)
-                or not -1 <= self.unknown_bias <= 1):
-            raise ParameterError(f"unknown_bias must be a number from -1 to 1 (nats per frame), got {self.unknown_bias!r}")
+        for name, low, high, unit in (("net_weight", 0, 1, ""), ("unknown_bias", -1, 1, " (nats per frame)")):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not low <= v <= high:
+                raise ParameterError(f"{name} must be a number from {low} to {high}{unit}, got {v!r}")
         if not (isinstance(self.filterbank_net, (bool, np.bool_)) or self.filterbank_net == "auto"):
             raise ParameterError(f"filterbank_net must be 'auto', True or False, got {self.filterbank_net!r}")
         if not isinstance(self.var_floor, (int, float)) or not 0 < self.var_floor < 1:

@@ -76,7 +76,7 @@ def test_unfitted_use_raises_not_fitted(tmp_path):
                                     {"unknown_bias": 1.5}, {"unknown_bias": True}, {"unknown_bias": "0.1"}])
 def test_fit_validates_params(kwargs):
     X = [str(sound_files("train", lab, 1)[0]) for lab in ("apple", "kiwi")]
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match=next(iter(kwargs))):  # the message names the parameter
         HMMRecognizer(**kwargs).fit(X, ["apple", "kiwi"])
 
 
