@@ -1,6 +1,7 @@
 """Speech Commands, 12 classes (10 keywords, _unknown_, _silence_), unseen speakers. Prints JSON.
 
     python benchmarks/speech_commands.py [--test-size 0.3] [--seed 0 | --seeds 0,1] [--extra-train | --compare-extra]
+    python benchmarks/speech_commands.py --speaker-sweep 10,20,40,80 [--seed 0]
 
 Speakers are the hash before ``_nohash_``; the split is by speaker, so nobody is in both
 train and test. ``_silence_`` clips have no speaker: each clip counts as its own.
@@ -11,12 +12,19 @@ largest loss (fair competition between classes: adding data for some labels must
 cost the others). ``--seeds 0,1`` runs the split of each seed and reports their mean too:
 one split's test half is about 800 files, so settings that differ by a point on one split
 may change places on another.
+
+``--speaker-sweep N,...``: for each N, training on N of the training half's speakers (drawn
+at random with the split's seed; every ``_silence_`` clip kept) with and without the
+second, filterbank frame classifier, the same test half: how many voices that network
+needs before it gains (``hmmrec.recognizer.FILTERBANK_NET_MIN_SPEAKERS``).
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+
+import numpy as np
 
 from _common import Timer, datasets_dir, emit, log, peak_rss_mb
 
@@ -42,8 +50,13 @@ def main():
     ap.add_argument("--seeds", default=None, metavar="S,S,...", help="several splits: each seed's, and the mean")
     ap.add_argument("--extra-train", action="store_true", help="also train on speech_commands_train/")
     ap.add_argument("--compare-extra", action="store_true", help="train without and with speech_commands_train/")
+    ap.add_argument("--speaker-sweep", default=None, metavar="N,N,...",
+                    help="N training speakers each, with and without the filterbank network")
     args = ap.parse_args()
     corpus = speech_commands_corpus()
+    if args.speaker_sweep:
+        train, test = split_by_speaker(corpus, args.test_size, args.seed)
+        return emit(speaker_sweep(train, test, [int(v) for v in args.speaker_sweep.split(",")], args))
     if args.seeds:
         if args.compare_extra:
             ap.error("--seeds and --compare-extra: one at a time")
@@ -66,6 +79,26 @@ def main():
           "accuracy": {"without": results[0]["accuracy"], "with": results[1]["accuracy"]},
           "recall_change_per_label": change, "largest_loss": {"label": worst, "change": change[worst]},
           "runs": results})
+
+
+def speaker_sweep(train: Corpus, test: Corpus, sizes: list, args) -> dict:
+    noise = [u for u in train if u.label == "_silence_"]
+    voices = sorted({u.speaker for u in train if u.label != "_silence_"})
+    order = list(np.random.default_rng(args.seed).permutation(voices))
+    rows = []
+    for n in sizes:
+        chosen = set(order[:n])
+        part = Corpus([u for u in train if u.speaker in chosen] + noise)
+        for second in (False, True):
+            with Timer() as t:
+                rec = HMMRecognizer(filterbank_net=second).fit(part.paths, part.y)
+            rep = evaluate_files(rec, test)
+            log(f"{n} speakers ({len(part)} files), filterbank network {second}: {rep['accuracy']:.4f}")
+            rows.append({"speakers": n, "n_train": len(part), "filterbank_net": second,
+                         "accuracy": round(rep["accuracy"], 4), "balanced_accuracy": round(rep["balanced_accuracy"], 4),
+                         "train_seconds": round(t.seconds, 1)})
+    return {"dataset": "speech_commands", "protocol": f"speaker-disjoint split, test_size={args.test_size}, "
+            f"seed={args.seed}; N of the training speakers", "n_test": len(test), "runs": rows}
 
 
 def run(train: Corpus, test: Corpus, extra: bool, args, seed: int) -> dict:
