@@ -308,7 +308,9 @@ def add_commands(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--force", action="store_true", help="replace an existing JSON report")
     p.add_argument("--adapt", action="store_true",
-                   help="first adapt the models to the voice of DATA (one speaker), without its labels")
+                   help="first adapt the models to the voice of DATA (one speaker), without its labels: for many "
+                        "recordings of a voice the model has not heard much; a few files of a model of many "
+                        "voices come out worse")
     add_quiet_option(p)
     add_cluster_options(p)
     p.set_defaults(func=cmd_eval)
