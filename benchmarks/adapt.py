@@ -65,7 +65,7 @@ def speech_commands(args) -> dict:
     by_speaker = defaultdict(list)
     for u in test:
         by_speaker[u.speaker].append(u)
-    right = {False: defaultdict(int), True: defaultdict(int)}  # not adapted, adapted
+    right = {"without": defaultdict(int), "adapted": defaultdict(int)}
     total, used, moved = defaultdict(int), 0, 0
     for units in by_speaker.values():
         feats, speech, views = _features(rec, [u.path for u in units])
@@ -73,13 +73,13 @@ def speech_commands(args) -> dict:
             total[u.label] += 1
         adapted, how = _adapt(rec, feats, speech, views, args)
         used, moved = used + how.n_used, moved + len(how.labels)
-        for model, key in ((rec, False), (adapted, True)):
+        for key, model in (("without", rec), ("adapted", adapted)):
             for u, x, s, g in zip(units, feats, speech, views):
                 right[key][u.label] += model.recognize_features(x, s, g).label == u.label
     n = sum(total.values())
-    runs = {("adapted" if key else "without"): {
-        "accuracy": round(sum(right[key].values()) / n, 4),
-        "recall_per_label": {lab: round(right[key][lab] / total[lab], 4) for lab in sorted(total)}} for key in right}
+    runs = {key: {"accuracy": round(sum(r.values()) / n, 4),
+                  "recall_per_label": {lab: round(r[lab] / total[lab], 4) for lab in sorted(total)}}
+            for key, r in right.items()}
     return {"dataset": "speech_commands", "protocol": f"speaker-disjoint split, test_size=0.3, seed={args.seed}; "
             "each held-out speaker's files adapted to (unlabelled) and classified on their own",
             "speakers": len(by_speaker), "files": n, "min_posterior": args.min_posterior, "tau": args.tau,

@@ -23,6 +23,8 @@ one_core()  # (before numpy is imported)
 import argparse  # noqa: E402
 from collections import defaultdict  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 from kws import SR, build_stream, chunks_of, run_hmmrec, score  # noqa: E402
 from speech_commands import speech_commands_corpus  # noqa: E402
 
@@ -52,7 +54,8 @@ def main():
         if u.label != "_silence_":
             words[u.speaker].append(u)
     voices = sorted(s for s, us in words.items() if len(us) >= args.min_words)
-    rows, totals = [], {mode: defaultdict(lambda: [0, 0, 0]) for mode in ("fixed", "adapting")}
+    rows = []
+    totals = {mode: defaultdict(lambda: np.zeros(3, int)) for mode in ("fixed", "adapting")}  # misses, FAs, keywords
     seconds = 0.0
     for voice in voices:
         signal, truth = build_stream(Corpus(words[voice]), noise, args.seed)
@@ -61,20 +64,17 @@ def main():
         swept = events_at_sensitivities(rec, chunks_of(signal), sens)
         row = {"speaker": voice, "minutes": round(duration / 60, 2), "keywords": len(truth), "fixed": [], "adapting": []}
         for s in sens:
-            for mode in ("fixed", "adapting"):
-                if mode == "fixed":
-                    events = [(e.label, e.start, e.end, e.time) for e in swept[s]]
-                else:
-                    events = run_hmmrec(rec, signal, s, adapt=True)[0]
+            runs = {"fixed": [(e.label, e.start, e.end, e.time) for e in swept[s]],
+                    "adapting": run_hmmrec(rec, signal, s, adapt=True)[0]}  # (a stream of its own: it adapts)
+            for mode, events in runs.items():
                 r = score(events, truth, duration)
                 row[mode].append({"sensitivity": s, "misses": r["misses"], "false_alarms": r["false_alarms"]})
-                t = totals[mode][s]
-                t[0], t[1], t[2] = t[0] + r["misses"], t[1] + r["false_alarms"], t[2] + len(truth)
+                totals[mode][s] += (r["misses"], r["false_alarms"], len(truth))
         log(f"{voice}: {len(truth)} keywords, {duration / 60:.1f} min; misses/false alarms fixed "
             f"{[(r['misses'], r['false_alarms']) for r in row['fixed']]}, adapting "
             f"{[(r['misses'], r['false_alarms']) for r in row['adapting']]}")
         rows.append(row)
-    summary = {mode: [{"sensitivity": s, "miss_rate": round(t[0] / t[2], 4), "false_alarms": t[1],
+    summary = {mode: [{"sensitivity": s, "miss_rate": round(t[0] / t[2], 4), "false_alarms": int(t[1]),
                        "false_alarms_per_hour": round(t[1] / (seconds / 3600), 2)}
                       for s, t in sorted(totals[mode].items())] for mode in totals}
     emit({"dataset": "speech_commands", "protocol": f"speaker-disjoint split, test_size={args.test_size}, "

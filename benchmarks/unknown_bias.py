@@ -20,7 +20,6 @@ from _common import Timer, emit, log
 from speech_commands import speech_commands_corpus
 
 from hmmrec.corpus import Corpus, split_by_speaker
-from hmmrec.labels import has_several_models
 from hmmrec.recognizer import HMMRecognizer
 
 GRID = np.round(np.arange(-0.1, 0.301, 0.01), 2)
@@ -37,7 +36,8 @@ def held_out_scores(rec: HMMRecognizer, files: Corpus):
     return rows
 
 
-def recalls(ll, out, n, y, several, bias) -> np.ndarray:
+def recalls(ll, out, n, y, several, bias) -> tuple[np.ndarray, float]:
+    """Each label's recall and the accuracy with ``bias`` per frame on the ``several`` labels."""
     scored = np.where(out, -np.inf, ll + bias * n[:, None] * several)
     pred = scored.argmax(1)
     return np.array([(pred[y == k] == k).mean() for k in range(ll.shape[1])]), (pred == y).mean()
@@ -51,18 +51,17 @@ def main():
     args = ap.parse_args()
     train, _ = split_by_speaker(speech_commands_corpus(), args.test_size, args.seed)
     speakers = np.random.default_rng(1000 + args.seed).permutation(train.speakers)
-    rows, labels, seconds = [], None, []
+    rows, seconds = [], []
     for f in range(args.folds):
         held = set(speakers[f :: args.folds])
         fit_on = Corpus(u for u in train if u.speaker not in held)
         with Timer() as t:
             rec = HMMRecognizer().fit(fit_on.paths, fit_on.y)
         seconds.append(round(t.seconds, 1))
-        labels = list(rec.classes_)
         rows += held_out_scores(rec, Corpus(u for u in train if u.speaker in held))
         log(f"fold {f + 1}/{args.folds}: trained on {len(fit_on)} files in {t.seconds:.0f} s, {len(rows)} scored")
     ll, out, n, y = (np.array(v) for v in zip(*rows))
-    several = np.array([has_several_models(c) for c in labels], dtype=float)
+    labels, several = list(rec.classes_), rec.unknown_mask_.astype(float)  # (every fold's labels are the same)
     grid = []
     for b in GRID:
         rec_k, acc = recalls(ll, out, n.astype(float), y, several, float(b))

@@ -497,6 +497,11 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         """True for labels that are keywords (not ``_...``)."""
         return np.array([is_keyword(c) for c in self.classes_])
 
+    @property
+    def unknown_mask_(self) -> np.ndarray:
+        """True for the non-keyword labels of speech (``_unknown_``), which ``unknown_bias`` favours."""
+        return np.array([has_several_models(c) for c in self.classes_])
+
     def features(self, X) -> list[np.ndarray]:
         """Normalised feature sequences, each (n_frames, n_features), of each input."""
         self._check_fitted()
@@ -569,7 +574,7 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         stream checks its candidates (there the sensitivity sets the trade)."""
         ll = self.loglik_features(feats, filterbank)
         if self.unknown_bias and unknown_bias:
-            ll = ll + self.unknown_bias * len(feats) * np.array([has_several_models(c) for c in self.classes_])
+            ll = ll + self.unknown_bias * len(feats) * self.unknown_mask_
         out = (frozenset() if speech is None else
                ruled_out(self.classes_, self.speech_limits_, speech, self.no_speech_share_))
         if len(out) == len(self.classes_):  # (a model without _silence_, a file without speech: the models decide)

@@ -690,6 +690,7 @@ def test_unknown_bias_moves_files_to_unknown_but_not_the_streams_check(tmp_path)
         np.testing.assert_array_equal(a.means, b.means)
     assert rec.temperature_ == biased.temperature_
     k = int(np.flatnonzero(rec.classes_ == "_unknown_")[0])
+    np.testing.assert_array_equal(rec.unknown_mask_, np.arange(3) == k)
     probe = _glides(800, 800, 4, 5)  # between the words: not far from any
     for x in probe:
         feats = extract(x, cfg)
