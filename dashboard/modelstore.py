@@ -146,6 +146,9 @@ def default_model() -> ModelInfo:
 SESSION_MODELS = "session_models"  # name -> ModelInfo trained in this session
 MODEL_CHOICE = "model_choice"
 NEXT_CHOICE = "model_choice_next"  # the picker's entry to select at the start of the next run
+# a copy of the picker's entry outside the widget: Streamlit can drop a widget's state when
+# a page switches to another (st.switch_page), and the session would fall back to the default
+KEPT_CHOICE = "model_choice_kept"
 STORE_WARNING = "store_warning"  # why the last model trained could not be stored (shown once, in the sidebar)
 DEFAULT_CHOICE = "(default)"
 SHIPPED_SUFFIX = " (shipped)"
@@ -425,6 +428,8 @@ def model_sidebar() -> None:
     wanted = st.session_state.pop(NEXT_CHOICE, None)
     if wanted in options:
         st.session_state[MODEL_CHOICE] = wanted
+    elif MODEL_CHOICE not in st.session_state and st.session_state.get(KEPT_CHOICE) in options:
+        st.session_state[MODEL_CHOICE] = st.session_state[KEPT_CHOICE]  # (the widget's state was dropped)
     elif st.session_state.get(MODEL_CHOICE, DEFAULT_CHOICE) not in options:  # a stored model was removed
         st.session_state[MODEL_CHOICE] = DEFAULT_CHOICE
     with st.sidebar:
@@ -434,6 +439,7 @@ def model_sidebar() -> None:
                           "with hmmrec (real speech of many speakers), and the models trained on the Teach words "
                           "and Train & evaluate pages or uploaded on the Teach words page, kept in "
                           f"{store_root()}.")
+    st.session_state[KEPT_CHOICE] = st.session_state.get(MODEL_CHOICE, DEFAULT_CHOICE)
     info = current_model(show_error=False)  # loads (or trains) it, with the spinner on the page
     with st.sidebar:
         problem = st.session_state.pop(STORE_WARNING, None)

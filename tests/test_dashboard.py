@@ -79,6 +79,20 @@ def test_the_picker_offers_the_shipped_models(app):
     assert "4 labels" in " ".join(c.value for c in app.sidebar.caption)
 
 
+def test_the_chosen_model_survives_the_picker_losing_its_state(app):
+    """Streamlit can drop a sidebar widget's state when a page switches to another
+    (st.switch_page, as Teach words' "Try it live" does): the session keeps its model."""
+    app.sidebar.radio(key="model_choice").set_value("digits (shipped)").run()
+    assert app.session_state["model_choice_kept"] == "digits (shipped)"
+    # a session that has the copy but not the widget's state (what a dropped state leaves)
+    fresh = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    fresh.session_state["model_choice_kept"] = "digits (shipped)"
+    fresh.run()
+    no_trouble(fresh)
+    assert fresh.sidebar.radio(key="model_choice").value == "digits (shipped)"
+    assert "shipped model digits" in " ".join(c.value for c in fresh.sidebar.caption)
+
+
 def test_without_a_model_the_dashboard_shows_the_shipped_commands_model(monkeypatch):
     monkeypatch.delenv("HMMREC_DASHBOARD_MODEL", raising=False)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
