@@ -98,7 +98,7 @@ def main():
         view = rec.filterbank_of(signal[a * cfg.hop_samples:(b - 1) * cfg.hop_samples + cfg.win_samples])
         p = rec.recognize_features(normalize(np.asarray(raw[a:b], dtype=np.float64), cfg), filterbank=view).proba
         k = labels.index(e.label)
-        rows.append((e.score, word_lead(p, k), float(p[k])))
+        rows.append((e.margin, word_lead(p, k), float(p[k])))
     margin, lead, posterior = (np.array(v) for v in zip(*rows))
     lr = LogisticRegression(max_iter=1000).fit(np.c_[margin, lead], hit)
     w_margin, w_lead = (float(v) for v in lr.coef_[0])

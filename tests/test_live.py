@@ -27,7 +27,7 @@ import pytest
 from hmmrec import HMMRecognizer, audio, live, record
 from hmmrec.cli import main
 from hmmrec.errors import HmmrecError
-from hmmrec.stream import DEFAULT_HOP_S
+from hmmrec.stream import DEFAULT_HOP_S, sensitivity_to_min_score, sensitivity_to_threshold
 
 from helpers import FRUIT_LABELS, REPO, SOUNDS, sound_files
 
@@ -536,7 +536,7 @@ def test_listen_command_prints_events_and_a_summary(fake_sd, all_fruit_model_pat
     out, err = capsys.readouterr()
     assert rc == 0, err
     events = [json.loads(ln) for ln in out.splitlines()]
-    assert events and all(set(e) == {"label", "start", "end", "score", "time"} for e in events)
+    assert events and all(set(e) == {"label", "start", "end", "score", "time", "margin"} for e in events)
     assert "listening on device 4 (default) at 16000 Hz" in err
     assert "listened 11.0 s:" in err and "0 overflows" in err
     assert "stopped delivering audio" in err  # the fake device ran out before --duration
@@ -561,7 +561,9 @@ def test_stream_command_jsonl_and_text(all_fruit_model_path, capsys):
     out, err = capsys.readouterr()
     assert rc == 0 and err == ""
     events = [json.loads(ln) for ln in out.splitlines()]
-    assert all(list(e) == ["label", "start", "end", "score", "time"] for e in events)
+    assert all(list(e) == ["label", "start", "end", "score", "time", "margin"] for e in events)
+    assert all(e["score"] >= sensitivity_to_min_score(0.5) and e["margin"] > sensitivity_to_threshold(0.5)
+               for e in events)  # (the two levels of the default sensitivity)
     truth = read_truth()
     result = score_events(events, truth, offset=0.0)
     assert result["hits"] >= MIN_HITS, f"{result}\n{describe(events, truth)}"

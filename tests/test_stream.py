@@ -17,7 +17,7 @@ from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
 from hmmrec.stream import (StreamRecognizer, events_at_sensitivities, sensitivity_to_min_score,
                            sensitivity_to_threshold, stream_file)
-from hmmrec.stream.decide import MIN_TAIL_S, word_lead, word_score
+from hmmrec.stream.decide import MARGIN_SHARE, MIN_TAIL_S, word_lead, word_score
 from hmmrec.stream.scoring import KEYWORD_SLACK, VERIFY_PAD_S
 
 from helpers import SOUNDS, sound_files
@@ -78,7 +78,7 @@ def test_streams_give_their_keywords_aligned_and_soon(model, name, min_hits):
         # to 15 dB below its peak, which may be a few ms before the end in the truth list
         assert -0.05 < e.time - t["end"] <= 0.6, (e, t)
         assert e.time >= e.start + 0.1
-        assert e.score > sensitivity_to_threshold(0.5)
+        assert e.score >= sensitivity_to_min_score(0.5)  # (the word's score, which the knob's level was put to)
     assert [e.time for e in events] == sorted(e.time for e in events)
 
 
@@ -186,10 +186,10 @@ def test_window_scores_explain_the_decision(model):
         before = [ws for ws in stream.history if ws.start <= e.start + 1e-9 and ws.end >= e.end - 1e-9
                   and ws.end <= e.time + 1e-9
                   and ws.best >= 0 and model.classes_[ws.best] == e.label]
-        assert before and e.score > thr
-        assert any(ws.margin == pytest.approx(e.score) for ws in before)
+        assert before and e.margin > thr
+        assert any(ws.margin == pytest.approx(e.margin) for ws in before)
         faded = [ws.margin for ws in before if ws.end >= e.end + MIN_TAIL_S]
-        assert e.score >= max(faded, default=-np.inf) - 1e-9
+        assert e.margin >= max(faded, default=-np.inf) - 1e-9
 
 
 def run_with(stream, y, chunk=1600):
@@ -387,12 +387,14 @@ def test_a_word_its_own_classification_doubts_does_not_decide():
     assert d.update(ws, frames, 1.0, align, posterior=posterior_of(0.9)) == []
     ws2 = window(1, 4.0)
     events = d.update(ws2, frames, 1.01, align, posterior=posterior_of(1.5)) + d.flush(1.01)
-    assert [(e.start, e.score) for e in events] == [(0.2, 4.0)]
-    # without the check (min_score None) the word is never classified on its own
+    assert [e.start for e in events] == [0.2]
+    assert events[0].score == pytest.approx(1.5 + 4.0 * MARGIN_SHARE)  # the score that passed, of the window that did
+    # without the check (min_score None) the word is never classified on its own, and the
+    # event's score is the window's margin
     calls.clear()
     d = decider(None)
-    assert len(d.update(ws, frames, 1.0, align, posterior=posterior_of(-5.0)) + d.flush(1.0)) == 1
-    assert calls == []
+    events = d.update(ws, frames, 1.0, align, posterior=posterior_of(-5.0)) + d.flush(1.0)
+    assert [e.score for e in events] == [5.0] and calls == []
 
 
 def test_the_word_check_is_the_word_classified_as_a_file(model):
@@ -406,7 +408,7 @@ def test_the_word_check_is_the_word_classified_as_a_file(model):
 
     def recording(ws, frames, start, end, signal=None):
         p = posterior(ws, frames, start, end, signal)
-        checked[(start, end)] = p
+        checked.setdefault((start, end), []).append((p, ws))  # (the window's margin may yet be refined)
         return p
 
     stream.scorer.posterior = recording
@@ -415,9 +417,13 @@ def test_the_word_check_is_the_word_classified_as_a_file(model):
     need = sensitivity_to_min_score(stream.sensitivity)
     labels = list(model.classes_)
     for e in events:
-        p = checked[(e.start, e.end)]
         k = labels.index(e.label)
-        assert word_score(e.score, word_lead(p, k)) >= need, (e, p)
+        # the event's score is the word's (its lead on its own plus a share of its window's
+        # margin, above the threshold), which reached the level the sensitivity sets
+        found = [p for p, ws in checked[(e.start, e.end)] if ws.margin > sensitivity_to_threshold(stream.sensitivity)
+                 and e.score == pytest.approx(word_score(ws.margin, word_lead(p, k)), abs=1e-9)]
+        assert e.score >= need and found, (e, checked[(e.start, e.end)])
+        p = found[0]
         # the same word cut from the samples (frames on the same grid) and classified as a file
         a, b = int(round((e.start - VERIFY_PAD_S) * sr)), int(round((e.end + VERIFY_PAD_S) * sr))
         q = model.predict_proba([y[a:b]])[0]

@@ -222,7 +222,7 @@ def _add_decision_options(p, window: bool, adapt: bool = False) -> None:
     p.add_argument("--sensitivity", type=unit_float, default=None,
                    help="0 (fewest false alarms) .. 1 (fewest misses); default: the recognizer's")
     p.add_argument("--jsonl", action="store_true",
-                   help="one JSON object per event: label, start, end, score, time")
+                   help="one JSON object per event: label, start, end, score, time, margin")
     p.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=adapt,
                    help="adapt to the voice heard: each confident event moves its word's models towards it, "
                         "afresh when the voice changes; on for the live microphone, off for files (which may hold "

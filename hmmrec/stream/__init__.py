@@ -309,7 +309,7 @@ class StreamRecognizer:
         return out
 
     def _named(self, ev: KeywordEvent) -> KeywordEvent:
-        return KeywordEvent(str(self._labels[int(ev.label)]), ev.start, ev.end, ev.score, ev.time)
+        return KeywordEvent(str(self._labels[int(ev.label)]), ev.start, ev.end, ev.score, ev.time, ev.margin)
 
 
 def stream_file(recognizer, path, chunk_s: float = DEFAULT_CHUNK_S, progress=None, **kwargs):

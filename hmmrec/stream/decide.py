@@ -106,10 +106,17 @@ class KeywordEvent:
     start, end : float
         Seconds from the start of the stream where the word was aligned.
     score : float
-        Margin over the best non-keyword hypothesis, nats per frame of the word.
+        The word's score, which the level set by the sensitivity was checked against
+        (``Decider.min_score``, :func:`sensitivity_to_min_score`): its lead when
+        classified on its own plus a share of its window's margin (:func:`word_score`),
+        as a recording's :class:`Verdict` has it. The window's margin alone where the
+        decider makes no such check (``min_score`` None).
     time : float
         Seconds of audio consumed when the event was emitted (``time - end`` is the
         decision latency).
+    margin : float
+        The margin of the window that made the event (:attr:`WindowScore.margin`, nats
+        per frame), which the threshold set by the sensitivity was checked against.
     """
 
     label: str
@@ -117,12 +124,14 @@ class KeywordEvent:
     end: float
     score: float
     time: float
+    margin: float = float("nan")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for k in ("start", "end", "time"):
             d[k] = round(d[k], 3)
-        d["score"] = round(d["score"], 4)
+        for k in ("score", "margin"):
+            d[k] = round(d[k], 4) if np.isfinite(d[k]) else None
         return d
 
 
@@ -132,6 +141,7 @@ class _Candidate:
 
     label: int
     margin: float
+    score: float  # what the event reports (KeywordEvent.score)
     window: WindowScore
     start: float  # the word inside the window (Viterbi alignment), seconds
     end: float
@@ -240,7 +250,8 @@ class Decider:
                     refine(ws)  # the margins so far may have been upper bounds, and may fall
                     checked = scores_enough()
                 if checked and ws.margin > self.threshold and (c is None or ws.margin > c.margin):
-                    new = _Candidate(ws.best, ws.margin, ws, start, end, fade)
+                    score = ws.margin if lead is None else word_score(ws.margin, lead)
+                    new = _Candidate(ws.best, ws.margin, score, ws, start, end, fade)
         if new is not None:
             self._cand = c = new
         elif c is not None:
@@ -282,7 +293,7 @@ class Decider:
         c = self._cand
         self._cand = None
         self._blocked_until = c.end + self.refractory_s
-        return KeywordEvent(label=str(c.label), start=c.start, end=c.end, score=c.margin, time=now)
+        return KeywordEvent(label=str(c.label), start=c.start, end=c.end, score=c.score, time=now, margin=c.margin)
 
     def flush(self, now: float) -> list[KeywordEvent]:
         out = [self._emit(now)] if self._cand is not None else []
