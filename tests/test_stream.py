@@ -79,6 +79,7 @@ def test_streams_give_their_keywords_aligned_and_soon(model, name, min_hits):
         assert -0.05 < e.time - t["end"] <= 0.6, (e, t)
         assert e.time >= e.start + 0.1
         assert e.score >= sensitivity_to_min_score(0.5)  # (the word's score, which the knob's level was put to)
+        assert all(type(v) is float for v in (e.start, e.end, e.score, e.time, e.margin)) and "np." not in repr(e)
     assert [e.time for e in events] == sorted(e.time for e in events)
 
 

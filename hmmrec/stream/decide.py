@@ -126,6 +126,11 @@ class KeywordEvent:
     time: float
     margin: float = float("nan")
 
+    def __post_init__(self):  # plain Python values, whatever numpy scalars made them (a readable repr)
+        object.__setattr__(self, "label", str(self.label))
+        for k in ("start", "end", "score", "time", "margin"):
+            object.__setattr__(self, k, float(getattr(self, k)))
+
     def to_dict(self) -> dict:
         d = asdict(self)
         for k in ("start", "end", "time"):
