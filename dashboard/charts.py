@@ -402,9 +402,9 @@ def score_curves(history, scorer) -> pd.DataFrame:
 
 def events_frame(events) -> pd.DataFrame:
     rows = [{"label": e.label, "start": round(float(e.start), 3), "end": round(float(e.end), 3),
-             "score": round(float(e.score), 3), "time": round(float(e.time), 3),
+             "score": round(float(e.score), 3), "margin": round(float(e.margin), 3), "time": round(float(e.time), 3),
              "latency": round(float(e.time - e.end), 3)} for e in events]
-    return pd.DataFrame(rows, columns=["label", "start", "end", "score", "time", "latency"])
+    return pd.DataFrame(rows, columns=["label", "start", "end", "score", "margin", "time", "latency"])
 
 
 def label_scale(labels) -> alt.Scale:
@@ -425,7 +425,8 @@ def timeline_chart(y: np.ndarray, sr: int, events, history, scorer, threshold: f
     spans = alt.Chart(ev).mark_rect(clip=True, opacity=0.3).encode(
         x="start:Q", x2="end:Q", color=alt.Color("label:N", scale=scale, legend=None),
         tooltip=["label:N", alt.Tooltip("start:Q", format=".2f"), alt.Tooltip("end:Q", format=".2f"),
-                 alt.Tooltip("score:Q", format=".2f", title="score (nats/frame)"),
+                 alt.Tooltip("score:Q", format=".2f", title="score"),
+                 alt.Tooltip("margin:Q", format=".2f", title="margin (nats/frame)"),
                  alt.Tooltip("latency:Q", format=".2f", title="latency (s)")])
     tags = alt.Chart(ev).transform_calculate(mid="(datum.start + datum.end) / 2").mark_text(
         clip=True, baseline="top", dy=3, fontSize=12, fontWeight="bold").encode(
@@ -450,14 +451,15 @@ def timeline_chart(y: np.ndarray, sr: int, events, history, scorer, threshold: f
     curves = curves[(curves["t"] >= domain[0] - 1) & (curves["t"] <= domain[1] + 1)]
     curves = curves.assign(shown=np.maximum(curves["score"], SCORE_FLOOR))
     hover = alt.selection_point(fields=["label"], bind="legend", name=f"{name}_legend")
-    title = "keyword scores per window (margin over background, nats per frame)"
+    title = "keyword margins per window (over the best non-keyword hypothesis, nats per frame)"
     lines = alt.Chart(curves, title=title).mark_line(clip=True, strokeWidth=1.6, interpolate="monotone").encode(
         x=time_x(domain=domain, title="time (s) — window centre"),
-        y=alt.Y("shown:Q", title="score (nats/frame)", scale=alt.Scale(domainMin=SCORE_FLOOR)),
+        y=alt.Y("shown:Q", title="margin (nats/frame)", scale=alt.Scale(domainMin=SCORE_FLOOR)),
         color=alt.Color("label:N", scale=scale,
                         legend=alt.Legend(title="keyword", orient="top", direction="horizontal")),
         opacity=alt.condition(hover, alt.value(1.0), alt.value(0.15)),
-        tooltip=["label:N", alt.Tooltip("t:Q", format=".2f", title="time (s)"), alt.Tooltip("score:Q", format=".2f")],
+        tooltip=["label:N", alt.Tooltip("t:Q", format=".2f", title="time (s)"),
+                 alt.Tooltip("score:Q", format=".2f", title="margin")],
     ).add_params(hover)
     level = alt.Chart(pd.DataFrame({"y": [threshold]}))
     rule = level.mark_rule(clip=True, strokeDash=[6, 4], color="#333").encode(y="y:Q")

@@ -389,6 +389,11 @@ def test_stream_page_runs_the_built_in_recording(app):
     assert app.title[0].value == "Stream"
     events = app.dataframe[0].value
     assert "kiwi" in set(events["label"])  # the small model knows kiwi, orange, pineapple
+    # each event's score and margin, which the two levels of the page's sensitivity were put to
+    from hmmrec.stream import sensitivity_to_min_score, sensitivity_to_threshold
+
+    assert (events["score"] >= sensitivity_to_min_score(0.5) - 1e-3).all()
+    assert (events["margin"] > sensitivity_to_threshold(0.5) - 1e-3).all()
     assert len(charts(app)) == 1
     assert any("Truth from stream1.csv" in c.value for c in app.caption)
 

@@ -35,9 +35,9 @@ LIVE_ORPHAN_S = 20.0  # ... or when the page has not collected audio for this lo
 
 st.title("Stream")
 st.caption("A sliding window scores every word model a few times a second; a keyword is reported when its "
-           "score beats the background by more than the threshold that the sensitivity sets, and the word, cut "
+           "margin over the background is above the threshold that the sensitivity sets, and the word, cut "
            "out and classified on its own, leads every other word far enough for the score the sensitivity "
-           "asks for.")
+           "asks for. Each event shows its score and its margin.")
 
 info = modelstore.require_model()
 rec = info.rec
@@ -66,7 +66,8 @@ def show_results(y, run, truth=None, name="stream"):
         st.dataframe(events, hide_index=True, width="stretch", column_config={
             "start": st.column_config.NumberColumn("start (s)", format="%.2f"),
             "end": st.column_config.NumberColumn("end (s)", format="%.2f"),
-            "score": st.column_config.NumberColumn("score (nats/frame)", format="%.2f"),
+            "score": st.column_config.NumberColumn("score", format="%.2f"),
+            "margin": st.column_config.NumberColumn("margin (nats/frame)", format="%.2f"),
             "time": st.column_config.NumberColumn("decided at (s)", format="%.2f"),
             "latency": st.column_config.NumberColumn("latency (s)", format="%.2f"),
         })
