@@ -25,7 +25,7 @@ from fsdd import fsdd_corpus
 
 from hmmrec.adapt import DEFAULT_MIN_POSTERIOR, DEFAULT_PASSES, DEFAULT_TAU, adapt_features
 from hmmrec.corpus import leave_one_speaker_out, split_by_speaker
-from hmmrec.evaluate import evaluate_files
+from hmmrec.evaluate import evaluate_files, file_features
 from hmmrec.recognizer import HMMRecognizer
 
 
@@ -42,7 +42,7 @@ def main():
     rows = []
     for spk, train, test in leave_one_speaker_out(fsdd_corpus()):
         rec = HMMRecognizer().fit(train.paths, train.y)
-        feats, speech, views = _features(rec, test.paths)  # once, for both evaluations and the adaptation
+        feats, speech, views = file_features(rec, test.paths, speech=True)  # once, for both evaluations and the adaptation
         before = evaluate_files(rec, test, features=feats, speech=speech, filterbank=views)["accuracy"]
         with Timer() as t:
             adapted, how = _adapt(rec, feats, speech, views, args)
@@ -68,7 +68,7 @@ def speech_commands(args) -> dict:
     right = {"without": defaultdict(int), "adapted": defaultdict(int)}
     total, used, moved = defaultdict(int), 0, 0
     for units in by_speaker.values():
-        feats, speech, views = _features(rec, [u.path for u in units])
+        feats, speech, views = file_features(rec, [u.path for u in units], speech=True)
         for u in units:
             total[u.label] += 1
         adapted, how = _adapt(rec, feats, speech, views, args)
@@ -84,11 +84,6 @@ def speech_commands(args) -> dict:
             "each held-out speaker's files adapted to (unlabelled) and classified on their own",
             "speakers": len(by_speaker), "files": n, "min_posterior": args.min_posterior, "tau": args.tau,
             "passes": args.passes, "files_used": used, "label_models_moved": moved, **runs}
-
-
-def _features(rec, paths):
-    pairs = [rec.signal_and_features(p) for p in paths]
-    return [f for _, f in pairs], [rec.speech(y) for y, _ in pairs], [rec.filterbank_of(y) for y, _ in pairs]
 
 
 def _adapt(rec, feats, speech, views, args):

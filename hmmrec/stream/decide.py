@@ -247,16 +247,18 @@ class Decider:
                 lead = None if self.min_score is None or posterior is None else \
                     word_lead(posterior(ws, frames, start, end), ws.best)
 
+                def score() -> float:  # (the window's margin alone where there is no check)
+                    return ws.margin if lead is None else word_score(ws.margin, lead)
+
                 def scores_enough() -> bool:
-                    return lead is None or word_score(ws.margin, lead) >= self.min_score
+                    return lead is None or score() >= self.min_score
 
                 checked = scores_enough()
                 if checked and refine is not None:
                     refine(ws)  # the margins so far may have been upper bounds, and may fall
                     checked = scores_enough()
                 if checked and ws.margin > self.threshold and (c is None or ws.margin > c.margin):
-                    score = ws.margin if lead is None else word_score(ws.margin, lead)
-                    new = _Candidate(ws.best, ws.margin, score, ws, start, end, fade)
+                    new = _Candidate(ws.best, ws.margin, score(), ws, start, end, fade)
         if new is not None:
             self._cand = c = new
         elif c is not None:
