@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
 __all__ = ["TrainingProgress", "TrainingBars", "print_progress", "plural", "shows_progress", "progress_bar",
-           "write_line", "resolve_n_jobs", "effective_n_jobs", "run_jobs"]
+           "write_line", "resolve_n_jobs", "effective_n_jobs", "run_jobs", "Background", "Stopped"]
 
 # seconds between two drawings of a bar (however often it is updated)
 BAR_INTERVAL_S = 0.1
@@ -204,6 +205,40 @@ def one_blas_thread(fn: Callable, *args):
 
     with threadpool_limits(1, user_api="blas"):
         return fn(*args)
+
+
+class Stopped(Exception):
+    """Raised inside work that :class:`Background` was asked to stop."""
+
+
+class Background:
+    """``fn(stop)`` in a daemon thread, beside the caller's own work.
+
+    ``result()`` waits for it and returns its value or raises its error. ``stop()`` sets
+    the :class:`threading.Event` it was given, for work that checks it between steps (and
+    raises :class:`Stopped`), so that a caller that failed or was interrupted does not
+    leave it using a core; a daemon thread never holds up the interpreter's exit.
+    """
+
+    def __init__(self, fn: Callable):
+        self._stop, self._value, self._error = threading.Event(), None, None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True, name="hmmrec-background")
+        self._thread.start()
+
+    def _run(self, fn):
+        try:
+            self._value = fn(self._stop)
+        except BaseException as exc:  # (handed to the caller by result())
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def run_jobs(fn: Callable, jobs: list, n_jobs, on_result: Callable | None = None, one_by_one: bool = False) -> list:

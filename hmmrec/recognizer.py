@@ -34,7 +34,7 @@ from .normalization import check_long_enough
 from .hmm import HMMParams, viterbi, viterbi_wrapped
 from .labels import has_several_models, is_keyword, is_whole
 from .modelfile import ModelContents, read_model, write_model
-from .progress import TrainingProgress, plural, print_progress, run_jobs
+from .progress import Background, Stopped, TrainingProgress, plural, print_progress, resolve_n_jobs, run_jobs
 from .speech import Speech, listen, ruled_out
 from .training import TrainingData, background_sample, fit_one, model_jobs, stage, training_data, training_summary
 
@@ -446,14 +446,34 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         nets = [("cepstra", seqs)] + ([("filterbank", views)] if data.filterbank else [])
         total = EPOCHS * len(nets)
         step("network", 0, total, f"frame classifier: {sum(map(len, seqs))} frames of {len(seqs)} utterances")
-        trained = []
-        for j, (view, inputs) in enumerate(nets):
-            def epoch(done, _, loss, j=j, view=view):
-                step("network", j * EPOCHS + done, total, f"frame classifier ({view}): epoch {done}/{EPOCHS}, "
-                                                          f"loss {loss:.3f}")
+        done = [0] * len(nets)
 
-            trained.append(train_frame_net(inputs, targets, bank.n_emissions, epochs=EPOCHS,
-                                           weight=float(self.net_weight), progress=epoch, view=view))
+        def train(j, stop=None):
+            def epoch(d, _, loss):
+                done[j] = d
+                if stop is not None:  # (in the background: the caller reports)
+                    if stop.is_set():
+                        raise Stopped
+                    return
+                step("network", sum(done), total, f"frame classifier ({nets[j][0]}): epoch {d}/{EPOCHS}, loss "
+                                                  f"{loss:.3f}" + "".join(f"; {view}: epoch {done[i]}/{EPOCHS}"
+                                                                          for i, (view, _) in enumerate(nets) if i != j))
+
+            return train_frame_net(nets[j][1], targets, bank.n_emissions, epochs=EPOCHS,
+                                   weight=float(self.net_weight), progress=epoch, view=nets[j][0])
+
+        if len(nets) > 1 and resolve_n_jobs(self.n_jobs) > 1:
+            # the second network in a thread beside the first: BLAS (one thread each) and
+            # numpy's array work release the GIL, so two cores train both in about the time
+            # of one, to the same bits
+            rest = Background(lambda stop: [train(j, stop) for j in range(1, len(nets))])
+            try:
+                trained = [train(0)] + rest.result()
+            finally:
+                rest.stop()
+            step("network", total, total, "frame classifiers trained")
+        else:
+            trained = [train(j) for j in range(len(nets))]
         self.frame_net_ = trained[0]
         self.filterbank_net_ = trained[1] if len(trained) > 1 else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hmmrec import HMMRecognizer
 from hmmrec.corpus import speaker_of
 from hmmrec.errors import ModelFileError, ParameterError
 from hmmrec.features import FILTERBANK_CHANNELS, FeatureConfig, filterbank_frames, n_frames_for
-from hmmrec.framenet import FrameNet, context_index, train_frame_net
+from hmmrec.framenet import EPOCHS, FrameNet, context_index, train_frame_net
 from hmmrec.recognizer import FILTERBANK_NET_MIN_SPEAKERS
 
 
@@ -76,6 +77,29 @@ def net_model(tmp_path_factory):
     y = [lab for lab in SMALL_LABELS for _ in range(6)]
     rec = HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), filterbank_net=True, n_jobs=1).fit(X, y)
     return rec, rec.save(tmp_path_factory.mktemp("net") / "net.model")
+
+
+def test_two_cores_train_both_networks_at_once_to_the_same_bits(net_model):
+    """With more than one worker the second network trains in a thread beside the first:
+    the same weights as one after the other, and progress told from the caller's thread
+    only, counting up to both networks' epochs."""
+    rec, _ = net_model
+    X = [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab, 6)]
+    y = [lab for lab in SMALL_LABELS for _ in range(6)]
+    seen, beside = [], []
+
+    def progress(p):
+        if p.stage == "network":
+            seen.append((p.done, p.total, threading.current_thread() is threading.main_thread()))
+            beside.append(any(t.name == "hmmrec-background" for t in threading.enumerate()))
+
+    both = HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), filterbank_net=True, n_jobs=2).fit(X, y, progress=progress)
+    for one, two in ((rec.frame_net_, both.frame_net_), (rec.filterbank_net_, both.filterbank_net_)):
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(one.weights + one.biases, two.weights + two.biases))
+    done = [d for d, _, _ in seen]
+    assert all(main for _, _, main in seen) and done == sorted(done)
+    assert done[0] == 0 and done[-1] == seen[-1][1] == 2 * EPOCHS
+    assert any(beside)  # (the second network did train beside the first)
 
 
 def test_files_score_with_both_models(net_model):

@@ -12,6 +12,7 @@ import struct
 import sys
 import termios
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from hmmrec import evaluate, progress
 from hmmrec.cli import main
 from hmmrec.corpus import load_corpus
 from hmmrec.evaluate import evaluate_files, file_features
+from hmmrec.progress import Background, Stopped
 from hmmrec.stream import stream_file
 
 from helpers import SMALL_LABELS, SOUNDS, sound_files
@@ -182,3 +184,24 @@ def test_evaluation_reports_files_done_and_is_the_same_on_worker_processes(fruit
     feats = file_features(fruit_model, corpus.paths, n_jobs=2)
     ref = fruit_model.features(corpus.paths)
     assert len(feats) == len(ref) and all(np.array_equal(a, b) for a, b in zip(feats, ref))
+
+
+def test_background_work_hands_back_its_value_or_its_error_and_stops_when_asked():
+    assert Background(lambda stop: 6 * 7).result() == 42
+    with pytest.raises(ValueError, match="bad"):
+        Background(lambda stop: (_ for _ in ()).throw(ValueError("bad"))).result()
+    steps = []
+
+    def work(stop):
+        while True:  # (a step at a time, as a network's epochs)
+            steps.append(1)
+            if stop.is_set():
+                raise Stopped
+            time.sleep(0.01)
+
+    job = Background(work)
+    time.sleep(0.05)
+    job.stop()
+    with pytest.raises(Stopped):
+        job.result()
+    assert steps and job._thread.daemon  # (never holds up the interpreter's exit)
