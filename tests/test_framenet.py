@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,38 @@ def test_two_cores_train_both_networks_at_once_to_the_same_bits(net_model):
     assert all(main for _, _, main in seen) and done == sorted(done)
     assert done[0] == 0 and done[-1] == seen[-1][1] == 2 * EPOCHS
     assert any(beside)  # (the second network did train beside the first)
+
+
+def test_a_failed_fit_stops_the_network_training_beside_it(monkeypatch):
+    """An error (or Ctrl-C) while the first network trains ends the second at its next
+    epoch rather than leaving it to use a core to the end."""
+    import hmmrec.recognizer as recognizer
+
+    epochs = {"cepstra": 0, "filterbank": 0}
+    real = recognizer.train_frame_net
+
+    def counted(*args, progress=None, view="cepstra", **kw):
+        def each(done, total, loss):
+            epochs[view] = done
+            progress(done, total, loss)
+        return real(*args, progress=each, view=view, **kw)
+
+    monkeypatch.setattr(recognizer, "train_frame_net", counted)
+
+    def fail(p):
+        if p.stage == "network" and p.done >= 1:
+            raise RuntimeError("stopped by the caller")
+
+    X = [str(f) for lab in SMALL_LABELS for f in sound_files("train", lab, 6)]
+    y = [lab for lab in SMALL_LABELS for _ in range(6)]
+    with pytest.raises(RuntimeError, match="stopped by the caller"):
+        HMMRecognizer(n_mix=2, speeds=(), noise_snrs=(), filterbank_net=True, n_jobs=2).fit(X, y, progress=fail)
+    for _ in range(200):
+        if not any(t.name == "hmmrec-background" for t in threading.enumerate()):
+            break
+        time.sleep(0.05)
+    assert not any(t.name == "hmmrec-background" for t in threading.enumerate())
+    assert epochs["cepstra"] == 1 and epochs["filterbank"] < EPOCHS
 
 
 def test_files_score_with_both_models(net_model):
