@@ -18,7 +18,8 @@ from .bank import ModelBank, best_of_models
 from .hmm import HMMParams, expectations
 from .progress import run_jobs
 
-__all__ = ["occupancy_stats", "extended_baum_welch", "MMITrainer", "fit_temperature", "MMI_KAPPA"]
+__all__ = ["occupancy_stats", "extended_baum_welch", "MMITrainer", "calibration_sample", "fit_temperature",
+           "true_label_leads", "MMI_KAPPA"]
 
 # label posteriors of the training examples are softmax(MMI_KAPPA * log-likelihood),
 # softened so that near rivals count, not only outright errors
@@ -159,16 +160,10 @@ class MMITrainer:
         return out, changed
 
 
-def fit_temperature(score, labels, whole: dict) -> float:
-    """Temperature of the posterior over labels, fitted on (a sample of) training utterances;
-    ``score(x)``: log-likelihood of one utterance under every label.
-
-    The posterior is ``softmax(temperature * log-likelihood / n_frames)``; the
-    temperature minimises the cross-entropy of the true labels, within
-    ``_LOG_TEMPERATURE_BOUNDS``.
-    """
-    from scipy.optimize import minimize_scalar
-
+def calibration_sample(score, labels, whole: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Log-likelihoods per frame of (a sample of) training utterances under every label,
+    (n, n_labels), and each one's true label number: what :func:`fit_temperature` fits;
+    ``score(x)``: log-likelihood of one utterance under every label."""
     rng = np.random.default_rng(0)
     rows, truth = [], []
     for k, label in enumerate(labels):
@@ -177,7 +172,17 @@ def fit_temperature(score, labels, whole: dict) -> float:
             rows.append(score(seqs[i]) / len(seqs[i]))
             truth.append(k)
     z, truth = np.array(rows), np.array(truth)
-    z = np.where(np.isfinite(z), z, np.nanmin(np.where(np.isfinite(z), z, np.nan)) - 100)
+    return np.where(np.isfinite(z), z, np.nanmin(np.where(np.isfinite(z), z, np.nan)) - 100), truth
+
+
+def fit_temperature(z: np.ndarray, truth: np.ndarray) -> float:
+    """Temperature of the posterior over labels, fitted on a :func:`calibration_sample`.
+
+    The posterior is ``softmax(temperature * log-likelihood / n_frames)``; the
+    temperature minimises the cross-entropy of the true labels, within
+    ``_LOG_TEMPERATURE_BOUNDS``.
+    """
+    from scipy.optimize import minimize_scalar
 
     def loss(log_t):
         s = z * np.exp(log_t)
@@ -185,3 +190,13 @@ def fit_temperature(score, labels, whole: dict) -> float:
         return -(s[np.arange(len(truth)), truth] - np.log(np.exp(s).sum(1))).mean()
 
     return float(np.exp(minimize_scalar(loss, bounds=_LOG_TEMPERATURE_BOUNDS, method="bounded").x))
+
+
+def true_label_leads(z: np.ndarray, truth: np.ndarray, temperature: float) -> np.ndarray:
+    """How far each utterance's true label leads the next label in its posterior (the log
+    of their ratio, as :func:`hmmrec.stream.word_lead` measures a word on its own)."""
+    s = z * temperature
+    own = s[np.arange(len(truth)), truth]
+    others = s.copy()
+    others[np.arange(len(truth)), truth] = -np.inf
+    return own - others.max(1)

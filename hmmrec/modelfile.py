@@ -200,6 +200,9 @@ def _check_header(header) -> None:
                 k in labels and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= high
                 for k, v in speech.items())):
             raise ValueError(f"training.{key} must map labels to {what}")
+    lead = header.get("training", {}).get("keyword_lead_p50")  # (hmmrec.stream.strictest_score)
+    if lead is not None and (not isinstance(lead, (int, float)) or isinstance(lead, bool) or not -1e3 <= lead <= 1e3):
+        raise ValueError(f"training.keyword_lead_p50 must be a number from -1000 to 1000, got {lead!r}")
     t = header.get("temperature")
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not 1e-3 <= t <= 1e3:
         raise ValueError(f"temperature must be a number from 0.001 to 1000, got {t!r}")

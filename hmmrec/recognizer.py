@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from .augment import signal_of
 from .bank import ModelBank, best_of_models, filler_or_model, wrap_with_filler
 from .corpus import speaker_of
-from .discriminative import MMITrainer, fit_temperature
+from .discriminative import MMITrainer, calibration_sample, fit_temperature, true_label_leads
 from .errors import ModelFileError, NotFittedError, ParameterError
 from .features import FeatureConfig, extract, filterbank_frames
 from .framenet import EPOCHS, train_frame_net
@@ -358,9 +358,12 @@ class HMMRecognizer(ClassifierMixin, BaseEstimator):
         self._bank = self._make_bank()
         self._fit_frame_net(data, step)
         views = {id(f): g for label, fs in data.filterbank.items() for f, g in zip(data.whole[label], fs)}
-        self.temperature_ = fit_temperature(lambda f: self.loglik_features(f, views.get(id(f))), self.classes_,
-                                            data.whole)
+        z, truth = calibration_sample(lambda f: self.loglik_features(f, views.get(id(f))), self.classes_, data.whole)
+        self.temperature_ = fit_temperature(z, truth)
+        leads = true_label_leads(z, truth, self.temperature_)[self.keyword_mask_[truth]]
         self.training_summary_ = training_summary(self, data, time.perf_counter() - t0) | {"speakers": n_speakers}
+        if len(leads):  # (how confidently the models know their own keywords: see strictest_score)
+            self.training_summary_["keyword_lead_p50"] = round(float(np.median(leads)), 4)
         step("done", 1, 1, f"trained {len(data.labels)} models in {self.training_summary_['seconds']:.1f} s")
         return self
 

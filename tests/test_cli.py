@@ -300,7 +300,10 @@ def test_info(cli_data, capsys):
     from hmmrec.speech import MARGIN_S
 
     rec = HMMRecognizer.load(cli_data["model"])
-    *labels, nets, first, second = out.splitlines()[1:]
+    *labels, nets, first, second, streaming = out.splitlines()[1:]
+    lead = rec.training_summary_["keyword_lead_p50"]
+    assert streaming == (f"  streaming: a word needs a score of {max(3.0, lead):.2f} at sensitivity 0 (the higher of "
+                         f"3.00 and its training keywords' median lead, {lead:.2f}), 1.75 at the default 0.5, 0.50 at 1")
     assert nets == "  40% of each file's scores from two frame classifiers:"
     assert first == f"    frame classifier of the cepstra: {rec.bank.n_emissions} states, 15 frames in, hidden layers 256 x 256"
     assert second == (f"    frame classifier of a log mel filterbank: {rec.bank.n_emissions} states, 15 frames in, "

@@ -107,6 +107,8 @@ def _crafted_cases(d: Path) -> dict:
            "no_speech_share")
     header("no_speech_share_unknown_label", lambda h: h["training"].update(no_speech_share={"nobody": 0.0}),
            "no_speech_share")
+    header("keyword_lead_string", lambda h: h["training"].update(keyword_lead_p50="6"), "keyword_lead_p50")
+    header("keyword_lead_huge", lambda h: h["training"].update(keyword_lead_p50=1e300), "keyword_lead_p50")
     header("feature_config_null", lambda h: h.update(feature_config=None), "feature_config")
     header("feature_config_unknown", lambda h: h["feature_config"].update(evil=1), "unknown FeatureConfig")
     header("extra_labels_text", lambda h: h.update(extra_labels=["a"]), "extra_labels")

@@ -16,7 +16,7 @@ import pytest
 from hmmrec import HMMRecognizer, audio
 from hmmrec.errors import ParameterError
 from hmmrec.stream import (StreamRecognizer, events_at_sensitivities, sensitivity_to_min_score,
-                           sensitivity_to_threshold, stream_file)
+                           sensitivity_to_threshold, stream_file, strictest_score)
 from hmmrec.stream.decide import MARGIN_SHARE, MIN_TAIL_S, word_lead, word_score
 from hmmrec.stream.scoring import KEYWORD_SLACK, VERIFY_PAD_S
 
@@ -142,6 +142,42 @@ def test_more_sensitivity_never_fewer_events(model):
     for f in (sensitivity_to_threshold, sensitivity_to_min_score):
         with pytest.raises(ParameterError):
             f(1.5)
+
+
+def test_the_knob_reaches_further_for_a_model_that_knows_its_words_confidently():
+    """A model whose training keywords lead by more than 3 nats in the median demands that
+    much at sensitivity 0; every setting of the usual knob is one of its settings too, from
+    the default up at the same sensitivity, and with the usual strict end it is the usual line."""
+    grid = np.linspace(0, 1, 201)
+    usual = [(3.0 + (0.5 - 3.0) * v, 1.0 + (0.5 - 1.0) * v) for v in grid]
+    assert [(sensitivity_to_min_score(v), sensitivity_to_threshold(v)) for v in grid] == usual
+    fine = np.linspace(0, 1, 20001)
+    for strictest in (4.2, 6.5):
+        pairs = np.array([(sensitivity_to_min_score(v, strictest), sensitivity_to_threshold(v, strictest))
+                          for v in fine])
+        assert pairs[0, 0] == pytest.approx(strictest) and pairs[0, 1] == 1.0
+        assert np.all(np.diff(pairs[:, 0]) < 0) and np.all(np.diff(pairs[:, 1]) <= 0)
+        assert sensitivity_to_min_score(0.25, strictest) == pytest.approx((strictest + 1.75) / 2)
+        for v, want in zip(grid, usual):
+            if v >= 0.5:  # (the same knob)
+                assert (sensitivity_to_min_score(v, strictest), sensitivity_to_threshold(v, strictest)) == want
+            else:  # (the usual setting, at a sensitivity of its own)
+                assert np.min(np.abs(pairs - want).max(1)) < 2e-3, (strictest, v)
+
+
+def test_a_model_s_strict_end_is_its_training_keywords_median_lead(model, tmp_path):
+    lead = model.training_summary_["keyword_lead_p50"]
+    assert np.isfinite(lead) and strictest_score(model) == max(3.0, lead)
+    again = HMMRecognizer.load(model.save(tmp_path / "m.model"))
+    assert again.training_summary_["keyword_lead_p50"] == lead and strictest_score(again) == strictest_score(model)
+    stream = StreamRecognizer(model, sensitivity=0.0)
+    assert stream.decider.min_score == pytest.approx(strictest_score(model))
+    stream.set_sensitivity(0.5)
+    assert stream.decider.min_score == pytest.approx(1.75)
+    # a model file from before the field: the usual strict end
+    del again.training_summary_["keyword_lead_p50"]
+    assert strictest_score(again) == 3.0
+    assert StreamRecognizer(again, sensitivity=0.0).decider.min_score == 3.0
 
 
 def test_memory_stays_bounded_on_a_long_stream(fruit_model):

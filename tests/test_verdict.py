@@ -101,7 +101,7 @@ def test_one_recordings_evidence_gives_the_verdict_at_every_sensitivity(fruit_mo
         e = recording_evidence(fruit_model, str(f))
         verdicts = [e.verdict(s) for s in (0.0, 0.3, 0.5, 0.8, 1.0)]
         assert verdicts == [judge_recording(fruit_model, str(f), s) for s in (0.0, 0.3, 0.5, 0.8, 1.0)]
-        assert len({v.threshold for v in verdicts}) == 5  # (the sensitivities really differ)
+        assert len({(v.threshold, v.min_score) for v in verdicts}) == 5  # (the sensitivities really differ)
 
 
 def test_another_word_noise_and_silence_are_rejected(fruit_model):

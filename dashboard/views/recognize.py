@@ -120,7 +120,7 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     answer = st.container()
     sensitivity = st.slider(
-        "Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.05, key="rec_sensitivity",
+        "Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.01, key="rec_sensitivity",
         help="The stream's knob, here for one recording: the best word is taken only if its model leads the "
              "others (silence, noise, words to ignore and the other words) by more than the threshold this sets, "
              "and the recording gets the probability it asks for. Higher: fewer words refused, and more words "

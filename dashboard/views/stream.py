@@ -18,7 +18,7 @@ from hmmrec.labels import is_keyword
 from hmmrec.live import MicrophoneSource
 from hmmrec.spotting import MAX_FA_PER_HOUR, read_truth, score_events, sweep, truth_beside
 from hmmrec.stream import (DEFAULT_SENSITIVITY, sensitivity_to_min_score,
-                           sensitivity_to_threshold)
+                           sensitivity_to_threshold, strictest_score)
 
 SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE = streaming.SOURCE_FILE, streaming.SOURCE_UPLOAD, streaming.SOURCE_LIVE
 SOURCES = [SOURCE_FILE, SOURCE_UPLOAD, SOURCE_LIVE]
@@ -49,9 +49,10 @@ with c1:
     source = st.segmented_control("Source", SOURCES, key=streaming.SOURCE_KEY,
                                   default=None if streaming.SOURCE_KEY in st.session_state else SOURCE_FILE)
 with c2:
-    sensitivity = st.slider("Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.05, key="stream_sensitivity",
+    sensitivity = st.slider("Sensitivity", 0.0, 1.0, DEFAULT_SENSITIVITY, 0.01, key="stream_sensitivity",
                             help="0: fewest false alarms · 1: fewest misses")
-threshold = sensitivity_to_threshold(sensitivity)
+strictest = strictest_score(rec)  # (where this model's strict end lies)
+threshold = sensitivity_to_threshold(sensitivity, strictest)
 
 
 def show_results(y, run, truth=None, name="stream"):
@@ -61,7 +62,7 @@ def show_results(y, run, truth=None, name="stream"):
     events = charts.events_frame(run.events)
     st.markdown(f"**{len(events)} keyword event{'s' if len(events) != 1 else ''}** · window {run.window_s:.2f} s, "
                 f"hop {run.hop_s:.2f} s, threshold {threshold:.2f} nats/frame, "
-                f"word check: score at least {sensitivity_to_min_score(sensitivity):.2f}")
+                f"word check: score at least {sensitivity_to_min_score(sensitivity, strictest):.2f}")
     if len(events):
         st.dataframe(events, hide_index=True, width="stretch", column_config={
             "start": st.column_config.NumberColumn("start (s)", format="%.2f"),
@@ -294,7 +295,7 @@ def live_view(live):
         t_end = snap["seconds"]
         t0 = max(0.0, t_end - len(snap["audio"]) / cfg.sr)
         domain = [max(0.0, t_end - LIVE_SHOWN_S), max(t_end, LIVE_SHOWN_S)]
-        thr = sensitivity_to_threshold(snap["sensitivity"])
+        thr = sensitivity_to_threshold(snap["sensitivity"], strictest)
         chart = charts.timeline_chart(snap["audio"], cfg.sr, snap["events"], snap["history"], live.recognizer.scorer,
                                       thr, snap["sensitivity"], t0=t0, domain=domain, name="live")
         charts.show_chart(chart, key="live_timeline")

@@ -23,11 +23,11 @@ from ..errors import ParameterError
 from ..features import FeatureStream
 from .decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, DEFAULT_SENSITIVITY, Decider, Evidence, KeywordEvent,
                      Verdict, judge, judge_recording, make_decider, recognize_and_judge, recording_evidence,
-                     sensitivity_to_min_score, sensitivity_to_threshold)
+                     sensitivity_to_min_score, sensitivity_to_threshold, strictest_score)
 from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
-           "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_score",
+           "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_score", "strictest_score",
            "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S",
            "chunk_samples", "Verdict", "Evidence", "judge", "judge_recording", "recording_evidence", "recognize_and_judge"]
 
@@ -199,7 +199,9 @@ class StreamRecognizer:
         self.window_s = self.scorer.window_frames * cfg.hop_s
         self.hop_s = self.scorer.hop_frames * cfg.hop_s
         self.sensitivity = sensitivity
-        self.decider = make_decider(sensitivity, self.hop_s, cfg.hop_s, cfg.win_s, refractory_s, patience_s)
+        self.strictest = strictest_score(recognizer)  # (where the knob's strict end lies for this model)
+        self.decider = make_decider(sensitivity, self.hop_s, cfg.hop_s, cfg.win_s, refractory_s, patience_s,
+                                    self.strictest)
         self._labels = models.labels
         self.keep_history = keep_history
         self.history: list[WindowScore] = []
@@ -255,7 +257,8 @@ class StreamRecognizer:
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Use another sensitivity from the next window on (a live knob); the stream goes on."""
-        threshold, min_score = sensitivity_to_threshold(sensitivity), sensitivity_to_min_score(sensitivity)
+        threshold = sensitivity_to_threshold(sensitivity, self.strictest)
+        min_score = sensitivity_to_min_score(sensitivity, self.strictest)
         self.sensitivity = sensitivity
         self.decider.threshold, self.decider.min_score = threshold, min_score
 
@@ -350,5 +353,6 @@ def events_at_sensitivities(recognizer, chunks, sensitivities, **kwargs) -> dict
     cfg = stream._windows.cfg
     refractory_s = kwargs.get("refractory_s", DEFAULT_REFRACTORY_S)
     patience_s = kwargs.get("patience_s", DEFAULT_PATIENCE_S)
-    deciders = [make_decider(v, stream.hop_s, cfg.hop_s, cfg.win_s, refractory_s, patience_s) for v in levels]
+    deciders = [make_decider(v, stream.hop_s, cfg.hop_s, cfg.win_s, refractory_s, patience_s, stream.strictest)
+                for v in levels]
     return dict(zip(levels, stream.events_of(chunks, deciders)))

@@ -27,9 +27,9 @@ from ..labels import is_keyword, is_whole
 from .scoring import WindowScore, WindowScorer
 
 __all__ = ["KeywordEvent", "Decider", "make_decider", "sensitivity_to_threshold", "sensitivity_to_min_score",
-           "word_lead", "word_score", "Verdict", "Evidence", "judge", "judge_recording", "recording_evidence",
-           "recognize_and_judge", "DEFAULT_SENSITIVITY", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "MIN_TAIL_S",
-           "MAX_TAIL_S", "MARGIN_SHARE"]
+           "word_lead", "word_score", "strictest_score", "STRICTEST_SCORE", "Verdict", "Evidence", "judge",
+           "judge_recording", "recording_evidence", "recognize_and_judge", "DEFAULT_SENSITIVITY",
+           "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "MIN_TAIL_S", "MAX_TAIL_S", "MARGIN_SHARE"]
 
 DEFAULT_SENSITIVITY = 0.5
 DEFAULT_REFRACTORY_S = 0.3
@@ -38,6 +38,9 @@ DEFAULT_PATIENCE_S = 0.1
 _THRESHOLD_AT_0, _THRESHOLD_AT_1 = 1.0, 0.5
 # ... and so does the score the word must reach (see Decider.min_score)
 _SCORE_AT_0, _SCORE_AT_1 = 3.0, 0.5
+# the least score a word needs at sensitivity 0 (see strictest_score); a model whose own
+# training keywords score higher demands more there (the knob reaches further)
+STRICTEST_SCORE = _SCORE_AT_0
 # a word's score: its lead on its own plus this share of the window's margin (the ratio of
 # the weights of a logistic regression of hits against false alarms on a development
 # stream whose speakers are neither trained on nor tested: benchmarks/kws_dev.py)
@@ -61,21 +64,55 @@ def _check_sensitivity(sensitivity: float) -> float:
     return float(sensitivity)
 
 
-def sensitivity_to_threshold(sensitivity: float) -> float:
+def _strict_end(strictest: float) -> float:
+    """The sensitivity at which the score a word needs is down to :data:`STRICTEST_SCORE`
+    (0 for a model whose :func:`strictest_score` is that)."""
+    mid = 0.5 * (_SCORE_AT_0 + _SCORE_AT_1)  # (the score at the default, 0.5)
+    return 0.5 * max(0.0, strictest - _SCORE_AT_0) / (strictest - mid)
+
+
+def sensitivity_to_threshold(sensitivity: float, strictest: float = STRICTEST_SCORE) -> float:
     """The one knob: sensitivity in [0, 1] -> margin threshold in nats per frame.
 
     Higher sensitivity: more detections, fewer misses, more false alarms. The same knob
-    sets :func:`sensitivity_to_min_score`, the level that decides most.
+    sets :func:`sensitivity_to_min_score`, the level that decides most. ``strictest``:
+    the model's :func:`strictest_score`; above 3.0 the threshold stays at its highest
+    until the score a word needs is down to 3.0, so that every setting of the usual
+    knob (``strictest`` 3.0) is one of the model's too.
     """
     s = _check_sensitivity(sensitivity)
+    a = _strict_end(strictest)
+    if s < a:
+        return _THRESHOLD_AT_0
+    if a and s < 0.5:  # (the usual knob's 0..0.5, from a)
+        s = 0.5 * (s - a) / (0.5 - a)
     return _THRESHOLD_AT_0 + (_THRESHOLD_AT_1 - _THRESHOLD_AT_0) * s
 
 
-def sensitivity_to_min_score(sensitivity: float) -> float:
-    """Sensitivity in [0, 1] -> the score a word needs (see ``Decider.min_score``): 3.0
-    at sensitivity 0 down to 0.5 at 1."""
+def sensitivity_to_min_score(sensitivity: float, strictest: float = STRICTEST_SCORE) -> float:
+    """Sensitivity in [0, 1] -> the score a word needs (see ``Decider.min_score``):
+    ``strictest`` (the model's :func:`strictest_score`, at least 3.0) at sensitivity 0,
+    1.75 at the default 0.5 and 0.5 at 1, linearly between those."""
     s = _check_sensitivity(sensitivity)
-    return _SCORE_AT_0 + (_SCORE_AT_1 - _SCORE_AT_0) * s
+    # (the usual line, plus what the model's strict end adds, all of it at 0 and none from 0.5 up)
+    return _SCORE_AT_0 + (_SCORE_AT_1 - _SCORE_AT_0) * s + (strictest - _SCORE_AT_0) * max(0.0, 1.0 - 2.0 * s)
+
+
+def strictest_score(recognizer) -> float:
+    """The score a word needs at sensitivity 0 with this recognizer: the median lead of
+    its own training keywords on their own (``training_summary_["keyword_lead_p50"]``),
+    or :data:`STRICTEST_SCORE` if that is higher or unknown.
+
+    Models trained on few voices know their training words far more confidently than
+    models of many voices (FSDD's five speakers against Speech Commands' hundred), and
+    are as confident when they take one word of a new voice for another; a fixed strict
+    end would leave such a voice no setting without false alarms. Below the default the
+    knob then covers the scores from that median down; from the default up it is the
+    same for every model."""
+    lead = getattr(recognizer, "training_summary_", {}).get("keyword_lead_p50")
+    if not isinstance(lead, (int, float)) or isinstance(lead, bool) or not np.isfinite(lead):
+        return STRICTEST_SCORE
+    return max(STRICTEST_SCORE, float(lead))
 
 
 def word_lead(posterior, k: int) -> float:
@@ -309,13 +346,15 @@ class Decider:
 
 
 def make_decider(sensitivity: float, hop_s: float, frame_s: float, frame_len_s: float,
-                 refractory_s: float = DEFAULT_REFRACTORY_S, patience_s: float = DEFAULT_PATIENCE_S) -> Decider:
+                 refractory_s: float = DEFAULT_REFRACTORY_S, patience_s: float = DEFAULT_PATIENCE_S,
+                 strictest: float = STRICTEST_SCORE) -> Decider:
     """The stream recognizer's decider at ``sensitivity`` for windows ``hop_s`` apart
-    and frames ``frame_s`` apart and ``frame_len_s`` long (seconds)."""
-    return Decider(sensitivity_to_threshold(sensitivity), max(1, int(round(patience_s / hop_s))), refractory_s,
-                   patience_s, frame_s=frame_s, frame_len_s=frame_len_s, min_tail_s=MIN_TAIL_S,
+    and frames ``frame_s`` apart and ``frame_len_s`` long (seconds); ``strictest``: the
+    model's :func:`strictest_score`."""
+    return Decider(sensitivity_to_threshold(sensitivity, strictest), max(1, int(round(patience_s / hop_s))),
+                   refractory_s, patience_s, frame_s=frame_s, frame_len_s=frame_len_s, min_tail_s=MIN_TAIL_S,
                    max_tail_s=max(MAX_TAIL_S, MIN_TAIL_S + hop_s), max_peak_gap_db=_MAX_PEAK_GAP_DB,
-                   min_score=sensitivity_to_min_score(sensitivity))
+                   min_score=sensitivity_to_min_score(sensitivity, strictest))
 
 
 # -- one recording -----------------------------------------------------------------------
@@ -384,7 +423,7 @@ class Verdict:
 
 
 def judge(label: str, margin: float, posterior: float, lead: float, sensitivity: float = DEFAULT_SENSITIVITY,
-          silent: bool = False) -> Verdict:
+          silent: bool = False, strictest: float = STRICTEST_SCORE) -> Verdict:
     """The stream's decision on one word: is ``label`` a keyword heard clearly enough?
 
     Parameters
@@ -403,8 +442,11 @@ def judge(label: str, margin: float, posterior: float, lead: float, sensitivity:
         The stream's knob, 0 (strictest) to 1.
     silent : bool
         The recording holds no sound above the feature floor.
+    strictest : float
+        The model's :func:`strictest_score`.
     """
-    threshold, min_score = sensitivity_to_threshold(sensitivity), sensitivity_to_min_score(sensitivity)
+    threshold = sensitivity_to_threshold(sensitivity, strictest)
+    min_score = sensitivity_to_min_score(sensitivity, strictest)
     margin, posterior, lead, label = float(margin), float(posterior), float(lead), str(label)
     score = word_score(margin, lead) if np.isfinite(margin) else -np.inf
     if silent:
@@ -467,12 +509,13 @@ class Evidence:
     recognition: object  # hmmrec.recognizer.Recognition
     margin: float
     silent: bool
+    strictest: float = STRICTEST_SCORE  # the model's strictest_score
 
     def verdict(self, sensitivity: float = DEFAULT_SENSITIVITY) -> Verdict:
         """:func:`judge_recording` at ``sensitivity``."""
         r = self.recognition
         return judge(r.label, self.margin, float(r.proba[r.best]), word_lead(r.proba, r.best), sensitivity,
-                     silent=self.silent)
+                     silent=self.silent, strictest=self.strictest)
 
 
 def recording_evidence(recognizer, x, recognition=None) -> Evidence:
@@ -491,7 +534,7 @@ def recording_evidence(recognizer, x, recognition=None) -> Evidence:
     seconds = len(raw) * cfg.hop_s
     ws = WindowScorer(recognizer.stream_models(), seconds, seconds).score_segment(raw)
     margin = float(ws.margins[r.best]) if ws.margins is not None else -np.inf
-    return Evidence(r, margin, not np.isfinite(ws.background))
+    return Evidence(r, margin, not np.isfinite(ws.background), strictest_score(recognizer))
 
 
 def recognize_and_judge(recognizer, x, sensitivity: float = DEFAULT_SENSITIVITY, recognition=None):
