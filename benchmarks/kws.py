@@ -43,7 +43,8 @@ from hmmrec.corpus import Corpus, split_by_speaker  # noqa: E402
 from hmmrec.labels import is_keyword  # noqa: E402
 from hmmrec.recognizer import HMMRecognizer  # noqa: E402
 from hmmrec.spotting import TruthWord, match_events, score_events  # noqa: E402
-from hmmrec.stream import DEFAULT_SENSITIVITY, StreamRecognizer, events_at_sensitivities  # noqa: E402
+from hmmrec.stream import (DEFAULT_SENSITIVITY, StreamRecognizer, events_at_sensitivities,  # noqa: E402
+                           strictest_score)
 
 SR = 16000
 SNR_DB = 20.0
@@ -230,7 +231,8 @@ def main():
 
     result = {"dataset": "speech_commands", "stream_minutes": round(duration / 60, 1), "keywords": len(truth),
               "distractors": sum(1 for u in test if u.label == "_unknown_"), "snr_db": SNR_DB,
-              "extra_train": args.extra_train, "train_seconds": round(tt.seconds, 1), "hmmrec": []}
+              "extra_train": args.extra_train, "train_seconds": round(tt.seconds, 1),
+              "strictest_score": None if rec is None else round(strictest_score(rec), 4), "hmmrec": []}
     sens = [float(s) for s in args.sensitivities.split(",")]
     if DEFAULT_SENSITIVITY not in sens:
         sens.append(DEFAULT_SENSITIVITY)

@@ -27,7 +27,8 @@ from own_voice import split_own_voice  # noqa: E402
 
 from hmmrec.corpus import Corpus  # noqa: E402
 from hmmrec.recognizer import HMMRecognizer  # noqa: E402
-from hmmrec.stream import DEFAULT_SENSITIVITY, StreamRecognizer, events_at_sensitivities  # noqa: E402
+from hmmrec.stream import (DEFAULT_SENSITIVITY, StreamRecognizer, events_at_sensitivities,  # noqa: E402
+                           strictest_score)
 
 SR = 8000
 KEYWORDS = {"0", "1", "2", "3", "4"}
@@ -60,7 +61,7 @@ def main():
     args = ap.parse_args()
     corpus = as_keyword_task(fsdd_corpus())
     noise = sorted(str(p) for p in (datasets_dir() / "speech_commands" / "_silence_").glob("*.wav"))
-    sens = sorted({round(s, 1) for s in np.arange(0, 1.01, 0.1)} | {DEFAULT_SENSITIVITY})
+    sens = sorted({round(s, 2) for s in np.arange(0, 1.001, 0.02)} | {DEFAULT_SENSITIVITY})  # (one pass for all)
     out = []
     for spk in args.speakers.split(","):
         others, own, test = split_own_voice(corpus, spk, args.takes)
@@ -70,7 +71,7 @@ def main():
         for name, weight in (("without_own", 0), (f"own_weight_{args.weight}", args.weight)):
             rec = HMMRecognizer().fit(others.paths + own.paths, others.y + own.y,
                                       sample_weight=[1] * len(others) + [weight] * len(own))
-            row[name] = spot(rec, signal, truth, sens)
+            row[name] = spot(rec, signal, truth, sens) | {"strictest_score": round(strictest_score(rec), 4)}
             if weight == 0 and args.adapt:  # the same model, adapting to the voice as it streams
                 row["adapting"] = []
                 for s in [float(v) for v in args.adapt.split(",")]:
