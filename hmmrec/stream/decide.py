@@ -95,7 +95,8 @@ def sensitivity_to_min_score(sensitivity: float, strictest: float = STRICTEST_SC
     1.75 at the default 0.5 and 0.5 at 1, linearly between those."""
     s = _check_sensitivity(sensitivity)
     # (the usual line, plus what the model's strict end adds, all of it at 0 and none from 0.5 up)
-    return _SCORE_AT_0 + (_SCORE_AT_1 - _SCORE_AT_0) * s + (strictest - _SCORE_AT_0) * max(0.0, 1.0 - 2.0 * s)
+    extra = max(0.0, strictest - _SCORE_AT_0)
+    return _SCORE_AT_0 + (_SCORE_AT_1 - _SCORE_AT_0) * s + extra * max(0.0, 1.0 - 2.0 * s)
 
 
 def strictest_score(recognizer) -> float:
