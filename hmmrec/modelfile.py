@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -276,7 +277,7 @@ def _read_members(path, z: zipfile.ZipFile) -> tuple[dict, dict]:
             raise ValueError(f"{total} bytes of arrays, more than a model file may hold ({MAX_TOTAL_BYTES})")
         data = {name[:-4]: _read_member(z, info, _member_limit(name, n_features))
                 for name, info in infos.items() if name != "header.npy"}
-    except (ValueError, ParameterError, zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+    except (ValueError, ParameterError, zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as exc:
         raise ModelFileError(f"{path}: damaged hmmrec model file ({exc})") from None
     return header, data
 

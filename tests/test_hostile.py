@@ -380,6 +380,33 @@ def test_the_model_reader_answers_or_says_why_for_damaged_bytes(tmp_path, memory
         assert str(f) in str(exc) and "\n" not in str(exc)
 
 
+def test_a_member_whose_compressed_bytes_are_damaged_is_a_damaged_model_file(tmp_path):
+    """A byte changed inside a deflated member, so that inflating it fails (zlib's "invalid
+    distance" and the like, found by the fuzz test above): one line, not a traceback."""
+    import zipfile
+    import zlib
+
+    base = BASE.read_bytes()
+    with zipfile.ZipFile(BASE) as z:
+        member = max((i for i in z.infolist() if i.compress_type == zipfile.ZIP_DEFLATED), key=lambda i: i.compress_size)
+    start = member.header_offset + 30 + len(member.filename.encode()) + int.from_bytes(
+        base[member.header_offset + 28:member.header_offset + 30], "little")
+    for pos in range(start + 16, start + member.compress_size):
+        b = bytearray(base)
+        b[pos] ^= 0xFF
+        try:
+            zlib.decompressobj(-15).decompress(bytes(b[start:start + member.compress_size]))
+        except zlib.error:
+            break
+    else:
+        pytest.fail("no single byte made the member fail to inflate")
+    f = tmp_path / "inflate.model"
+    f.write_bytes(bytes(b))
+    with pytest.raises(ModelFileError, match="damaged hmmrec model file") as exc:
+        read_model(f)
+    assert str(f) in str(exc.value) and "\n" not in str(exc.value)
+
+
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                      max_leaves=12)
