@@ -219,9 +219,9 @@ def cmd_info(args) -> int:
     if rec.keyword_mask_.any():
         from ..stream import sensitivity_to_min_score, strictest_score
 
-        lead = rec.training_summary_.get("keyword_lead_p50")
+        lead = rec.training_summary_.get("keyword_lead_p50")  # (checked when the file was read)
         why = (f" (the higher of {sensitivity_to_min_score(0):.2f} and its training keywords' median lead, {lead:.2f})"
-               if isinstance(lead, (int, float)) else "")
+               if lead is not None else "")
         print(f"  streaming: a word needs a score of {strictest_score(rec):.2f} at sensitivity 0{why}, "
               f"{sensitivity_to_min_score(0.5):.2f} at the default 0.5, {sensitivity_to_min_score(1):.2f} at 1")
     return EXIT_OK
