@@ -21,13 +21,18 @@ from .discriminative import occupancy_stats
 from .hmm import viterbi_wrapped
 from .labels import is_whole
 
-__all__ = ["adapt", "adapt_features", "map_means", "Adaptation", "OnlineAdapter", "DEFAULT_MIN_POSTERIOR", "DEFAULT_TAU", "DEFAULT_PASSES"]
+__all__ = ["adapt", "adapt_features", "map_means", "Adaptation", "OnlineAdapter", "DEFAULT_MIN_POSTERIOR", "DEFAULT_TAU",
+           "DEFAULT_PASSES", "STREAM_TAU"]
 
 # decisions kept for adaptation: posterior of the recognised label at least this
 DEFAULT_MIN_POSTERIOR = 0.5
 # frames of its trained value that each mean is weighed against
 DEFAULT_TAU = 10.0
 DEFAULT_PASSES = 2
+# a stream's prior, in frames, while it has heard one voice: weaker than a folder's, since a
+# stream learns one word at a time and a voice the models do not know must move them within
+# its first few words; each change of voice adds as much again (OnlineAdapter)
+STREAM_TAU = 5.0
 
 
 @dataclass(frozen=True)
@@ -106,31 +111,46 @@ def adapt(rec, X, *, min_posterior: float = DEFAULT_MIN_POSTERIOR, tau: float = 
 class OnlineAdapter:
     """Adaptation during one stream: each confident keyword event moves its label's file
     and stream models' means towards the event's frames (MAP from the trained means, with
-    the statistics of every event so far). :meth:`reset` starts afresh, and so does an
-    event whose word the adapted models fit worse than the trained ones did: the voice
-    has changed, and what was learnt of the last one would only mislead (a stream of many
-    speakers then stays close to the trained models; one voice keeps adapting).
+    the statistics of every event so far). :meth:`reset` starts a new session; an event
+    whose word the adapted models fit worse than the trained ones did starts the adapting
+    afresh: the voice has changed, and what was learnt of the last one would only mislead.
+
+    Each change of voice also makes the prior stronger (:attr:`prior`: ``tau`` frames
+    more for each change this session): a stream of many voices, where what one voice
+    teaches says little about the next, then adapts ever more cautiously and stays close
+    to the trained models, while one voice keeps the quick adapting of the weak prior.
 
     Parameters
     ----------
     recognizer : HMMRecognizer (fitted)
     tau : float
-        Frames of its trained value each mean is weighed against.
+        Frames of its trained value each mean is weighed against while the session has
+        heard one voice.
     min_posterior : float
         An event adapts only if its word, classified on its own, gets its label with at
         least this posterior.
     """
 
-    def __init__(self, recognizer, tau: float = DEFAULT_TAU, min_posterior: float = DEFAULT_MIN_POSTERIOR):
+    def __init__(self, recognizer, tau: float = STREAM_TAU, min_posterior: float = DEFAULT_MIN_POSTERIOR):
         self.original = recognizer
         self.tau = float(tau)
         self.min_posterior = float(min_posterior)
         self.reset()
 
     def reset(self) -> None:
+        """A new session: the trained models, no voice heard yet."""
+        self.n_changes = 0
+        self._forget()
+
+    def _forget(self) -> None:
         self.current = self.original
         self._stats: dict[tuple[str, int], list] = {}  # ("file" | "stream", label) -> [occ, sum_x]
         self.n_events = 0
+
+    @property
+    def prior(self) -> float:
+        """Frames of its trained value each mean is weighed against now."""
+        return self.tau * (1 + self.n_changes)
 
     def add(self, k: int, x: np.ndarray) -> bool:
         """Adapt to one event of label ``k`` whose word stretch has normalised frames ``x``;
@@ -141,7 +161,8 @@ class OnlineAdapter:
             return False
         changed = rec is not self.original and r.loglik[k] < self.original.loglik_features(x)[k]
         if changed:  # the adapted models fit this word worse than the trained ones: another voice
-            self.reset()
+            self.n_changes += 1
+            self._forget()
             rec = self.current
         frames = _word_frames(rec, x, k)
         if len(frames) < 2:
@@ -155,7 +176,7 @@ class OnlineAdapter:
             acc[0] += occ
             acc[1] += sum_x
             target = new.models_ if kind == "file" else new.stream_models_
-            target[k] = map_means(trained[k], acc[0], acc[1], self.tau)
+            target[k] = map_means(trained[k], acc[0], acc[1], self.prior)
         new._bank = new._make_bank(previous=rec._bank)
         self.current = new
         self.n_events += 1

@@ -118,8 +118,35 @@ def test_a_word_the_adapted_models_fit_worse_starts_the_adapting_afresh(fruit_mo
     other.current = far
     assert far.loglik_features(take[0])[k] < fruit_model.loglik_features(take[0])[k]
     assert other.add(k, take[0])
-    assert other.n_events == 1  # the earlier event is forgotten: the same as adapting to this one alone
-    np.testing.assert_allclose(other.current.models_[k].means, fresh.current.models_[k].means)
-    np.testing.assert_allclose(other.current.stream_models_[k].means, fresh.current.stream_models_[k].means)
-    # the same voice again: it keeps adapting
-    assert other.add(k, take[0]) and other.n_events == 2
+    # the earlier event is forgotten: the same as adapting to this one alone, with a
+    # prior twice as strong (a session of two voices so far)
+    assert other.n_events == 1 and other.n_changes == 1 and other.prior == 2 * fresh.prior
+    cautious = OnlineAdapter(fruit_model, tau=2 * fresh.tau)
+    assert cautious.add(k, take[0])
+    np.testing.assert_allclose(other.current.models_[k].means, cautious.current.models_[k].means)
+    np.testing.assert_allclose(other.current.stream_models_[k].means, cautious.current.stream_models_[k].means)
+    moved = lambda a: np.abs(a.current.models_[k].means - fruit_model.models_[k].means).max()  # noqa: E731
+    assert 0 < moved(other) < moved(fresh)
+    # the same voice again: it keeps adapting; a new session starts with the weak prior
+    assert other.add(k, take[0]) and other.n_events == 2 and other.n_changes == 1
+    other.reset()
+    assert other.n_changes == 0 and other.prior == fresh.prior and other.current is fruit_model
+
+
+def test_a_stream_s_prior_is_weaker_than_a_folder_s_and_weighs_each_mean_against_it(fruit_model):
+    """One event moves each mean to the MAP estimate with :data:`STREAM_TAU` frames of
+    its trained value: a stream learns a voice from few words."""
+    from hmmrec import audio
+    from hmmrec.adapt import DEFAULT_TAU, STREAM_TAU, OnlineAdapter, _word_frames, map_means
+    from hmmrec.discriminative import occupancy_stats
+
+    assert STREAM_TAU < DEFAULT_TAU
+    k = list(fruit_model.classes_).index("kiwi")
+    sr = fruit_model.feature_config_.sr
+    x = fruit_model.features([audio.load(sorted((SOUNDS / "test" / "kiwi").glob("*.wav"))[0], sr)[0]])[0]
+    adapter = OnlineAdapter(fruit_model)
+    assert adapter.prior == STREAM_TAU and adapter.add(k, x)
+    frames = _word_frames(fruit_model, x, k)
+    occ, sum_x, _ = occupancy_stats(fruit_model.models_[k], [frames], np.ones(1))
+    np.testing.assert_allclose(adapter.current.models_[k].means,
+                               map_means(fruit_model.models_[k], occ, sum_x, STREAM_TAU).means)

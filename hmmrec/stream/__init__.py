@@ -177,7 +177,8 @@ class StreamRecognizer:
         Adapt to the voice heard (:class:`hmmrec.adapt.OnlineAdapter`): each keyword event
         whose word is recognised confidently on its own moves its label's models towards
         it, from the next :meth:`push` on; a word the adapted models fit worse than the
-        trained ones (another voice) starts the adapting afresh, as does :meth:`reset`.
+        trained ones (another voice) starts the adapting afresh, and more cautiously;
+        :meth:`reset` starts a new session.
 
     Feed it float mono chunks at :attr:`sr` of any size with :meth:`push`, end the
     stream with :meth:`flush`; without ``adapt`` the events do not depend on how the
@@ -239,9 +240,11 @@ class StreamRecognizer:
         self._windows.reset()
         self.decider.reset()
         self.history = []
-        if self.adapter is not None and self.adapter.n_events:
+        if self.adapter is not None:
+            moved = self.adapter.current is not self.adapter.original
             self.adapter.reset()
-            self.scorer.set_models(self.adapter.current.stream_models())
+            if moved:
+                self.scorer.set_models(self.adapter.current.stream_models())
 
     def _adapt(self, events: list[KeywordEvent]) -> list[KeywordEvent]:
         """Adapt to each event's word (see ``adapt``); returns the events."""
