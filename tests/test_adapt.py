@@ -90,6 +90,9 @@ def test_a_stream_adapts_to_its_confident_events_and_starts_afresh(fruit_model):
     assert all(np.array_equal(m.means, t) for m, t in zip(fruit_model.stream_models_, trained))
     stream.flush()  # a new stream starts from the trained models
     assert adapter.n_events == 0 and adapter.current is fruit_model
+    adapter.n_changes = 2  # (voices changed, and the last word too short to adapt to)
+    stream.reset()  # a new session starts with the weak prior again
+    assert adapter.n_changes == 0 and adapter.prior == adapter.tau
     np.testing.assert_array_equal(stream.scorer.bank.params[k].means[1:-1, :fruit_model.stream_models_[k].n_mix],
                                   trained[k])
     assert StreamRecognizer(fruit_model, adapt=False).adapter is None
