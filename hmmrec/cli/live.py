@@ -225,8 +225,8 @@ def _add_decision_options(p, window: bool, adapt: bool = False) -> None:
                    help="one JSON object per event: label, start, end, score, time, margin")
     p.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=adapt,
                    help="adapt to the voice heard: each confident event moves its word's models towards it, "
-                        "afresh when the voice changes; on for the live microphone, off for files (which may hold "
-                        "many voices)")
+                        "afresh and more cautiously when the voice changes; on for the live microphone, off for "
+                        "files (which may hold many voices)")
     if window:
         from ..stream import DEFAULT_HOP_S
 
