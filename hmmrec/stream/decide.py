@@ -110,10 +110,8 @@ def strictest_score(recognizer) -> float:
     end would leave such a voice no setting without false alarms. Below the default the
     knob then covers the scores from that median down; from the default up it is the
     same for every model."""
-    lead = getattr(recognizer, "training_summary_", {}).get("keyword_lead_p50")
-    if not isinstance(lead, (int, float)) or isinstance(lead, bool) or not np.isfinite(lead):
-        return STRICTEST_SCORE
-    return max(STRICTEST_SCORE, float(lead))
+    lead = recognizer.training_summary_.get("keyword_lead_p50")  # (a number: fit, or checked when read)
+    return STRICTEST_SCORE if lead is None else max(STRICTEST_SCORE, float(lead))
 
 
 def word_lead(posterior, k: int) -> float:
