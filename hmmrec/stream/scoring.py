@@ -31,7 +31,9 @@ _MIN_PEAK_OVER_FLOOR_DB = 20.0
 # the value was chosen on the keyword stream, see benchmarks/RESULTS.md)
 KEYWORD_SLACK = 3.0
 # the word a decision rests on is checked as one utterance of its own (from this long
-# before its aligned start to this long after its end, within the window)
+# before its aligned start to this long after its end, within the window; wider cuts,
+# closer to Speech Commands' 1-s clips, help one stream and hurt another, and hurt
+# models of closely trimmed clips such as FSDD's: see benchmarks/RESULTS.md)
 VERIFY_PAD_S = 0.1
 
 
