@@ -14,7 +14,7 @@ from hmmrec.cli import main
 from hmmrec.corpus import Corpus, Utterance
 from hmmrec.errors import ParameterError
 
-from helpers import SOUNDS, shared_dataset
+from helpers import SOUNDS, shared_dataset, sound_files
 
 
 def test_adapting_leaves_the_model_and_background_labels_alone_and_moves_word_means(fruit_model):
@@ -96,6 +96,41 @@ def test_a_stream_adapts_to_its_confident_events_and_starts_afresh(fruit_model):
     np.testing.assert_array_equal(stream.scorer.bank.params[k].means[1:-1, :fruit_model.stream_models_[k].n_mix],
                                   trained[k])
     assert StreamRecognizer(fruit_model, adapt=False).adapter is None
+
+
+def test_a_model_of_many_voices_checks_words_with_its_trained_models_while_it_adapts(fruit_model):
+    """The stream models adapt either way; the word check adapts only for a model whose own
+    keywords lead by more than the usual strict end (a model of a few voices)."""
+    import copy
+
+    from hmmrec import StreamRecognizer, audio
+    from hmmrec.stream import STRICTEST_SCORE, strictest_score
+
+    y, _ = audio.load(SOUNDS / "streams" / "stream1.wav", fruit_model.feature_config_.sr)
+    x = fruit_model.features([sound_files("test", "kiwi", 1)[0]])[0]
+    many = copy.copy(fruit_model)  # (the same models, as if trained on many voices)
+    many.training_summary_ = dict(fruit_model.training_summary_, keyword_lead_p50=STRICTEST_SCORE - 1.0)
+    few = copy.copy(fruit_model)
+    few.training_summary_ = dict(fruit_model.training_summary_, keyword_lead_p50=STRICTEST_SCORE + 2.0)
+    assert strictest_score(many) == STRICTEST_SCORE < strictest_score(few)
+
+    def checked(rec):
+        stream = StreamRecognizer(rec, adapt=True)
+        for i in range(0, len(y), 1600):
+            stream.push(y[i:i + 1600])
+        adapted = stream.adapter.current
+        assert adapted is not rec  # (the stream models moved: both streams adapt)
+        return stream, stream.scorer.models.word_posterior(x), adapted
+
+    stream, p, adapted = checked(many)
+    assert not stream.check_adapts
+    trained_p = fruit_model.recognize_features(x, unknown_bias=False).proba
+    adapted_p = adapted.recognize_features(x, unknown_bias=False).proba
+    assert not np.allclose(trained_p, adapted_p)  # (else the check below could not tell them apart)
+    np.testing.assert_allclose(p, trained_p)
+    stream, p, adapted = checked(few)
+    assert stream.check_adapts
+    np.testing.assert_allclose(p, adapted.recognize_features(x, unknown_bias=False).proba)
 
 
 def test_a_word_the_adapted_models_fit_worse_starts_the_adapting_afresh(fruit_model):

@@ -16,6 +16,8 @@ The pieces, each doing one thing:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .. import audio
@@ -23,13 +25,14 @@ from ..errors import ParameterError
 from ..features import FeatureStream
 from .decide import (DEFAULT_PATIENCE_S, DEFAULT_REFRACTORY_S, DEFAULT_SENSITIVITY, Decider, Evidence, KeywordEvent,
                      Verdict, judge, judge_recording, make_decider, recognize_and_judge, recording_evidence,
-                     sensitivity_to_min_score, sensitivity_to_threshold, strictest_score)
+                     STRICTEST_SCORE, sensitivity_to_min_score, sensitivity_to_threshold, strictest_score)
 from .scoring import VERIFY_PAD_S, WindowScore, WindowScorer
 
 __all__ = ["StreamRecognizer", "KeywordEvent", "stream_file", "events_at_sensitivities", "WindowScore",
            "WindowScorer", "Decider", "sensitivity_to_threshold", "sensitivity_to_min_score", "strictest_score",
-           "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S", "DEFAULT_CHUNK_S",
-           "chunk_samples", "Verdict", "Evidence", "judge", "judge_recording", "recording_evidence", "recognize_and_judge"]
+           "STRICTEST_SCORE", "DEFAULT_SENSITIVITY", "DEFAULT_HOP_S", "DEFAULT_REFRACTORY_S", "DEFAULT_PATIENCE_S",
+           "DEFAULT_CHUNK_S", "chunk_samples", "Verdict", "Evidence", "judge", "judge_recording", "recording_evidence",
+           "recognize_and_judge"]
 
 DEFAULT_HOP_S = 0.2
 # seconds of audio a file is read and pushed in: an event's decision time is the audio
@@ -178,7 +181,8 @@ class StreamRecognizer:
         whose word is recognised confidently on its own moves its label's models towards
         it, from the next :meth:`push` on; a word the adapted models fit worse than the
         trained ones (another voice) starts the adapting afresh, and more cautiously;
-        :meth:`reset` starts a new session.
+        :meth:`reset` starts a new session. Whether the word check adapts too depends on
+        the model (:attr:`check_adapts`).
 
     Feed it float mono chunks at :attr:`sr` of any size with :meth:`push`, end the
     stream with :meth:`flush`; without ``adapt`` the events do not depend on how the
@@ -207,6 +211,14 @@ class StreamRecognizer:
         self.keep_history = keep_history
         self.history: list[WindowScore] = []
         self.adapter = None
+        self._trained = models
+        # A model of many voices (its own keywords lead by no more than the usual strict end:
+        # Speech Commands' hundreds of speakers) checks each word with its trained models while
+        # its stream models adapt: the trained check already holds for new voices, and an
+        # adapted one lets through more confusions of one keyword for another. A model of a
+        # few voices (FSDD's five, a user's own takes) is sure of its own voices and doubts a
+        # new one; it needs the adapted check to let that voice's words through.
+        self.check_adapts = strictest_score(recognizer) > STRICTEST_SCORE
         if adapt:
             from ..adapt import OnlineAdapter
 
@@ -244,7 +256,7 @@ class StreamRecognizer:
             moved = self.adapter.current is not self.adapter.original
             self.adapter.reset()
             if moved:
-                self.scorer.set_models(self.adapter.current.stream_models())
+                self.scorer.set_models(self._trained)
 
     def _adapt(self, events: list[KeywordEvent]) -> list[KeywordEvent]:
         """Adapt to each event's word (see ``adapt``); returns the events."""
@@ -255,8 +267,16 @@ class StreamRecognizer:
             k = int(np.flatnonzero(self._labels == ev.label)[0])
             if len(raw) >= 2 and self.adapter.add(k, normalize(np.asarray(raw, dtype=np.float64),
                                                                 self._windows.cfg)):
-                self.scorer.set_models(self.adapter.current.stream_models())
+                self.scorer.set_models(self._adapted_models())
         return events
+
+    def _adapted_models(self):
+        """The adapter's current stream models, with the word check the model calls for
+        (:attr:`check_adapts`)."""
+        models = self.adapter.current.stream_models()
+        if self.check_adapts or self.adapter.current is self.recognizer:
+            return models
+        return replace(models, word_posterior=self._trained.word_posterior, filterbank_of=self._trained.filterbank_of)
 
     def set_sensitivity(self, sensitivity: float) -> None:
         """Use another sensitivity from the next window on (a live knob); the stream goes on."""

@@ -118,6 +118,11 @@ class WindowScorer:
         self._min_log_energy = floor_log_energy(cfg, _MIN_PEAK_OVER_FLOOR_DB)
         self.reset()
 
+    @property
+    def models(self):
+        """The :class:`~hmmrec.recognizer.StreamModels` scored with now (see :meth:`set_models`)."""
+        return self._models
+
     def set_models(self, models) -> None:
         """Score with ``models`` (the same labels, e.g. adapted) from the next window on."""
         self._models = models
