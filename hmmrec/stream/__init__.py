@@ -218,7 +218,7 @@ class StreamRecognizer:
         # adapted one lets through more confusions of one keyword for another. A model of a
         # few voices (FSDD's five, a user's own takes) is sure of its own voices and doubts a
         # new one; it needs the adapted check to let that voice's words through.
-        self.check_adapts = strictest_score(recognizer) > STRICTEST_SCORE
+        self.check_adapts = self.strictest > STRICTEST_SCORE
         if adapt:
             from ..adapt import OnlineAdapter
 
