@@ -215,7 +215,7 @@ class StreamRecognizer:
         # A model of many voices (its own keywords lead by no more than the usual strict end:
         # Speech Commands' hundreds of speakers) checks each word with its trained models while
         # its stream models adapt: the trained check already holds for new voices, and an
-        # adapted one lets through more confusions of one keyword for another. A model of a
+        # adapted one let through more false alarms at the strict settings. A model of a
         # few voices (FSDD's five, a user's own takes) is sure of its own voices and doubts a
         # new one; it needs the adapted check to let that voice's words through.
         self.check_adapts = self.strictest > STRICTEST_SCORE
@@ -273,8 +273,11 @@ class StreamRecognizer:
     def _adapted_models(self):
         """The adapter's current stream models, with the word check the model calls for
         (:attr:`check_adapts`)."""
-        models = self.adapter.current.stream_models()
-        if self.check_adapts or self.adapter.current is self.recognizer:
+        current = self.adapter.current
+        if current is self.recognizer:  # (back to the trained models: a change of voice)
+            return self._trained
+        models = current.stream_models()
+        if self.check_adapts:
             return models
         return replace(models, word_posterior=self._trained.word_posterior, filterbank_of=self._trained.filterbank_of)
 
