@@ -42,7 +42,7 @@ start() {
     say "PulseAudio already running ($(pactl info | awk -F': ' '/^Server String/ {print $2}'))"
   else
     local flags=(--daemonize=yes --exit-idle-time=-1 --disallow-exit --system=false
-                 --log-target="newfile:$LOG")
+                 --log-target="file:$LOG")  # one log, the last start's (newfile: would add .1, .2, ... on every run)
     # As root PulseAudio warns ("not intended to be run as root") but runs in per-user mode,
     # with its socket in /tmp/pulse-*/ and ~/.config/pulse; no D-Bus or systemd needed.
     # Its stdio goes to /dev/null so that it never holds a caller's pipes open.
