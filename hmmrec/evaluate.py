@@ -4,8 +4,9 @@
 eval``: ``accuracy``, ``n``, ``labels``, ``confusion`` with rows = true label and
 columns = predicted label, in ``labels`` order) and :func:`format_report` renders it as
 a readable table. :func:`evaluate_files` recognises held-out files on local worker
-processes or a Dask cluster (:mod:`hmmrec.cluster`) and reports; :func:`scoring_labels`
-says how test labels that the model does not know are scored.
+processes or a Dask cluster (:mod:`hmmrec.cluster`) and reports, :func:`evaluate_adapted`
+after adapting the models to each speaker's files; :func:`scoring_labels` says how test
+labels that the model does not know are scored.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 
 from .labels import UNKNOWN, is_keyword
 
-__all__ = ["classification_report", "format_report", "evaluate_files", "file_features", "scoring_labels",
-           "per_speaker", "speaker_summary", "summarize_folds"]
+__all__ = ["classification_report", "format_report", "evaluate_files", "evaluate_adapted", "voices", "file_features",
+           "scoring_labels", "per_speaker", "speaker_summary", "summarize_folds"]
 
 # files are recognised in jobs of at least this many (a worker gets a copy of the recognizer
 # with each job) ...
@@ -173,12 +174,80 @@ def evaluate_files(recognizer, corpus, features=None, n_jobs=1, progress=None, s
     called as files are recognised.
     """
     given = features is not None
-    if given:
-        none = [None] * len(features)
-        items = list(zip(features, none if speech is None else speech, none if filterbank is None else filterbank))
-    else:
-        items = list(corpus.paths)
+    items = _items(features, speech, filterbank) if given else list(corpus.paths)
     pred = _in_slices(_labels_of, recognizer, items, (given,), n_jobs, progress)
+    return _report(recognizer, corpus, pred)
+
+
+def _items(features, speech, filterbank) -> list:
+    none = [None] * len(features)
+    return list(zip(features, none if speech is None else speech, none if filterbank is None else filterbank))
+
+
+def voices(corpus) -> list[list[int]]:
+    """The indices of ``corpus``'s files by voice: one group per speaker when every file
+    names one and there are at least two, else all files as one voice."""
+    if len(corpus.speakers) < 2 or any(u.speaker is None for u in corpus):
+        return [list(range(len(corpus)))]
+    by: dict[str, list[int]] = {}
+    for i, u in enumerate(corpus):
+        by.setdefault(str(u.speaker), []).append(i)
+    return list(by.values())
+
+
+def _adapt_and_label(recognizer, groups: list) -> list:
+    """For each group of one voice's (features, speech, filterbank) items: the labels the
+    recognizer adapted to that group gives them, and the :class:`~hmmrec.adapt.Adaptation`."""
+    from .adapt import adapt_features
+
+    out = []
+    for items in groups:
+        feats, speech, views = (list(v) for v in zip(*items))
+        adapted, how = adapt_features(recognizer, feats, speech=speech, filterbank=views)
+        out.append((_labels_of(adapted, items, True), how))
+    return out
+
+
+def evaluate_adapted(recognizer, corpus, features, speech, filterbank, n_jobs=1, progress=None):
+    """:func:`evaluate_files` with the models adapted, without labels, to each voice of
+    ``corpus`` (:func:`voices`) and each file recognised by its own voice's models: a
+    test set of several speakers is several voices, and one adaptation to all of them
+    moves the models towards their mixture instead of towards each. ``features``,
+    ``speech`` and ``filterbank`` as :func:`file_features` gives them. Returns the report
+    and each voice's :class:`~hmmrec.adapt.Adaptation`."""
+    from .adapt import adapt_features
+    from .progress import run_jobs
+
+    groups, items = voices(corpus), _items(features, speech, filterbank)
+    if len(groups) == 1:  # adapted here, the files then recognised in parallel
+        adapted, how = adapt_features(recognizer, features, speech=speech, filterbank=filterbank)
+        return evaluate_files(adapted, corpus, features, n_jobs, progress, speech, filterbank), [how]
+    jobs, size = [], 0  # a job adapts to one voice or to several of few files each
+    for ii in groups:
+        if not jobs or size >= _MIN_INPUTS_PER_JOB:
+            jobs.append([])
+            size = 0
+        jobs[-1].append(ii)
+        size += len(ii)
+    done = [0]
+
+    def arrived(result, n, total):
+        done[0] += sum(len(labels) for labels, _ in result)
+        progress(done[0], len(corpus))
+
+    results = run_jobs(_adapt_and_label, [(recognizer, [[items[i] for i in ii] for ii in job]) for job in jobs],
+                       n_jobs, on_result=arrived if progress is not None else None)
+    pred: list = [None] * len(corpus)
+    adaptations = []
+    for job, result in zip(jobs, results):
+        for ii, (labels, how) in zip(job, result):
+            for i, lab in zip(ii, labels):
+                pred[i] = lab
+            adaptations.append(how)
+    return _report(recognizer, corpus, pred), adaptations
+
+
+def _report(recognizer, corpus, pred) -> dict:
     relabelled, never = scoring_labels(recognizer.classes_, corpus.y)
     truth = [relabelled.get(str(v), str(v)) for v in corpus.y]
     labels = sorted({str(c) for c in recognizer.classes_} | set(truth))

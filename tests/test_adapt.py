@@ -72,6 +72,37 @@ def test_eval_adapt_on_the_command_line(two_speaker_digits, tmp_path, capsys):
     assert not plain["adapted"] and adapted["adapted"] and adapted["accuracy"] > plain["accuracy"]
 
 
+def test_eval_adapt_adapts_to_each_speaker_of_the_data_apart(two_speaker_digits, tmp_path, capsys):
+    from hmmrec.evaluate import evaluate_adapted, file_features, voices
+
+    rec, nicolas = two_speaker_digits
+    rec_dir = shared_dataset("fsdd/recordings")
+    theo = [p for p in sorted(rec_dir.glob("*_theo_*.wav")) if int(p.stem.split("_")[2]) < 20]
+    test = Corpus(list(nicolas) + [Utterance(str(p), p.stem.split("_")[0], "theo") for p in theo])
+    assert [len(g) for g in voices(test)] == [len(nicolas), len(theo)]
+    assert voices(Corpus(Utterance(u.path, u.label) for u in test)) == [list(range(len(test)))]  # no speakers: one voice
+
+    # what the command must give: each speaker's files recognised by the models adapted to them alone
+    apart = [label for who in (nicolas.paths, [str(p) for p in theo]) for label in adapt(rec, who)[0].predict(who)]
+    together = list(adapt(rec, test.paths)[0].predict(test.paths))
+    assert apart != together  # (so that the check below tells the two apart)
+    feats, speech, views = file_features(rec, test.paths, speech=True)
+    report, hows = evaluate_adapted(rec, test, feats, speech, views, n_jobs=2)
+    assert [h.n_inputs for h in hows] == [len(nicolas), len(theo)]
+    assert report == evaluate_adapted(rec, test, feats, speech, views, n_jobs=1)[0]
+    assert report["accuracy"] == pytest.approx(np.mean(np.array(apart) == np.array(test.y)))
+    wrong = [(u.path, p) for u, p in zip(test, apart) if p != u.label]
+    assert [(e["file"], e["predicted"]) for e in report["errors"]] == wrong
+
+    manifest = tmp_path / "two.csv"
+    manifest.write_text("path,label,speaker\n" + "".join(f"{u.path},{u.label},{u.speaker}\n" for u in test))
+    model = rec.save(tmp_path / "two.model")
+    assert main(["eval", str(model), str(manifest), "--adapt", "--json", str(tmp_path / "a.json")]) == 0
+    assert "adapted to each of its 2 speakers" in capsys.readouterr().err
+    written = json.loads((tmp_path / "a.json").read_text())
+    assert written["adapted_voices"] == 2 and written["confusion"] == report["confusion"]
+
+
 def test_a_stream_adapts_to_its_confident_events_and_starts_afresh(fruit_model):
     from hmmrec import StreamRecognizer, audio
 

@@ -87,21 +87,24 @@ def cmd_eval(args) -> int:
         stand_in = "" if UNKNOWN in rec.classes_ else ", and the model has no _unknown_ to stand for them"
         raise HmmrecError(f"{args.data}: none of its labels ({_few(corpus.labels)}) is one of the model's "
                           f"({_few(rec.classes_)}){stand_in}")
-    feats = speech = views = None
     with on_cluster_of(args):
-        if args.adapt:  # to the speaker of DATA, without its labels; the features serve both steps
-            from ..adapt import adapt_features
-            from ..evaluate import file_features
+        if args.adapt:  # to each speaker of DATA, without its labels; the features serve both steps
+            from ..evaluate import evaluate_adapted, file_features
 
             with progress_bar(len(corpus), "features", "file", args.quiet) as bar:
                 feats, speech, views = file_features(rec, corpus.paths, args.jobs, speech=True,
                                                      progress=lambda done, _: bar.update(done - bar.n))
-            rec, how = adapt_features(rec, feats, speech=speech, filterbank=views)
-            print(f"adapted to {args.data}: {how.n_used} of {how.n_inputs} files recognised confidently enough, "
-                  f"{len(how.labels)} word models moved", file=sys.stderr)
-        with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
-            report = evaluate_files(rec, corpus, features=feats, speech=speech, filterbank=views, n_jobs=args.jobs,
-                                    progress=lambda done, _: bar.update(done - bar.n))
+            with progress_bar(len(corpus), "adapting", "file", args.quiet) as bar:
+                report, hows = evaluate_adapted(rec, corpus, feats, speech, views, n_jobs=args.jobs,
+                                                progress=lambda done, _: bar.update(done - bar.n))
+            used = sum(h.n_used for h in hows)
+            voices = f"each of its {len(hows)} speakers" if len(hows) > 1 else "its files as one voice"
+            print(f"adapted to {voices}: {used} of {len(corpus)} files recognised confidently enough, "
+                  f"{len({lab for h in hows for lab in h.labels})} word models moved", file=sys.stderr)
+            report["adapted_voices"] = len(hows)
+        else:
+            with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
+                report = evaluate_files(rec, corpus, n_jobs=args.jobs, progress=lambda done, _: bar.update(done - bar.n))
     report["model"] = str(args.model)
     report["data"] = str(args.data)
     report["adapted"] = bool(args.adapt)
@@ -316,9 +319,10 @@ def add_commands(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--force", action="store_true", help="replace an existing JSON report")
     p.add_argument("--adapt", action="store_true",
-                   help="first adapt the models to the voice of DATA (one speaker), without its labels: for many "
-                        "recordings of a voice the model has not heard much; a few files of a model of many "
-                        "voices come out worse")
+                   help="first adapt the models to the voice of DATA, without its labels: to each speaker apart "
+                        "when every file names one (manifest column, or file names), else to all files as one "
+                        "voice; for many recordings of a voice the model has not heard much; a few files of a "
+                        "model of many voices come out worse")
     add_quiet_option(p)
     add_cluster_options(p)
     p.set_defaults(func=cmd_eval)
