@@ -103,6 +103,35 @@ def test_eval_adapt_adapts_to_each_speaker_of_the_data_apart(two_speaker_digits,
     assert written["adapted_voices"] == 2 and written["confusion"] == report["confusion"]
 
 
+def test_crossval_adapt_gives_each_fold_the_report_of_eval_adapt(tmp_path, capsys):
+    from hmmrec.corpus import leave_one_speaker_out, load_corpus
+
+    rec_dir = shared_dataset("fsdd/recordings")
+    files = [p for p in sorted(rec_dir.glob("*.wav"))
+             if p.stem.split("_")[1] in ("george", "jackson", "nicolas") and int(p.stem.split("_")[2]) < 12]
+    manifest = tmp_path / "three.csv"
+    manifest.write_text("path,label,speaker\n" + "".join(f"{p},{p.stem.split('_')[0]},{p.stem.split('_')[1]}\n"
+                                                          for p in files))
+    fast = ["--mix", "2", "--speeds", "none", "--warps", "none", "--noise", "none", "--jobs", "1"]
+    assert main(["crossval", str(manifest), "--by", "speaker", "--adapt", "--json", str(tmp_path / "cv.json"), *fast]) == 0
+    cv = json.loads((tmp_path / "cv.json").read_text())
+    assert cv["adapted"] and cv["folds"] != cv["not_adapted"]["folds"]  # adapting moved files
+    # a fold by hand: its model trained and its test files evaluated with `eval --adapt`
+    spk, train, test = next(f for f in leave_one_speaker_out(load_corpus(manifest)) if f[0] == "nicolas")
+    (tmp_path / "train.csv").write_text("path,label,speaker\n" + "".join(f"{u.path},{u.label},{u.speaker}\n"
+                                                                        for u in train))
+    model = tmp_path / "fold.model"
+    assert main(["train", str(tmp_path / "train.csv"), "-o", str(model), "-q", *fast]) == 0
+    test_csv = tmp_path / "test.csv"
+    test_csv.write_text("path,label,speaker\n" + "".join(f"{u.path},{u.label},{u.speaker}\n" for u in test))
+    assert main(["eval", str(model), str(test_csv), "--adapt", "--json", str(tmp_path / "e.json")]) == 0
+    capsys.readouterr()
+    by_eval = json.loads((tmp_path / "e.json").read_text())
+    assert cv["folds"][spk] != cv["not_adapted"]["folds"][spk]
+    assert {k: v for k, v in by_eval.items() if k not in ("model", "data", "adapted", "adapted_voices")} \
+        == cv["reports"][spk]
+
+
 def test_a_stream_adapts_to_its_confident_events_and_starts_afresh(fruit_model):
     from hmmrec import StreamRecognizer, audio
 

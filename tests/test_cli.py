@@ -330,6 +330,18 @@ def test_crossval_by_take(cli_data, tmp_path, capsys):
     assert "mean accuracy" in out
 
 
+def test_crossval_adapt_reports_each_fold_adapted_and_not(cli_data, tmp_path, capsys):
+    # (that a fold's adapted report is eval --adapt's: tests/test_adapt.py, on real voices, where adapting moves files)
+    args = ["crossval", str(cli_data["train"]), "--by", "take", "--test-takes", "2", *FAST]
+    assert main([*args, "--json", str(tmp_path / "plain.json")]) == 0
+    assert main([*args, "--adapt", "--json", str(tmp_path / "adapted.json")]) == 0
+    out = capsys.readouterr().out
+    assert "not adapted) (" in out
+    assert "mean accuracy adapted" in out and "not adapted: mean" in out
+    plain, adapted = (json.loads((tmp_path / f).read_text()) for f in ("plain.json", "adapted.json"))
+    assert not plain["adapted"] and adapted["adapted"] and adapted["not_adapted"]["folds"] == plain["folds"]
+
+
 # -- bad input ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", ["missing_data", "split_folders", "one_label", "missing_output_folder",
                                   "eval_missing_model", "eval_non_model", "eval_missing_data", "recognize_non_audio",

@@ -148,7 +148,7 @@ def cmd_recognize(args) -> int:
 
 def cmd_crossval(args) -> int:
     from ..corpus import kfold, leave_one_speaker_out, load_corpus, split_by_speaker, split_by_take
-    from ..evaluate import evaluate_files, summarize_folds
+    from ..evaluate import evaluate_adapted, evaluate_files, file_features, summarize_folds
 
     if args.json:
         refuse_existing(args.json, args.force, "report")
@@ -163,7 +163,7 @@ def cmd_crossval(args) -> int:
         folds = [("speaker-split", tr, te)]
     else:
         folds = [(f"fold{i}", tr, te) for i, (tr, te) in enumerate(kfold(corpus, args.k, args.seed))]
-    accs, reports = {}, {}
+    accs, reports, plain = {}, {}, {}
     with on_cluster_of(args), progress_bar(len(folds), "folds", "fold", args.quiet) as bar:
         for k, (name, tr, te) in enumerate(folds, 1):
             bar.set_description(f"fold {k} of {len(folds)}", refresh=False)
@@ -178,14 +178,26 @@ def cmd_crossval(args) -> int:
 
             rec = _recognizer(args)
             rec.fit(tr.paths, tr.y, speakers=[u.speaker for u in tr], progress=training)
-            rep = evaluate_files(rec, te, n_jobs=args.jobs, progress=testing)
+            if args.adapt:  # the same test files without and with adapting to each of their speakers
+                feats, speech, views = file_features(rec, te.paths, args.jobs, speech=True, progress=testing)
+                plain[name] = evaluate_files(rec, te, feats, args.jobs, None, speech, views)["accuracy"]
+                rep, _ = evaluate_adapted(rec, te, feats, speech, views, n_jobs=args.jobs)
+                before = f" adapted ({plain[name]:.4f} not adapted)"
+            else:
+                rep, before = evaluate_files(rec, te, n_jobs=args.jobs, progress=testing), ""
             accs[name], reports[name] = rep["accuracy"], rep
-            write_line(f"{name}: accuracy {rep['accuracy']:.4f} ({rep['n']} test files, {len(tr)} train)")
+            write_line(f"{name}: accuracy {rep['accuracy']:.4f}{before} ({rep['n']} test files, {len(tr)} train)")
             bar.update(1)
     summary = summarize_folds(accs)
-    print(f"mean accuracy {summary['mean']:.4f}, worst {summary['worst']:.4f} ({summary['worst_fold']})")
+    adapted = " adapted" if args.adapt else ""
+    print(f"mean accuracy{adapted} {summary['mean']:.4f}, worst {summary['worst']:.4f} ({summary['worst_fold']})")
+    out = {"by": args.by, "adapted": bool(args.adapt), **summary}
+    if args.adapt:
+        out["not_adapted"] = summarize_folds(plain)
+        print(f"not adapted: mean {out['not_adapted']['mean']:.4f}, worst {out['not_adapted']['worst']:.4f} "
+              f"({out['not_adapted']['worst_fold']})")
     if args.json:
-        write_json(args.json, {"by": args.by, **summary, "reports": reports}, args.force)
+        write_json(args.json, {**out, "reports": reports}, args.force)
     return EXIT_OK
 
 
@@ -345,6 +357,9 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--adapt", action="store_true",
+                   help="also adapt each fold's models to each of its test speakers, without labels (as eval --adapt), "
+                        "and report both")
     add_quiet_option(p)
     _add_training_options(p)
     p.set_defaults(func=cmd_crossval)
