@@ -10,14 +10,14 @@ speaker.
 
 ``--speech-commands``: the split of ``speech_commands.py`` (trained on the training
 speakers), then each held-out speaker's few files (about eight, of any labels) adapted
-to and classified on their own, as ``eval --adapt`` over one speaker's folder would: the
-case of a handful of files and of a model trained on many voices.
+to and classified on their own, as ``eval --adapt`` does for data that names its speakers
+(``hmmrec.evaluate.evaluate_adapted``): the case of a handful of files and of a model
+trained on many voices. ``--model``: a saved model of the same split instead of training.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 
 import numpy as np
 from _common import Timer, emit, log
@@ -25,7 +25,7 @@ from fsdd import fsdd_corpus
 
 from hmmrec.adapt import DEFAULT_MIN_POSTERIOR, DEFAULT_PASSES, DEFAULT_TAU, adapt_features
 from hmmrec.corpus import leave_one_speaker_out, split_by_speaker
-from hmmrec.evaluate import evaluate_files, file_features
+from hmmrec.evaluate import evaluate_adapted, evaluate_files, file_features
 from hmmrec.recognizer import HMMRecognizer
 
 
@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--passes", type=int, default=DEFAULT_PASSES)
     ap.add_argument("--speech-commands", action="store_true", help="Speech Commands' held-out speakers, a few files each")
     ap.add_argument("--seed", type=int, default=0, help="the Speech Commands split (as speech_commands.py)")
+    ap.add_argument("--model", help="with --speech-commands: a saved model of the same split instead of training one "
+                                    "(kws.py --save-model's)")
     args = ap.parse_args()
     if args.speech_commands:
         return emit(speech_commands(args))
@@ -60,30 +62,24 @@ def speech_commands(args) -> dict:
     from speech_commands import speech_commands_corpus
 
     train, test = split_by_speaker(speech_commands_corpus(), 0.3, args.seed)
-    log(f"training on {len(train)} files")
-    rec = HMMRecognizer().fit(train.paths, train.y)
-    by_speaker = defaultdict(list)
-    for u in test:
-        by_speaker[u.speaker].append(u)
-    right = {"without": defaultdict(int), "adapted": defaultdict(int)}
-    total, used, moved = defaultdict(int), 0, 0
-    for units in by_speaker.values():
-        feats, speech, views = file_features(rec, [u.path for u in units], speech=True)
-        for u in units:
-            total[u.label] += 1
-        adapted, how = _adapt(rec, feats, speech, views, args)
-        used, moved = used + how.n_used, moved + len(how.labels)
-        for key, model in (("without", rec), ("adapted", adapted)):
-            for u, x, s, g in zip(units, feats, speech, views):
-                right[key][u.label] += model.recognize_features(x, s, g).label == u.label
-    n = sum(total.values())
-    runs = {key: {"accuracy": round(sum(r.values()) / n, 4),
-                  "recall_per_label": {lab: round(r[lab] / total[lab], 4) for lab in sorted(total)}}
-            for key, r in right.items()}
+    if args.model:
+        rec = HMMRecognizer.load(args.model)
+        log(f"{args.model}: trained on {rec.training_summary_.get('n_files', '?')} files")
+    else:
+        log(f"training on {len(train)} files")
+        rec = HMMRecognizer().fit(train.paths, train.y)
+    feats, speech, views = file_features(rec, test.paths, speech=True)
+    without = evaluate_files(rec, test, features=feats, speech=speech, filterbank=views)
+    adapted, hows = evaluate_adapted(rec, test, feats, speech, views, min_posterior=args.min_posterior, tau=args.tau,
+                                     passes=args.passes)  # as eval --adapt: each speaker apart
+    runs = {key: {"accuracy": round(r["accuracy"], 4),
+                  "recall_per_label": {lab: round(v["recall"], 4) for lab, v in sorted(r["per_label"].items())}}
+            for key, r in (("without", without), ("adapted", adapted))}
     return {"dataset": "speech_commands", "protocol": f"speaker-disjoint split, test_size=0.3, seed={args.seed}; "
             "each held-out speaker's files adapted to (unlabelled) and classified on their own",
-            "speakers": len(by_speaker), "files": n, "min_posterior": args.min_posterior, "tau": args.tau,
-            "passes": args.passes, "files_used": used, "label_models_moved": moved, **runs}
+            "speakers": len(hows), "files": len(test), "min_posterior": args.min_posterior, "tau": args.tau,
+            "passes": args.passes, "files_used": sum(h.n_used for h in hows),
+            "label_models_moved": sum(len(h.labels) for h in hows), **runs}
 
 
 def _adapt(rec, feats, speech, views, args):

@@ -195,7 +195,7 @@ def voices(corpus) -> list[list[int]]:
     return list(by.values())
 
 
-def _adapt_and_label(recognizer, groups: list) -> list:
+def _adapt_and_label(recognizer, groups: list, options: dict) -> list:
     """For each group of one voice's (features, speech, filterbank) items: the labels the
     recognizer adapted to that group gives them, and the :class:`~hmmrec.adapt.Adaptation`."""
     from .adapt import adapt_features
@@ -203,24 +203,25 @@ def _adapt_and_label(recognizer, groups: list) -> list:
     out = []
     for items in groups:
         feats, speech, views = (list(v) for v in zip(*items))
-        adapted, how = adapt_features(recognizer, feats, speech=speech, filterbank=views)
+        adapted, how = adapt_features(recognizer, feats, speech=speech, filterbank=views, **options)
         out.append((_labels_of(adapted, items, True), how))
     return out
 
 
-def evaluate_adapted(recognizer, corpus, features, speech, filterbank, n_jobs=1, progress=None):
+def evaluate_adapted(recognizer, corpus, features, speech, filterbank, n_jobs=1, progress=None, **options):
     """:func:`evaluate_files` with the models adapted, without labels, to each voice of
     ``corpus`` (:func:`voices`) and each file recognised by its own voice's models: a
     test set of several speakers is several voices, and one adaptation to all of them
     moves the models towards their mixture instead of towards each. ``features``,
-    ``speech`` and ``filterbank`` as :func:`file_features` gives them. Returns the report
-    and each voice's :class:`~hmmrec.adapt.Adaptation`."""
+    ``speech`` and ``filterbank`` as :func:`file_features` gives them; ``options``
+    (``min_posterior``, ``tau``, ``passes``) go to :func:`~hmmrec.adapt.adapt_features`.
+    Returns the report and each voice's :class:`~hmmrec.adapt.Adaptation`."""
     from .adapt import adapt_features
     from .progress import run_jobs
 
     groups, items = voices(corpus), _items(features, speech, filterbank)
     if len(groups) == 1:  # adapted here, the files then recognised in parallel
-        adapted, how = adapt_features(recognizer, features, speech=speech, filterbank=filterbank)
+        adapted, how = adapt_features(recognizer, features, speech=speech, filterbank=filterbank, **options)
         return evaluate_files(adapted, corpus, features, n_jobs, progress, speech, filterbank), [how]
     jobs, size = [], 0  # a job adapts to one voice or to several of few files each
     for ii in groups:
@@ -235,8 +236,8 @@ def evaluate_adapted(recognizer, corpus, features, speech, filterbank, n_jobs=1,
         done[0] += sum(len(labels) for labels, _ in result)
         progress(done[0], len(corpus))
 
-    results = run_jobs(_adapt_and_label, [(recognizer, [[items[i] for i in ii] for ii in job]) for job in jobs],
-                       n_jobs, on_result=arrived if progress is not None else None)
+    work = [(recognizer, [[items[i] for i in ii] for ii in job], options) for job in jobs]
+    results = run_jobs(_adapt_and_label, work, n_jobs, on_result=arrived if progress is not None else None)
     pred: list = [None] * len(corpus)
     adaptations = []
     for job, result in zip(jobs, results):

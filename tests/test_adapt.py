@@ -80,7 +80,8 @@ def test_eval_adapt_adapts_to_each_speaker_of_the_data_apart(two_speaker_digits,
     theo = [p for p in sorted(rec_dir.glob("*_theo_*.wav")) if int(p.stem.split("_")[2]) < 20]
     test = Corpus(list(nicolas) + [Utterance(str(p), p.stem.split("_")[0], "theo") for p in theo])
     assert [len(g) for g in voices(test)] == [len(nicolas), len(theo)]
-    assert voices(Corpus(Utterance(u.path, u.label) for u in test)) == [list(range(len(test)))]  # no speakers: one voice
+    unnamed = Corpus(Utterance(u.path, u.label) for u in test)
+    assert voices(unnamed) == [list(range(len(test)))]  # no speakers: one voice
 
     # what the command must give: each speaker's files recognised by the models adapted to them alone
     apart = [label for who in (nicolas.paths, [str(p) for p in theo]) for label in adapt(rec, who)[0].predict(who)]
@@ -113,8 +114,9 @@ def test_crossval_adapt_gives_each_fold_the_report_of_eval_adapt(tmp_path, capsy
     manifest.write_text("path,label,speaker\n" + "".join(f"{p},{p.stem.split('_')[0]},{p.stem.split('_')[1]}\n"
                                                           for p in files))
     fast = ["--mix", "2", "--speeds", "none", "--warps", "none", "--noise", "none", "--jobs", "1"]
-    assert main(["crossval", str(manifest), "--by", "speaker", "--adapt", "--json", str(tmp_path / "cv.json"), *fast]) == 0
-    cv = json.loads((tmp_path / "cv.json").read_text())
+    cv_json = tmp_path / "cv.json"
+    assert main(["crossval", str(manifest), "--by", "speaker", "--adapt", "--json", str(cv_json), *fast]) == 0
+    cv = json.loads(cv_json.read_text())
     assert cv["adapted"] and cv["folds"] != cv["not_adapted"]["folds"]  # adapting moved files
     # a fold by hand: its model trained and its test files evaluated with `eval --adapt`
     spk, train, test = next(f for f in leave_one_speaker_out(load_corpus(manifest)) if f[0] == "nicolas")

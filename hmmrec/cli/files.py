@@ -104,7 +104,8 @@ def cmd_eval(args) -> int:
             report["adapted_voices"] = len(hows)
         else:
             with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
-                report = evaluate_files(rec, corpus, n_jobs=args.jobs, progress=lambda done, _: bar.update(done - bar.n))
+                report = evaluate_files(rec, corpus, n_jobs=args.jobs,
+                                        progress=lambda done, _: bar.update(done - bar.n))
     report["model"] = str(args.model)
     report["data"] = str(args.data)
     report["adapted"] = bool(args.adapt)
