@@ -615,6 +615,27 @@ def test_evaluate_the_current_model(app, tmp_path):
     assert {m.label for m in app.metric} >= {"Labels", "Test accuracy"}
 
 
+def test_evaluate_adapted_to_each_test_speaker(app, tmp_path, fruit_model):
+    from hmmrec.corpus import load_corpus
+    from hmmrec.evaluate import evaluate_adapted, file_features
+
+    test = tmp_path / "test.csv"
+    files = [f for label in ("kiwi", "orange") for f in sorted((SOUNDS / "test" / label).glob("*.wav"))[:4]]
+    test.write_text("path,label,speaker\n" + "".join(f"{f},{f.parent.name},{f.stem.split('_')[1]}\n" for f in files))
+    corpus = load_corpus(test)
+    app.switch_page("views/train.py").run()
+    app.text_input(key="train_test").set_value(str(test))
+    app.checkbox(key="train_adapt").check()
+    app.button(key="train_eval_current").click().run()
+    no_trouble(app)
+    report = app.session_state["train_result"].report
+    expected, hows = evaluate_adapted(fruit_model, corpus, *file_features(fruit_model, corpus.paths, speech=True))
+    assert len(hows) == len(corpus.speakers) >= 2 and report["adapted_voices"] == len(hows)
+    assert {k: v for k, v in report.items() if not k.startswith("adapted_")} == expected
+    assert "Test accuracy (adapted)" in {m.label for m in app.metric}
+    assert any(c.value.startswith(f"Adapted first to each of {len(hows)} speakers") for c in app.caption)
+
+
 def test_evaluating_on_labels_the_model_lacks_says_so(app, tmp_path):
     test = tmp_path / "test.csv"
     files = sorted((SOUNDS / "test" / "kiwi").glob("*.wav"))[:2] + sorted((SOUNDS / "test" / "lime").glob("*.wav"))[:3]

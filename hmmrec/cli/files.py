@@ -94,7 +94,7 @@ def cmd_eval(args) -> int:
             with progress_bar(len(corpus), "features", "file", args.quiet) as bar:
                 feats, speech, views = file_features(rec, corpus.paths, args.jobs, speech=True,
                                                      progress=lambda done, _: bar.update(done - bar.n))
-            with progress_bar(len(corpus), "adapting", "file", args.quiet) as bar:
+            with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:  # (adapting too)
                 report, hows = evaluate_adapted(rec, corpus, feats, speech, views, n_jobs=args.jobs,
                                                 progress=lambda done, _: bar.update(done - bar.n))
             used = sum(h.n_used for h in hows)
