@@ -101,7 +101,8 @@ def test_eval_adapt_adapts_to_each_speaker_of_the_data_apart(two_speaker_digits,
     assert main(["eval", str(model), str(manifest), "--adapt", "--json", str(tmp_path / "a.json")]) == 0
     assert "adapted to each of its 2 speakers" in capsys.readouterr().err
     written = json.loads((tmp_path / "a.json").read_text())
-    assert written["adapted_voices"] == 2 and written["confusion"] == report["confusion"]
+    assert written["adapted_voices"] == 2 and written["adapted_files_used"] == sum(h.n_used for h in hows)
+    assert written["confusion"] == report["confusion"]
 
 
 def test_crossval_adapt_gives_each_fold_the_report_of_eval_adapt(tmp_path, capsys):
@@ -130,7 +131,8 @@ def test_crossval_adapt_gives_each_fold_the_report_of_eval_adapt(tmp_path, capsy
     capsys.readouterr()
     by_eval = json.loads((tmp_path / "e.json").read_text())
     assert cv["folds"][spk] != cv["not_adapted"]["folds"][spk]
-    assert {k: v for k, v in by_eval.items() if k not in ("model", "data", "adapted", "adapted_voices")} \
+    assert by_eval["adapted_voices"] == 1 and 0 < by_eval["adapted_files_used"] <= len(test)
+    assert {k: v for k, v in by_eval.items() if k not in ("model", "data") and not k.startswith("adapted")} \
         == cv["reports"][spk]
 
 

@@ -101,7 +101,7 @@ def cmd_eval(args) -> int:
             voices = f"each of its {len(hows)} speakers" if len(hows) > 1 else "its files as one voice"
             print(f"adapted to {voices}: {used} of {len(corpus)} files recognised confidently enough, "
                   f"{len({lab for h in hows for lab in h.labels})} word models moved", file=sys.stderr)
-            report["adapted_voices"] = len(hows)
+            report["adapted_voices"], report["adapted_files_used"] = len(hows), used
         else:
             with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
                 report = evaluate_files(rec, corpus, n_jobs=args.jobs,
