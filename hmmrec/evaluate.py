@@ -215,14 +215,16 @@ def evaluate_adapted(recognizer, corpus, features, speech, filterbank, n_jobs=1,
     moves the models towards their mixture instead of towards each. ``features``,
     ``speech`` and ``filterbank`` as :func:`file_features` gives them; ``options``
     (``min_posterior``, ``tau``, ``passes``) go to :func:`~hmmrec.adapt.adapt_features`.
-    Returns the report and each voice's :class:`~hmmrec.adapt.Adaptation`."""
+    Returns the report, which also gives the voices adapted to (``adapted_voices``) and the
+    files recognised confidently enough to adapt to (``adapted_files_used``), and each
+    voice's :class:`~hmmrec.adapt.Adaptation`."""
     from .adapt import adapt_features
     from .progress import run_jobs
 
     groups, items = voices(corpus), _items(features, speech, filterbank)
     if len(groups) == 1:  # adapted here, the files then recognised in parallel
         adapted, how = adapt_features(recognizer, features, speech=speech, filterbank=filterbank, **options)
-        return evaluate_files(adapted, corpus, features, n_jobs, progress, speech, filterbank), [how]
+        return _adapted_report(evaluate_files(adapted, corpus, features, n_jobs, progress, speech, filterbank), [how])
     jobs, size = [], 0  # a job adapts to one voice or to several of few files each
     for ii in groups:
         if not jobs or size >= _MIN_INPUTS_PER_JOB:
@@ -245,7 +247,13 @@ def evaluate_adapted(recognizer, corpus, features, speech, filterbank, n_jobs=1,
             for i, lab in zip(ii, labels):
                 pred[i] = lab
             adaptations.append(how)
-    return _report(recognizer, corpus, pred), adaptations
+    return _adapted_report(_report(recognizer, corpus, pred), adaptations)
+
+
+def _adapted_report(report: dict, adaptations: list) -> tuple[dict, list]:
+    report["adapted_voices"] = len(adaptations)
+    report["adapted_files_used"] = sum(h.n_used for h in adaptations)
+    return report, adaptations
 
 
 def _report(recognizer, corpus, pred) -> dict:

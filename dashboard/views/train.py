@@ -99,10 +99,7 @@ def evaluate(rec, path, status, adapt: bool) -> dict | None:
         return evaluate_files(rec, corpus)
     status.update(label=f"adapting to the speakers of {path}…")
     feats, speech, views = file_features(rec, corpus.paths, speech=True)
-    report, hows = evaluate_adapted(rec, corpus, feats, speech, views)
-    report["adapted_voices"] = len(hows)
-    report["adapted_files_used"] = sum(h.n_used for h in hows)
-    return report
+    return evaluate_adapted(rec, corpus, feats, speech, views)[0]
 
 
 if go or evaluate_only:

@@ -97,11 +97,9 @@ def cmd_eval(args) -> int:
             with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:  # (adapting too)
                 report, hows = evaluate_adapted(rec, corpus, feats, speech, views, n_jobs=args.jobs,
                                                 progress=lambda done, _: bar.update(done - bar.n))
-            used = sum(h.n_used for h in hows)
             voices = f"each of its {len(hows)} speakers" if len(hows) > 1 else "its files as one voice"
-            print(f"adapted to {voices}: {used} of {len(corpus)} files recognised confidently enough, "
-                  f"{len({lab for h in hows for lab in h.labels})} word models moved", file=sys.stderr)
-            report["adapted_voices"], report["adapted_files_used"] = len(hows), used
+            print(f"adapted to {voices}: {report['adapted_files_used']} of {len(corpus)} files recognised confidently "
+                  f"enough, {len({lab for h in hows for lab in h.labels})} word models moved", file=sys.stderr)
         else:
             with progress_bar(len(corpus), "recognising", "file", args.quiet) as bar:
                 report = evaluate_files(rec, corpus, n_jobs=args.jobs,
