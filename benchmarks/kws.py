@@ -1,13 +1,15 @@
 """Keyword spotting on a long stream of unseen speakers (Speech Commands). Prints JSON.
 
     python benchmarks/kws.py [--sensitivities 0,0.02,...,1] [--hour] [--no-peer] [--extra-train]
+        [--extra-floor DB] [--extra-per-label N]
 
 The stream: keywords and ``_unknown_`` words (distractors) of the held-out speakers,
 in random order, separated by gaps of 1.5-4 s, over ``_silence_`` background noise
 mixed at 20 dB SNR (speech level = RMS of the spoken part of the keyword clips).
 The recognizer is trained on the other speakers (speaker split of
 ``speech_commands.py``), with ``_unknown_`` and ``_silence_`` as non-keyword models;
-``--extra-train`` also trains on ``speech_commands_train/`` (the same stream).
+``--extra-train`` also trains on ``speech_commands_train/`` (the same stream;
+``--extra-floor`` and ``--extra-per-label`` choose which clips, as in ``speech_commands.py``).
 
 Scoring: an event is a hit when its label is that of a keyword whose spoken part it
 overlaps (each keyword counts once); every other event is a false alarm. Reported per
@@ -199,6 +201,9 @@ def main():
     ap.add_argument("--save-wav", help="write the stream to this WAV (and its truth beside it: .csv, .truth.json)")
     ap.add_argument("--save-model", help="write the trained model to this file (to replay with `hmmrec kws`)")
     ap.add_argument("--extra-train", action="store_true", help="also train on speech_commands_train/")
+    ap.add_argument("--extra-floor", type=float, default=None, metavar="DB",
+                    help="only extra clips whose background is at most DB below their loudest frame (e.g. -50)")
+    ap.add_argument("--extra-per-label", type=int, default=None, metavar="N", help="at most N extra clips per label")
     ap.add_argument("--adapt", default="", metavar="S,S,...",
                     help="also stream at these sensitivities adapting to the voices heard (StreamRecognizer(adapt=True))")
     args = ap.parse_args()
@@ -206,7 +211,7 @@ def main():
     corpus = speech_commands_corpus()
     train, test = split_by_speaker(corpus, args.test_size, args.seed)
     if args.extra_train:
-        train = Corpus(list(train) + list(extra_training_corpus()))
+        train = Corpus(list(train) + list(extra_training_corpus(args.extra_floor, args.extra_per_label)))
     noise = [u.path for u in test if u.label == "_silence_"]
     rec = None
     with Timer() as tt:
@@ -231,7 +236,8 @@ def main():
 
     result = {"dataset": "speech_commands", "stream_minutes": round(duration / 60, 1), "keywords": len(truth),
               "distractors": sum(1 for u in test if u.label == "_unknown_"), "snr_db": SNR_DB,
-              "extra_train": args.extra_train, "train_seconds": round(tt.seconds, 1),
+              "extra_train": args.extra_train, "extra_floor_db": args.extra_floor,
+              "extra_per_label": args.extra_per_label, "train_seconds": round(tt.seconds, 1),
               "strictest_score": None if rec is None else round(strictest_score(rec), 4), "hmmrec": []}
     sens = [float(s) for s in args.sensitivities.split(",")]
     if DEFAULT_SENSITIVITY not in sens:
