@@ -207,6 +207,10 @@ def main():
     ap.add_argument("--adapt", default="", metavar="S,S,...",
                     help="also stream at these sensitivities adapting to the voices heard (StreamRecognizer(adapt=True))")
     args = ap.parse_args()
+    if (args.extra_floor is not None or args.extra_per_label is not None) and not args.extra_train:
+        ap.error("--extra-floor and --extra-per-label go with --extra-train")
+    if args.extra_per_label is not None and args.extra_per_label < 1:
+        ap.error("--extra-per-label needs at least 1")
 
     corpus = speech_commands_corpus()
     train, test = split_by_speaker(corpus, args.test_size, args.seed)

@@ -42,6 +42,7 @@ from _common import Timer, datasets_dir, emit, log, peak_rss_mb
 from hmmrec.corpus import Corpus, load_corpus, split_by_speaker
 from hmmrec.evaluate import classification_report, evaluate_files
 from hmmrec.recognizer import HMMRecognizer
+from hmmrec.record import frame_levels_db
 
 
 def speech_commands_corpus() -> Corpus:
@@ -80,10 +81,10 @@ def extra_training_corpus(floor_db: float | None = None, per_label: int | None =
 
 def background_floor_db(y: np.ndarray, sr: int) -> float:
     """The level of a clip's background against its loudest frame, in dB: the 10th
-    percentile of 25 ms frame levels (every 10 ms) over the highest."""
+    percentile of 25 ms frame levels (every 10 ms, whole frames only) below the highest."""
     win, hop = int(0.025 * sr), int(0.010 * sr)
-    levels = np.sqrt(np.convolve(y ** 2, np.ones(win) / win, "valid"))[::hop]
-    return float(20 * np.log10(np.percentile(levels, 10) + 1e-9) - 20 * np.log10(levels.max() + 1e-9))
+    levels = frame_levels_db(y, sr, 0.025, 0.010)[: 1 + (len(y) - win) // hop]
+    return float(np.percentile(levels, 10) - levels.max())
 
 
 def main():
@@ -101,6 +102,11 @@ def main():
     ap.add_argument("--speaker-sweep", default=None, metavar="N,N,...",
                     help="N training speakers each, with and without the filterbank network")
     args = ap.parse_args()
+    choosing = args.extra_floor is not None or args.extra_per_label is not None
+    if choosing and not (args.extra_train or args.compare_extra):
+        ap.error("--extra-floor and --extra-per-label go with --extra-train or --compare-extra")
+    if args.extra_per_label is not None and args.extra_per_label < 1:
+        ap.error("--extra-per-label needs at least 1")
     corpus = speech_commands_corpus()
     if args.folds is not None and not args.compare_extra:
         ap.error("--folds goes with --compare-extra")
